@@ -1,0 +1,60 @@
+/*  lb_confkeys.c - every setting Predictors knows, in one table.
+
+    This is the reference for the configuration file: `sched config` and
+    each program's --print-config write it out with current values, and
+    deploy/predictors.conf.example is that output. Add a row here when a
+    module needs a new setting; keep sections together.
+
+    Columns: name, type, default, conventional environment name, min, max,
+    flags, help. Every setting can also be set as PREDICTORS_<SECTION>_<KEY>.
+*/
+#include "lb_config.h"
+
+static const lb_cfg_key_t s_keys [] = {
+    //  [log]
+    { "log.level", LB_CFG_STRING, "info", NULL, 0, 0, 0,
+      "most verbose level written: error, warn, info or debug" },
+
+    //  [broker] - where the broker listens and how it keeps jobs
+    { "broker.endpoint", LB_CFG_STRING, "tcp://127.0.0.1:5555", "PREDICTORS_BROKER", 0, 0, 0,
+      "broker address that clients and workers connect to" },
+    { "broker.bind", LB_CFG_STRING, "tcp://127.0.0.1:5555", NULL, 0, 0, 0,
+      "endpoint the broker binds (MDP clients and workers)" },
+    { "broker.events", LB_CFG_STRING, "tcp://127.0.0.1:5556", NULL, 0, 0, 0,
+      "endpoint the broker publishes events on" },
+    { "broker.journal", LB_CFG_STRING, "var/broker", NULL, 0, 0, 0,
+      "directory of the broker's journal" },
+    { "broker.heartbeat", LB_CFG_SECONDS, "2.5s", NULL, 0.01, 3600, 0,
+      "heartbeat interval (MDP 0.1 cannot negotiate it; stock workers use 2.5 s)" },
+    { "broker.liveness", LB_CFG_INT, "3", NULL, 1, 1000, 0,
+      "heartbeats missed before a peer is taken for dead" },
+
+    //  [redis] - live state
+    { "redis.url", LB_CFG_STRING, "redis://127.0.0.1:6379/0", "REDIS_URL", 0, 0, 0,
+      "Redis server for live state (redis://[:password@]host:port/db)" },
+
+    //  [postgres] - lasting state
+    { "postgres.url", LB_CFG_STRING, "postgresql://predictors@127.0.0.1:5432/predictors",
+      "DATABASE_URL", 0, 0, 0, "PostgreSQL connection string (libpq URI or key=value)" },
+
+    //  [artifacts] - datasets, models, reports
+    { "artifacts.root", LB_CFG_STRING, "var/artifacts", NULL, 0, 0, 0,
+      "directory of the content-addressed artifact store (file:// URIs)" },
+
+    //  [llm] - Anthropic Messages API
+    { "llm.api_key", LB_CFG_STRING, NULL, "ANTHROPIC_API_KEY", 0, 0, LB_CFG_SECRET,
+      "API key; without one, discovery uses the built-in catalog" },
+    { "llm.base_url", LB_CFG_STRING, "https://api.anthropic.com", NULL, 0, 0, 0,
+      "API base URL" },
+    { "llm.model", LB_CFG_STRING, "claude-sonnet-4-5", NULL, 0, 0, 0,
+      "model id" },
+    { "llm.version", LB_CFG_STRING, "2023-06-01", NULL, 0, 0, 0,
+      "anthropic-version header" },
+};
+
+const lb_cfg_key_t *
+lb_confkeys (size_t *count)
+{
+    *count = sizeof s_keys / sizeof s_keys [0];
+    return s_keys;
+}

@@ -47,8 +47,10 @@
     - sends the final result {status done|retry|fail, outputs, metrics, error};
     - when the broker stops answering (no traffic for liveness x heartbeat) it
       reconnects with exponential backoff (worker.reconnect_min .. worker.reconnect_max,
-      with jitter) and says READY again; a result computed while disconnected is sent
-      after reconnecting;
+      with jitter) and says READY again; a job in hand is then abandoned (the broker
+      re-queues it when it loses the worker; the handler sees wk_job_stopping() and its
+      result is discarded), and the same happens when the broker sends DISCONNECT
+      (mmi.cancel of the job);
     - on SIGTERM or SIGINT it takes no new job; the job in hand sees
       wk_job_stopping() == true and gets worker.grace seconds to finish; if it does,
       its result is sent; if not, the runtime hands the job back (a "retry" result,
@@ -105,8 +107,10 @@ typedef struct {
 //  ---------------------------------------------------------------------
 //  Reading the job (all strings are borrowed until the handler returns)
 
-//  The job id (32 hex characters), the run id, the step name, the attempt
-//  number (1 for the first delivery of this step in this run).
+//  The envelope's id (the scheduler's idempotency key, "RUN/STEP/SUBMISSION"),
+//  the run id, the step name, the attempt number (the scheduler's submission
+//  count: 1 first, 2 after `sched retry`; the broker's own redeliveries do
+//  not change it). Effects must be idempotent keyed by (run, step).
 const char *wk_job_id (wk_job_t *job);
 const char *wk_job_run (wk_job_t *job);
 const char *wk_job_step (wk_job_t *job);
@@ -138,8 +142,9 @@ const char *wk_job_param_name (wk_job_t *job, int index);
 //  The worker's configuration (artifacts.root and the rest; borrowed).
 lb_config_t *wk_job_config (wk_job_t *job);
 
-//  True once the worker is stopping (SIGTERM/SIGINT) or the job's deadline
-//  has passed: finish quickly or return WK_RETRY.
+//  True once the worker is stopping (SIGTERM/SIGINT), the job was abandoned
+//  (broker gone or job cancelled), or the job's deadline has passed: finish
+//  quickly or return WK_RETRY.
 bool wk_job_stopping (wk_job_t *job);
 
 //  ---------------------------------------------------------------------

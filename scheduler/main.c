@@ -314,10 +314,10 @@ s_options (int argc, char **argv, const char *usage, s_ctx_t *ctx, const struct 
     for (size_t i = 0; extra && extra [i].name && n < 15; i++)
         options [n++] = extra [i];
     options [n] = (struct option) { 0, 0, 0, 0 };
-    optind = 1;
+    optind = 0;             //  glibc: start afresh (options may follow operands)
     opterr = 0;
     int opt;
-    while ((opt = getopt_long (argc, argv, "+h", options, NULL)) != -1) {
+    while ((opt = getopt_long (argc, argv, "h", options, NULL)) != -1) {
         if (opt == 'h') {
             printf ("%s", usage);
             return -1;

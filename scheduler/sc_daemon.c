@@ -144,11 +144,16 @@ s_db_ready (sc_daemon_t *self)
         PQfinish (self->db);
         self->db = NULL;
     }
-    //  During an outage the retries stay quiet (the outage was logged once).
-    lb_log_level_t old = self->db_down ? lb_log_set_level ((lb_log_level_t) -1) : LB_LOG_ERROR;
-    self->db = lb_pg_connect (lb_config_str (self->config, "postgres.url"), "sched-daemon");
-    if (self->db_down)
-        lb_log_set_level (old);
+    //  During an outage the retries stay quiet (the outage was logged once):
+    //  a ping first, the (logging) connect only when the server answers.
+    const char *url = lb_config_str (self->config, "postgres.url");
+    if (self->db_down) {
+        const char *keys [] = { "dbname", "connect_timeout", NULL };
+        const char *values [] = { url, "2", NULL };
+        if (PQpingParams (keys, values, 1) != PQPING_OK)
+            return false;
+    }
+    self->db = lb_pg_connect (url, "sched-daemon");
     if (self->db) {
         if (self->db_down)
             lb_log_info ("postgres is back: runs go on");

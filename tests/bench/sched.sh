@@ -5,7 +5,7 @@
 set -uo pipefail
 ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 BIN=${PREDICTORS_BIN:-$ROOT/bin}
-T=$(mktemp -d /tmp/bench-sched.XXXXXX)
+T=$(mktemp -d /tmp/bench-sched.XXXXXX); chmod 755 "$T"
 S=$T/stack
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; "$ROOT/deploy/stack" down --dir "$S" >/dev/null 2>&1; rm -rf "$T"; }

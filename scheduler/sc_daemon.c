@@ -594,10 +594,15 @@ s_drive (sc_daemon_t *self, const char *run_id)
         }
         s_broker_fine (self);
         if (rc == 0) {
+            //  A done job is closed (the broker forgets it); a dead one stays in
+            //  the broker's dead letters, where `sched requeue JOB` can revive it.
+            bool done = result->status == PR_STATUS_DONE;
             s_finish_step (self, run_id, step, result);
             pr_result_destroy (&result);
-            to_close = lb_xrealloc (to_close, (close_count + 1) * sizeof (char *));
-            to_close [close_count++] = lb_xstrdup (step->job_id);
+            if (done) {
+                to_close = lb_xrealloc (to_close, (close_count + 1) * sizeof (char *));
+                to_close [close_count++] = lb_xstrdup (step->job_id);
+            }
         }
         else
         if (rc == 2) {

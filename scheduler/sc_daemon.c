@@ -9,6 +9,7 @@
 #include "sc_live.h"
 #include "sc_pipeline.h"
 #include "sc_store.h"
+#include "lb_selftest.h"
 
 #include <assert.h>
 #include <czmq.h>
@@ -36,6 +37,7 @@ struct _sc_daemon_t {
     double worker_check_us;
     int64_t redis_ttl;
     bool wake;                  //  a job finished since the last tick: tick again at once
+    bool broker_failed;         //  a broker request failed in this tick: no more this tick
 };
 
 //  A step row as the driver reads it.
@@ -172,6 +174,7 @@ s_db_ready (sc_daemon_t *self)
 static void
 s_broker_problem (sc_daemon_t *self)
 {
+    self->broker_failed = true;
     if (!self->broker_down)
         lb_log_warn ("broker unavailable: %s (runs wait; retrying)", sc_broker_error (self->broker));
     self->broker_down = true;
@@ -586,6 +589,8 @@ s_drive (sc_daemon_t *self, const char *run_id)
             to_close [close_count++] = lb_xstrdup (step->job_id);
             continue;
         }
+        if (self->broker_failed)
+            break;              //  one timeout per tick is enough
         pr_result_t *result = NULL;
         int rc = sc_broker_reply (self->broker, step->job_id, &result);
         if (rc < 0) {
@@ -633,7 +638,7 @@ s_drive (sc_daemon_t *self, const char *run_id)
         failed += strcmp (steps [i].state, "failed") == 0;
         done += strcmp (steps [i].state, "done") == 0;
     }
-    if (strcmp (state, "running") == 0 && failed == 0 && !self->broker_down)
+    if (strcmp (state, "running") == 0 && failed == 0 && !self->broker_failed)
         for (int i = 0; i < count; i++) {
             s_step_t *step = &steps [i];
             if (strcmp (step->state, "waiting"))
@@ -772,6 +777,7 @@ sc_daemon_tick (sc_daemon_t *self)
         s_db_ready (self);
         return -1;
     }
+    self->broker_failed = false;
     s_reload (self);
     for (size_t i = 0; i < self->pipeline_count; i++)
         s_cron_pipeline (self, self->pipelines [i]);
@@ -825,4 +831,87 @@ sc_daemon_run (sc_daemon_t *self, volatile const int *stop)
     }
     lb_log_info ("daemon stopped id=%s", self->id);
     return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest (needs DATABASE_URL with migrations; the broker is unreachable on
+//  purpose: the scenarios in tests/t_sched_*.sh drive it with a real one).
+
+void
+sc_daemon_test (bool verbose)
+{
+    const char *url = getenv ("DATABASE_URL");
+    if (!url)
+        return;
+    if (!verbose)
+        lb_log_set_level (LB_LOG_ERROR);
+    PGconn *db = lb_pg_connect (url, "sc_daemon_test");
+    if (!db)
+        return;
+    PGresult *res = lb_pg_query (db, "select to_regclass('sched_runs') is not null", 0, NULL);
+    bool migrated = res && strcmp (PQgetvalue (res, 0, 0), "t") == 0;
+    if (res)
+        PQclear (res);
+    if (!migrated) {
+        PQfinish (db);
+        return;
+    }
+    char *dir = lb_selftest_tmpdir ("sc_daemon");
+    char *path = lb_xasprintf ("%s/dtest.conf", dir);
+    FILE *file = fopen (path, "w");
+    assert (file);
+    fputs ("[pipeline]\nschedule = 0 0 1 1 *\n[step.a]\nservice = echo\n[step.b]\nservice = echo\nneeds = a\n", file);
+    fclose (file);
+    lb_config_t *config = lb_config_new (NULL, 0);
+    assert (lb_config_set (config, "scheduler.pipelines", dir, "test") == 0);
+    assert (lb_config_set (config, "postgres.url", url, "test") == 0);
+    assert (lb_config_set (config, "broker.endpoint", "tcp://127.0.0.1:1", "test") == 0);
+    assert (lb_config_set (config, "broker.events", "", "test") == 0);
+    assert (lb_config_set (config, "scheduler.broker_timeout", "100ms", "test") == 0);
+    assert (lb_config_set (config, "redis.url", "redis://127.0.0.1:1/0", "test") == 0);
+    sc_daemon_t *daemon = sc_daemon_new (config);
+    assert (daemon);
+
+    //  First sight of the schedule: the slot clock starts now, nothing fires.
+    assert (sc_daemon_tick (daemon) == 0);
+    res = lb_pg_query (db, "select last_slot is not null from sched_pipelines where name = 'dtest'", 0, NULL);
+    assert (res && PQntuples (res) == 1 && strcmp (PQgetvalue (res, 0, 0), "t") == 0);
+    PQclear (res);
+    res = lb_pg_query (db, "select count(*) from sched_daemons", 0, NULL);
+    assert (res && atoi (PQgetvalue (res, 0, 0)) >= 1);
+    PQclear (res);
+
+    //  A run starts; with the broker away its first step waits, nothing is lost.
+    char err [512];
+    sc_pipeline_t *pipeline = sc_pipeline_load (path, err, sizeof err);
+    assert (pipeline);
+    pr_kv_t params = { 0 };
+    char *run_id = NULL;
+    assert (sc_store_enqueue (db, pipeline, &params, "manual", -1, &run_id, err, sizeof err) == 0);
+    assert (sc_daemon_tick (daemon) == 0);
+    const char *id_param [] = { run_id };
+    res = lb_pg_query (db, "select r.state, string_agg(s.state, ',' order by s.ord) from sched_runs r "
+                           "join sched_steps s on s.run_id = r.id where r.id = $1 group by r.state", 1, id_param);
+    assert (res && strcmp (PQgetvalue (res, 0, 0), "running") == 0);
+    assert (strcmp (PQgetvalue (res, 0, 1), "waiting,waiting") == 0);
+    PQclear (res);
+
+    //  Cancelled: the waiting steps are cancelled by the next tick.
+    assert (sc_store_cancel (db, run_id, err, sizeof err) == 0);
+    assert (sc_daemon_tick (daemon) == 0);
+    res = lb_pg_query (db, "select string_agg(state, ',' order by ord) from sched_steps where run_id = $1", 1, id_param);
+    assert (res && strcmp (PQgetvalue (res, 0, 0), "cancelled,cancelled") == 0);
+    PQclear (res);
+
+    sc_daemon_destroy (&daemon);
+    assert (!daemon);
+    lb_pg_exec (db, "delete from sched_runs where id = $1", 1, id_param);
+    lb_pg_exec (db, "delete from sched_pipelines where name = 'dtest'", 0, NULL);
+    free (run_id);
+    sc_pipeline_destroy (&pipeline);
+    lb_config_destroy (&config);
+    PQfinish (db);
+    lb_selftest_rmtree (dir);
+    free (dir);
+    free (path);
 }

@@ -45,8 +45,10 @@ bk_body_result (const uint8_t *data, size_t size, char *error, size_t error_size
     size_t off = 0;
     bk_result_t result = BK_RESULT_OPAQUE;
     if (msgpack_unpack_next (&u, (const char *) data, size, &off) != MSGPACK_UNPACK_SUCCESS
-    ||  off != size || u.data.type != MSGPACK_OBJECT_MAP)
+    ||  off != size || u.data.type != MSGPACK_OBJECT_MAP) {
+        result = BK_RESULT_MALFORMED;
         goto out;
+    }
     const msgpack_object *v = s_lookup (&u.data, "v");
     const msgpack_object *status = s_lookup (&u.data, "status");
     if (!v || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != 1
@@ -132,9 +134,9 @@ bk_body_test (bool verbose)
     uint8_t *longer = lb_xmalloc (size + 1);
     memcpy (longer, fail, size);
     longer [size] = 0xc0;
-    assert (bk_body_result (longer, size + 1, err, sizeof err) == BK_RESULT_OPAQUE);
+    assert (bk_body_result (longer, size + 1, err, sizeof err) == BK_RESULT_MALFORMED);
     //  Truncated: not ours.
-    assert (bk_body_result (fail, size - 3, err, sizeof err) == BK_RESULT_OPAQUE);
+    assert (bk_body_result (fail, size - 3, err, sizeof err) == BK_RESULT_MALFORMED);
     free (longer);
     free (fail);
     //  Plain bytes

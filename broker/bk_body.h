@@ -17,12 +17,16 @@ typedef enum {
     BK_RESULT_DONE,
     BK_RESULT_RETRY,
     BK_RESULT_FAIL,
-    BK_RESULT_BAD               //  our map with an unknown status
+    BK_RESULT_BAD,              //  our map with an unknown status
+    BK_RESULT_MALFORMED         //  starts like a msgpack map but does not decode
+                                //  (truncated, trailing bytes): counted, then
+                                //  treated as opaque (a stock worker may send such bytes)
 } bk_result_t;
 
 //  Classifies a one-frame reply body. When the map carries an error, its
 //  "code: message" is written to error (always NUL-terminated; "" when
-//  none). Never fails: anything that is not exactly our map is OPAQUE.
+//  none). Never fails: anything that is not exactly our map is OPAQUE or
+//  MALFORMED.
 bk_result_t bk_body_result (const uint8_t *data, size_t size, char *error, size_t error_size);
 
 //  Returns a new msgpack result map {v:1, id, status:"fail", outputs:{},

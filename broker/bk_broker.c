@@ -591,7 +591,13 @@ s_worker_msg (bk_broker_t *self, zframe_t *identity, zmsg_t *msg, const pr_frame
                                           : BK_RESULT_OPAQUE;
             int64_t ms = (now - job->leased_mono) / 1000;
             s_worker_idle (self, w);
-            if (r == BK_RESULT_OPAQUE || r == BK_RESULT_DONE) {
+            if (r == BK_RESULT_MALFORMED) {
+                s_count (self, C_BAD_RESULT);
+                if (s_may_warn (self))
+                    lb_log_warn ("reply starts like msgpack but does not decode; taken as opaque bytes job=%s worker=%s",
+                                 job->id, w->key);
+            }
+            if (r == BK_RESULT_OPAQUE || r == BK_RESULT_DONE || r == BK_RESULT_MALFORMED) {
                 s_count (self, C_DONE);
                 bk_jobs_done (self->jobs, job, packed, psize);
                 s_event_job (self, "done", job);

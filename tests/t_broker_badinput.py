@@ -105,18 +105,21 @@ try:
     check(recv(g, 0.5) is None, "no reply to an oversize message")
     still_serving()
 
-    # Truncated and trailing-byte msgpack results from a worker: counted,
-    # logged, taken as opaque bytes; the broker serves on.
+    # Truncated and trailing-byte msgpack results from a worker: rejected by
+    # the strict decoder, counted, a failed attempt; the broker serves on.
     good = msgpack.packb({"v": 1, "id": "x", "status": "done", "outputs": {}, "metrics": {}})
-    bodies = [good[:-3], good + b"\xc1"]
+    bodies = [good[:-3], good + b"\xc1", msgpack.packb({"v": 1, "id": "x", "status": "done", "extra": 1})]
     for body in bodies:
         s3 = stats()
         bw = mdp.Worker(b.endpoint, "trunc", lambda wk, a, body_, out=body: [out], heartbeat=0.5)
         r = c.request("titanic.request", "trunc", b"job")
         jid = r[1]
         bw.serve(max_requests=1)
-        wait_for("result", lambda: c.request("titanic.reply", jid)[0] == b"200")
+        wait_for("failed attempt", lambda: mmi(c, "job", jid)[1]["attempts"] == 1)
+        err = mmi(c, "job", jid)[1]["last_error"]
+        check(err.startswith("malformed result"), "error: %r" % err)
         check(stats()["bad_result"] == s3["bad_result"] + 1, "bad_result counted")
+        check(c.request("mmi.cancel", jid) == [b"200"], "cancel")
         bw.close()
     check("does not decode" in b.log(), "malformed result logged")
 

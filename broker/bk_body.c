@@ -86,4 +86,10 @@ bk_body_test (bool verbose)
     const uint8_t weird [] = { 0x83, 0xa1, 'v', 0x01, 0xa2, 'i', 'd', 0xa1, 'j',
                                0xa6, 's', 't', 'a', 't', 'u', 's', 0xa1, 'x' };
     assert (bk_body_result (weird, sizeof weird, err, sizeof err) == BK_RESULT_MALFORMED);
+    //  A map that claims 2^32-1 entries in 8 bytes must not make anyone
+    //  allocate for them (found by fuzz_job).
+    const uint8_t liar [] = { 0xdf, 0xff, 0xff, 0xff, 0xff, 0xa1, 'v', 0x01 };
+    assert (bk_body_result (liar, sizeof liar, err, sizeof err) == BK_RESULT_MALFORMED);
+    const uint8_t nested [] = { 0x82, 0xa1, 'v', 0x01, 0xa2, 'i', 'd', 0xdd, 0x7f, 0xff, 0xff, 0xff };
+    assert (bk_body_result (nested, sizeof nested, err, sizeof err) == BK_RESULT_MALFORMED);
 }

@@ -262,15 +262,6 @@ s_cron_pipeline (sc_daemon_t *self, sc_pipeline_t *pipeline)
                          PQgetvalue (res, 0, 0));
             fire = false;
         }
-        if (active && overlap == SC_OVERLAP_REPLACE)
-            for (int i = 0; i < active; i++) {
-                const char *cancel [] = { PQgetvalue (res, i, 0) };
-                lb_pg_exec (self->db, "update sched_runs set state = 'cancelled', finished_at = now(), "
-                                      "error = 'replaced by a newer cron slot' where id = $1", 1, cancel);
-                sc_store_log (self->db, cancel [0], NULL, "info", "cancelled: replaced by slot %s (overlap = replace)", when);
-            }
-        if (res)
-            PQclear (res);
         if (fire) {
             pr_kv_t run_params = { 0 };
             char err [512];
@@ -279,8 +270,16 @@ s_cron_pipeline (sc_daemon_t *self, sc_pipeline_t *pipeline)
             //  The enqueue runs inside this transaction (a savepoint).
             int rc = sc_store_enqueue (self->db, pipeline, &run_params, "cron", slot, &run_id, err, sizeof err);
             pr_kv_release (&run_params);
-            if (rc == 0)
+            if (rc == 0) {
                 lb_log_info ("pipeline=%s slot=%s fired run=%s", name, when, run_id);
+                //  Replace: the runs active before this slot make way for it.
+                for (int i = 0; active && overlap == SC_OVERLAP_REPLACE && i < active; i++) {
+                    const char *cancel [] = { PQgetvalue (res, i, 0) };
+                    lb_pg_exec (self->db, "update sched_runs set state = 'cancelled', finished_at = now(), "
+                                          "error = 'replaced by a newer cron slot' where id = $1", 1, cancel);
+                    sc_store_log (self->db, cancel [0], NULL, "info", "cancelled: replaced by slot %s (overlap = replace)", when);
+                }
+            }
             else
             if (rc == 1)
                 lb_log_info ("pipeline=%s slot=%s already has a run (another daemon)", name, when);
@@ -288,6 +287,8 @@ s_cron_pipeline (sc_daemon_t *self, sc_pipeline_t *pipeline)
                 lb_log_error ("pipeline=%s slot=%s: %s", name, when, err);
             free (run_id);
         }
+        if (res)
+            PQclear (res);
     }
     lb_pg_exec (self->db, "commit", 0, NULL);
 }

@@ -87,6 +87,8 @@ for o in queue replace; do
     "$SCHED" resume slow$o >/dev/null || t_fail "resume slow$o"
     sql "update sched_pipelines set last_slot = now() - interval '70 seconds' where name = 'slow$o'" >/dev/null
     wait_sql "select count(*) from sched_runs where pipeline = 'slow$o' and state = 'running'" 1 "slow$o: first slot not running"
+    # The same minute cannot come twice: file the first run under an earlier slot.
+    sql "update sched_runs set slot = slot - interval '1 hour' where pipeline = 'slow$o'" >/dev/null
     sql "update sched_pipelines set last_slot = now() - interval '70 seconds' where name = 'slow$o'" >/dev/null
 done
 wait_sql "select count(*) > 0 from sched_runs where pipeline = 'slowqueue' and state = 'queued'" t "overlap queue: no run waiting"

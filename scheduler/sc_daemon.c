@@ -34,6 +34,7 @@ struct _sc_daemon_t {
     size_t pipeline_count;
     int64_t reloaded_at;
     zhashx_t *checked;          //  "run/step" -> int64 monotonic µs of the last mmi check
+    zhashx_t *reported;         //  pipeline definition errors already logged
     double worker_check_us;
     int64_t redis_ttl;
     bool wake;                  //  a job finished since the last tick: tick again at once
@@ -74,6 +75,7 @@ sc_daemon_new (lb_config_t *config)
         lb_log_warn ("cannot connect to the broker's events at %s: no live progress", events ? events : "(unset)");
     self->checked = zhashx_new ();
     zhashx_set_destructor (self->checked, (zhashx_destructor_fn *) zstr_free);
+    self->reported = zhashx_new ();
     self->worker_check_us = lb_config_seconds (config, "scheduler.worker_check") * 1e6;
     self->redis_ttl = (int64_t) lb_config_seconds (config, "scheduler.redis_ttl");
     return self;
@@ -103,6 +105,7 @@ sc_daemon_destroy (sc_daemon_t **self_p)
     }
     s_pipelines_free (self);
     zhashx_destroy (&self->checked);
+    zhashx_destroy (&self->reported);
     zsock_destroy (&self->events);
     sc_live_destroy (&self->live);
     sc_broker_destroy (&self->broker);
@@ -131,7 +134,11 @@ s_reload (sc_daemon_t *self)
         sc_pipeline_t *pipeline = sc_pipeline_load (path, err, sizeof err);
         free (path);
         if (!pipeline) {
-            lb_log_error ("pipeline %s is not scheduled: %s", names [i], err);
+            //  Once per distinct error, not at every reload.
+            if (!zhashx_lookup (self->reported, err)) {
+                lb_log_error ("pipeline %s is not scheduled: %s", names [i], err);
+                zhashx_insert (self->reported, err, (void *) 1);
+            }
             continue;
         }
         self->pipelines = lb_xrealloc (self->pipelines, (self->pipeline_count + 1) * sizeof (sc_pipeline_t *));

@@ -33,8 +33,8 @@
         }
 
     What the runtime does around the handler:
-    - connects a DEALER socket to the broker (broker.endpoint, PREDICTORS_BROKER) and
-      says READY for spec.service, speaking Majordomo as proto/PROTOCOL.md fixes it;
+    - connects a DEALER socket named "host:pid" to the broker (broker.endpoint,
+      PREDICTORS_BROKER) and says READY for spec.service, speaking Majordomo as proto/PROTOCOL.md fixes it;
     - heartbeats from its own thread (the socket thread) at broker.heartbeat, also
       while the handler works, so a busy worker is never taken for dead;
     - decodes and validates each job envelope (proto/pr_job.h); an envelope that does

@@ -1132,11 +1132,10 @@ s_handle (bk_broker_t *self, zmsg_t *msg)
 //  --------------------------------------------------------------------------
 //  Commit, dispatch, timers
 
-//  A durable job's submission is on disk: it may be dispatched.
+//  A durable job's submission is on disk and acknowledged.
 static void
 s_accepted (bk_broker_t *self, bk_job_t *job)
 {
-    bk_jobs_unhold (self->jobs, job);
     s_event_job (self, "queued", job);
     bk_events_int (self->events, "priority", job->priority);
     bk_events_int (self->events, "attempt", 0);
@@ -1156,8 +1155,13 @@ s_release (bk_broker_t *self, bool failed)
         if (failed) {
             zmsg_destroy (&d->reply);
             d->reply = s_journal_down (self);
-            if (d->submitted)
+            if (d->submitted) {
+                //  Never acknowledged: forget it, and stop a worker that
+                //  already took it (at least once: the client will retry).
+                if (d->submitted->state == BK_JOB_LEASED)
+                    s_cancel (self, d->submitted);
                 bk_jobs_close (self->jobs, d->submitted);
+            }
         }
         else
         if (d->submitted)

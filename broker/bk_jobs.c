@@ -189,10 +189,10 @@ s_set_state (bk_jobs_t *self, bk_job_t *job, bk_job_state_t state)
     if (state == BK_JOB_DELAYED && job->not_before_us <= lb_clock_wall (&self->clock))
         state = BK_JOB_QUEUED;
     job->state = state;
-    if (state == BK_JOB_QUEUED && !job->held)
+    if (state == BK_JOB_QUEUED)
         s_heap_push (&svc->queue, job);
     else
-    if (state == BK_JOB_DELAYED && !job->held)
+    if (state == BK_JOB_DELAYED)
         s_heap_push (&self->delayed, job);
     if (state != BK_JOB_LEASED)
         job->owner = NULL;
@@ -468,7 +468,6 @@ bk_jobs_submit (bk_jobs_t *self, const char *service, int priority, int max_atte
     job->body = lb_xmalloc (body_size ? body_size : 1);
     memcpy (job->body, body, body_size);
     job->body_size = body_size;
-    job->held = durable && self->journal != NULL;
     s_set_state (self, job, BK_JOB_DELAYED);
     if (durable) {
         self->live_bytes += s_job_bytes (job);
@@ -483,21 +482,6 @@ bk_jobs_submit (bk_jobs_t *self, const char *service, int priority, int max_atte
         s_record (self, job, R_SUBMIT, &b);
     }
     return job;
-}
-
-void
-bk_jobs_unhold (bk_jobs_t *self, bk_job_t *job)
-{
-    assert (self);
-    assert (job);
-    if (!job->held)
-        return;
-    job->held = false;
-    if (job->state == BK_JOB_QUEUED)
-        s_heap_push (&s_service (self, job->service)->queue, job);
-    else
-    if (job->state == BK_JOB_DELAYED)
-        s_heap_push (&self->delayed, job);
 }
 
 bk_job_t *
@@ -958,11 +942,6 @@ bk_jobs_test (bool verbose)
     bk_job_t *d = bk_jobs_submit (jobs, "svc", 0, 3, fake.wall_us + 10000000, packed, psize, true);
     bk_job_t *e = bk_jobs_submit (jobs, "other", 0, 1, 0, packed, psize, false);
     assert (a->state == BK_JOB_QUEUED && d->state == BK_JOB_DELAYED);
-    assert (a->held && !e->held && bk_jobs_peek (jobs, "svc") == NULL);
-    bk_jobs_unhold (jobs, a);
-    bk_jobs_unhold (jobs, b);
-    bk_jobs_unhold (jobs, c);
-    bk_jobs_unhold (jobs, d);
     assert (bk_jobs_peek (jobs, "svc") == b);
     int owner;
     bk_jobs_lease (jobs, b, &owner, 100);

@@ -59,7 +59,6 @@ typedef struct {
     uint8_t *progress;          //  last PARTIAL body (packed), or NULL
     size_t progress_size;
     //  Store internals
-    bool held;                  //  durable and not yet on disk: not dispatchable
     size_t heap_pos;
     int heap;                   //  0 none, 1 queue, 2 delayed
 } bk_job_t;
@@ -97,15 +96,10 @@ int64_t bk_jobs_live_bytes (bk_jobs_t *self);
 
 //  Creates and queues a job (delayed until not_before_us when that is in
 //  the future) with a new random id. Copies body. Durable jobs append a
-//  SUBMIT record and are held (see bk_jobs_unhold) when the store has a
-//  journal. Returns the job (owned by the store).
+//  SUBMIT record. Returns the job (owned by the store).
 bk_job_t *bk_jobs_submit (bk_jobs_t *self, const char *service, int priority,
                           int max_attempts, int64_t not_before_us,
                           const uint8_t *body, size_t body_size, bool durable);
-
-//  A durable job is held out of its queue until its SUBMIT record is on
-//  disk; this releases it (no-op when not held).
-void bk_jobs_unhold (bk_jobs_t *self, bk_job_t *job);
 
 //  Returns the job with this id, or NULL.
 bk_job_t *bk_jobs_find (bk_jobs_t *self, const char *id);

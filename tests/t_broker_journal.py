@@ -5,7 +5,7 @@ survive checkpoints and kill -9."""
 import glob
 import os
 
-from broker_harness import Broker, check, mmi, spawn_worker, wait_for
+from broker_harness import Broker, shutdown, check, mmi, spawn_worker, wait_for
 import mdp
 
 b = Broker("journal", env={"PREDICTORS_BROKER_CHECKPOINT": "64KiB"})
@@ -40,8 +40,5 @@ try:
     for jid in keep:
         check(c.request("titanic.reply", jid) == [b"300"], "open job %s survived checkpoints and kill -9" % jid)
 finally:
-    for p in procs:
-        p.kill()
-        p.wait()
-    b.stop()
+    shutdown(procs, b)
 print("ok")

@@ -6,7 +6,7 @@ import time
 
 import msgpack
 
-from broker_harness import Broker, check, mmi, spawn_worker, wait_for
+from broker_harness import Broker, shutdown, check, mmi, spawn_worker, wait_for
 import mdp
 
 b = Broker("workers", env={
@@ -174,8 +174,5 @@ try:
     v2.close()
     print("6 ok: silent busy worker expired; progress extends a lease")
 finally:
-    for p in procs:
-        p.kill()
-        p.wait()
-    b.stop()
+    shutdown(procs, b)
 print("ok")

@@ -1060,6 +1060,11 @@ s_client_msg (bk_broker_t *self, zframe_t *identity, const pr_frame_t *frames, c
         job->client = lb_xmalloc (job->client_size ? job->client_size : 1);
         memcpy (job->client, zframe_data (identity), job->client_size);
         job->client_version = m->version;
+        s_event_job (self, "queued", job);
+        bk_events_int (self->events, "priority", 0);
+        bk_events_int (self->events, "attempt", 0);
+        bk_events_bool (self->events, "durable", false);
+        bk_events_send (self->events);
     }
 }
 

@@ -1351,6 +1351,9 @@ bk_broker_new (const bk_broker_config_t *config)
     self->router = zsock_new (ZMQ_ROUTER);
     assert (self->router);
     zsock_set_router_mandatory (self->router, 1);
+    //  A worker that reconnects under its fixed name (host:pid) takes the
+    //  name over instead of being refused while its old pipe lingers.
+    zsock_set_router_handover (self->router, 1);
     zsock_set_sndtimeo (self->router, 0);
     zsock_set_sndhwm (self->router, 100000);
     zsock_set_rcvhwm (self->router, 100000);

@@ -806,6 +806,14 @@ sc_daemon_tick (sc_daemon_t *self)
         free (ids);
     }
     s_events (self);
+    if (sc_live_recovered (self->live)) {
+        //  Redis (re)connected: rewrite the recent runs it may have lost or missed.
+        res = lb_pg_query (self->db, "select id from sched_runs order by created_at desc limit 100", 0, NULL);
+        for (int i = 0; res && i < PQntuples (res); i++)
+            sc_store_publish (self->db, self->live, PQgetvalue (res, i, 0), self->redis_ttl);
+        if (res)
+            PQclear (res);
+    }
     return 0;
 }
 

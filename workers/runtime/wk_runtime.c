@@ -924,6 +924,7 @@ wk_runtime_test (bool verbose)
     assert (config);
     zsock_t *router = zsock_new (ZMQ_ROUTER);
     assert (router);
+    zsock_set_router_handover (router, 1);      //  as the broker: workers reconnect under one name
     int port = zsock_bind (router, "tcp://127.0.0.1:*[30000-]");
     assert (port > 0);
     char endpoint [64];
@@ -995,13 +996,35 @@ wk_runtime_test (bool verbose)
     zclock_sleep (500);
     router = zsock_new (ZMQ_ROUTER);
     assert (router);
+    zsock_set_router_handover (router, 1);
     int again = zsock_bind (router, "%s", endpoint);
     assert (again == port);
     command = s_test_expect (router, 5000, &identity, &rest, NULL);
     assert (command == S_READY);
     zmsg_destroy (&rest);
 
-    //  Stop while a stubborn job runs: after the grace it is handed back as retry/shutdown.
+    //  Stop while a job runs that ends within the grace: its result goes out, then DISCONNECT.
+    s_test_job (router, zframe_dup (identity), "44444444444444444444444444444444", "stubborn", 150);
+    zclock_sleep (50);
+    t.stop = 1;
+    result = s_test_final (router, 5000, &heartbeats, &partials);
+    assert (result && result->status == PR_STATUS_DONE);
+    pr_result_destroy (&result);
+    command = s_test_expect (router, 2000, &identity, &rest, NULL);
+    assert (command == S_DISCONNECT);
+    zmsg_destroy (&rest);
+    pthread_join (thread, NULL);
+    wk_runtime_destroy (&t.runtime);
+
+    //  A second worker; stop while a stubborn job runs: after the grace it is
+    //  handed back as retry/shutdown.
+    t.stop = 0;
+    t.runtime = wk_runtime_new (&spec, config);
+    pthread_create (&thread, NULL, s_test_run, &t);
+    zframe_destroy (&identity);
+    command = s_test_expect (router, 5000, &identity, &rest, NULL);
+    assert (command == S_READY);
+    zmsg_destroy (&rest);
     s_test_job (router, zframe_dup (identity), "33333333333333333333333333333333", "stubborn", 3000);
     zclock_sleep (150);
     t.stop = 1;

@@ -356,10 +356,22 @@ s_send_command (wk_runtime_t *self, int command, const char *address, zmsg_t **b
         zmsg_destroy (&msg);
 }
 
+//  Throws the broker socket away without lingering: a closed socket that
+//  lingers would reconnect under our name to deliver stale messages and take
+//  the name over (ROUTER handover) from the fresh socket.
+static void
+s_drop_broker (wk_runtime_t *self)
+{
+    if (!self->broker)
+        return;
+    zsock_set_linger (self->broker, 0);
+    zsock_destroy (&self->broker);
+}
+
 static void
 s_connect (wk_runtime_t *self)
 {
-    zsock_destroy (&self->broker);
+    s_drop_broker (self);
     self->broker = zsock_new (ZMQ_DEALER);
     assert (self->broker);
     zsock_set_linger (self->broker, 1000);
@@ -629,7 +641,7 @@ wk_runtime_run (wk_runtime_t *self, volatile const int *stop, int max_jobs)
         if (rc > 0 && (items [0].revents & ZMQ_POLLIN)) {
             if (s_on_broker (self, stopping)) {
                 s_abort_job (self);
-                zsock_destroy (&self->broker);
+                s_drop_broker (self);
                 continue;
             }
         }
@@ -646,7 +658,7 @@ wk_runtime_run (wk_runtime_t *self, volatile const int *stop, int max_jobs)
                 lb_log_warn ("broker silent for %d heartbeats: reconnecting%s", self->liveness_max,
                              self->pipe ? " (the broker re-queues the job in hand; it is abandoned here)" : "");
                 s_abort_job (self);
-                zsock_destroy (&self->broker);
+                s_drop_broker (self);
             }
         }
     }
@@ -1008,6 +1020,9 @@ wk_runtime_test (bool verbose)
     zclock_sleep (50);
     t.stop = 1;
     result = s_test_final (router, 5000, &heartbeats, &partials);
+    if (verbose)
+        printf ("  stop within grace: %s %s\n", result ? pr_status_name (result->status) : "none",
+                result ? result->error_code : ""), fflush (stdout);
     assert (result && result->status == PR_STATUS_DONE);
     pr_result_destroy (&result);
     command = s_test_expect (router, 2000, &identity, &rest, NULL);

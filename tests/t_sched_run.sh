@@ -8,9 +8,14 @@
 S=$T_TMP/runstack
 t_cleanup "$ROOT/deploy/stack down --dir $S"
 unset PREDICTORS_BROKER PREDICTORS_BROKER_BIND PREDICTORS_BROKER_EVENTS PREDICTORS_BROKER_JOURNAL REDIS_URL DATABASE_URL
-RUN_STACK_DIR=$S RUN_STACK_OPTS="--fast --random-ports" RUN_NO_WORKER_TIMEOUT=4s \
-    "$ROOT/deploy/run" >"$T_TMP/out" 2>&1
-rc=$?
+for attempt in 1 2; do        # a random port taken meanwhile on a shared machine: once more
+    RUN_STACK_DIR=$S RUN_STACK_OPTS="--fast --random-ports" RUN_NO_WORKER_TIMEOUT=4s \
+        "$ROOT/deploy/run" >"$T_TMP/out" 2>&1
+    rc=$?
+    grep -q "^stack: error:" "$T_TMP/out" || break
+    cat "$T_TMP/out"; echo "(stack did not come up; trying again)"
+    "$ROOT/deploy/stack" down --dir "$S" >/dev/null 2>&1; rm -rf "$S"
+done
 cat "$T_TMP/out"
 grep -q "stack: up: redis" "$T_TMP/out" || t_fail "the stack did not come up"
 grep -Eq "^ *broker +up" "$T_TMP/out" || t_fail "the broker is not up"

@@ -764,7 +764,7 @@ s_titanic (bk_broker_t *self, const s_client_t *client, const pr_frame_t *body, 
     }
     bk_job_t *job = bk_jobs_find (self->jobs, id);
     if (strcmp (name, "close") == 0) {
-        if (job) {
+        if (job && job->durable) {      //  a direct request is its client's, not titanic's
             if (job->state == BK_JOB_LEASED || job->state == BK_JOB_QUEUED || job->state == BK_JOB_DELAYED)
                 s_cancel (self, job);
             bk_jobs_close (self->jobs, job);

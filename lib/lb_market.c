@@ -446,6 +446,7 @@ s_count_emit (void *arg, const char *buf, size_t len)
 void
 lb_market_test (bool verbose)
 {
+    int log_fd = verbose ? -2 : lb_log_setup_fd (-1);     //  expected errors stay quiet
     lb_market_params_t p;
     lb_market_params_default (&p);
     p.symbols = 20;
@@ -502,4 +503,6 @@ lb_market_test (bool verbose)
                 a.close [0], a.close [419], news);
     lb_market_destroy (&m);
     lb_market_destroy (&m);
+    if (log_fd != -2)
+        lb_log_setup_fd (log_fd);
 }

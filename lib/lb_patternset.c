@@ -18,6 +18,7 @@ lb_patternset_opts_default (lb_patternset_opts_t *opts)
     opts->train_s = 2160 * 3600;
     opts->valid_s = 168 * 3600;
     opts->test_s = 168 * 3600;
+    opts->min_train_rows = 50;
 }
 
 static char *
@@ -62,12 +63,13 @@ lb_patternset_build (lb_bars_t *names, const lb_bars_event_t *ev, size_t n,
         size_t rows = 0;
         for (size_t i = 0; i < n; i++)
             rows += ev [i].ts >= w.from [s] && ev [i].ts < w.to [s];
-        if (rows == 0 && (s < 2 || w.from [s] < w.to [s])) {
+        if ((rows == 0 && (s < 2 || w.from [s] < w.to [s]))
+        ||  (s == 0 && rows < opts->min_train_rows)) {
             char a [32], b [32], c [32], d [32];
-            *error_p = lb_xasprintf ("too few rows for the windows: the %s window %s..%s has no "
+            *error_p = lb_xasprintf ("too few rows for the windows: the %s window %s..%s has %zu "
                                      "events (%zu events span %s..%s)", split_names [s],
                                      s_iso (w.from [s], a, sizeof a), s_iso (w.to [s], b, sizeof b),
-                                     n, s_iso (ev [0].ts, c, sizeof c), s_iso (ev [n - 1].ts, d, sizeof d));
+                                     rows, n, s_iso (ev [0].ts, c, sizeof c), s_iso (ev [n - 1].ts, d, sizeof d));
             return NULL;
         }
     }
@@ -120,6 +122,7 @@ lb_patternset_build (lb_bars_t *names, const lb_bars_event_t *ev, size_t n,
 void
 lb_patternset_test (bool verbose)
 {
+    int log_fd = verbose ? -2 : lb_log_setup_fd (-1);     //  expected errors stay quiet
     //  Two symbols, hourly events over 120 days; label span 3 h except a
     //  weekend-long one.
     lb_bars_t *names = lb_bars_new ();
@@ -167,7 +170,7 @@ lb_patternset_test (bool verbose)
     free (data);
     lb_dataset_destroy (&ds);
     //  Too little data for the windows: a clear error.
-    o.train_s = 10000 * 3600;
+    o.end_ts = ev [n - 1].ts + 1000 * 3600;        //  windows after the data
     ds = lb_patternset_build (names, ev, n, &o, &error);
     assert (!ds && strstr (error, "too few rows"));
     if (verbose)
@@ -178,4 +181,6 @@ lb_patternset_test (bool verbose)
     free (error);
     free (ev);
     lb_bars_destroy (&names);
+    if (log_fd != -2)
+        lb_log_setup_fd (log_fd);
 }

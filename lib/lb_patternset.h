@@ -32,6 +32,7 @@ typedef struct {
     int64_t test_s;             //  default 168 h
     int64_t embargo_s;          //  at least; default 0 (= the label span)
     int64_t end_ts;             //  windows end here (exclusive); 0: after the last event
+    size_t min_train_rows;      //  fewer training rows is an error (default 50)
     const char *meta;           //  JSON for the header, or NULL
 } lb_patternset_opts_t;
 

@@ -12,6 +12,7 @@
     the data; the fetch worker builds its own).
 */
 #include "lb_bars.h"
+#include "lb_clock.h"
 #include "lb_dataset.h"
 #include "lb_log.h"
 #include "lb_market.h"
@@ -41,6 +42,9 @@ s_usage (FILE *out)
         "  --no-events        do not fill pattern_training_data\n"
         "  --events-csv FILE  write the pattern events as CSV\n"
         "  --dataset FILE     write the Catalyst-windowed pattern dataset\n"
+        "  --bars-csv FILE    write the bars (as stored) as CSV\n"
+        "  --features-csv FILE write the features of every bar past the warm-up as CSV,\n"
+        "                     and the time taken to compute them on stderr\n"
         "  -v, --verbose      debug logging\n");
 }
 
@@ -72,6 +76,38 @@ s_bars_from_market (lb_market_t *m)
 }
 
 static int
+s_write_bars (const char *path, lb_bars_t *bars)
+{
+    FILE *f = fopen (path, "w");
+    if (!f) {
+        lb_log_error ("marketgen: cannot write %s", path);
+        return -1;
+    }
+    fprintf (f, "symbol,sector,kind,ts,open,high,low,close,volume,news,options\n");
+    static const char *kinds [3] = { "stock", "index", "volatility" };
+    for (int i = 0; i < lb_bars_nseries (bars); i++) {
+        kn_series_t v;
+        lb_bars_view (bars, i, &v);
+        for (size_t k = 0; k < v.n; k++) {
+            fprintf (f, "%s,%s,%s,%lld,%.17g,%.17g,%.17g,%.17g,%.17g,", lb_bars_symbol (bars, i),
+                     lb_bars_sector (bars, i), kinds [lb_bars_kind (bars, i)], (long long) v.ts [k],
+                     v.open [k], v.high [k], v.low [k], v.close [k], v.volume [k]);
+            if (v.news)
+                fprintf (f, "%.17g", v.news [k]);
+            fprintf (f, ",");
+            if (v.options)
+                fprintf (f, "%.17g", v.options [k]);
+            fprintf (f, "\n");
+        }
+    }
+    if (fclose (f)) {
+        lb_log_error ("marketgen: cannot write %s", path);
+        return -1;
+    }
+    return 0;
+}
+
+static int
 s_write_csv (const char *path, lb_bars_t *bars, const lb_bars_event_t *ev, size_t n)
 {
     FILE *f = fopen (path, "w");
@@ -90,8 +126,8 @@ s_write_csv (const char *path, lb_bars_t *bars, const lb_bars_event_t *ev, size_
             if (isnan (ev [i].features [k]))
                 fprintf (f, ",");
             else
-                fprintf (f, ",%.10g", ev [i].features [k]);
-        fprintf (f, ",%d,%.10g,%d\n", ev [i].signal, ev [i].fwd_return, ev [i].success);
+                fprintf (f, ",%.17g", ev [i].features [k]);
+        fprintf (f, ",%d,%.17g,%d\n", ev [i].signal, ev [i].fwd_return, ev [i].success);
     }
     if (fclose (f)) {
         lb_log_error ("marketgen: cannot write %s", path);
@@ -107,6 +143,7 @@ main (int argc, char **argv)
     lb_market_params_t p;
     lb_market_params_default (&p);
     const char *db = getenv ("DATABASE_URL"), *csv = NULL, *dataset = NULL;
+    const char *bars_csv = NULL, *features_csv = NULL;
     int horizon = 5;
     bool replace = false, events = true;
     static const struct option longopts [] = {
@@ -115,7 +152,8 @@ main (int argc, char **argv)
         { "days", required_argument, 0, 'D' }, { "daily", no_argument, 0, '1' },
         { "horizon", required_argument, 0, 'H' }, { "replace", no_argument, 0, 'r' },
         { "no-events", no_argument, 0, 'E' }, { "events-csv", required_argument, 0, 'c' },
-        { "dataset", required_argument, 0, 'o' }, { "verbose", no_argument, 0, 'v' },
+        { "dataset", required_argument, 0, 'o' }, { "bars-csv", required_argument, 0, 'b' },
+        { "features-csv", required_argument, 0, 'f' }, { "verbose", no_argument, 0, 'v' },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
     int c;
     char *end;
@@ -134,6 +172,8 @@ main (int argc, char **argv)
             case 'E': events = false; break;
             case 'c': csv = optarg; break;
             case 'o': dataset = optarg; break;
+            case 'b': bars_csv = optarg; break;
+            case 'f': features_csv = optarg; break;
             case 'v': lb_log_set_level (LB_LOG_DEBUG); break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
@@ -167,7 +207,7 @@ main (int argc, char **argv)
         if (loaded == 0 && events) {
             lb_log_info ("marketgen: market (seed %llu) already loaded; --replace reloads it",
                          (unsigned long long) p.seed);
-            events = csv || dataset;
+            events = csv || dataset || bars_csv || features_csv;
         }
         else
             lb_log_info ("marketgen: loaded %zu bars of %d series", loaded, lb_market_series (m));
@@ -181,8 +221,28 @@ main (int argc, char **argv)
         }
     }
     else
-    if (events && (csv || dataset))
+    if (events && (csv || dataset || bars_csv || features_csv))
         bars = s_bars_from_market (m);
+    if (bars && bars_csv && s_write_bars (bars_csv, bars))
+        goto out;
+    if (bars && features_csv) {
+        lb_bars_label_t all = { horizon, 0, true };
+        lb_bars_event_t *rows;
+        size_t nrows;
+        int64_t t0 = lb_clock_mono_us ();
+        if (lb_bars_events (bars, &all, &rows, &nrows)) {
+            lb_log_error ("marketgen: %s", lb_bars_error (bars));
+            goto out;
+        }
+        double secs = (double) (lb_clock_mono_us () - t0) / 1e6;
+        fprintf (stderr, "features: %zu bars in %zu series, %zu rows out, %.3f s, %.0f bars/s\n",
+                 lb_bars_count (bars), (size_t) lb_bars_nseries (bars), nrows, secs,
+                 (double) lb_bars_count (bars) / secs);
+        int written = s_write_csv (features_csv, bars, rows, nrows);
+        free (rows);
+        if (written)
+            goto out;
+    }
     if (bars) {
         lb_bars_label_t label = { horizon, 0, false };
         if (lb_bars_events (bars, &label, &ev, &n)) {

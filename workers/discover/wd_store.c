@@ -117,6 +117,51 @@ wd_store_attempt (wd_store_t *self, const char *run, const char *step, const cha
     return rc;
 }
 
+char *
+wd_store_history (wd_store_t *self, size_t max_bytes)
+{
+    assert (self);
+    PGresult *res = lb_pg_query (self->conn,
+        "select name, spec->'target'->>'kind', spec->'target'->>'column', spec->'target'->>'horizon', "
+        "(select string_agg (s->>'uri' || coalesce (' where ' || (s->'where')::text, ''), ' + ') "
+        "   from jsonb_array_elements (spec->'sources') s) "
+        "from tasks order by id desc", 0, NULL);
+    if (!res)
+        return NULL;
+    int n = PQntuples (res);
+    size_t cap = 1024, len = 0;
+    char *text = lb_xmalloc (cap);
+    text [0] = 0;
+    int shown = 0;
+    for (int i = 0; i < n; i++) {
+        char *line = lb_xasprintf ("- %s: %s of %s, horizon %s, from %s\n", PQgetvalue (res, i, 0),
+                                   PQgetvalue (res, i, 1), PQgetvalue (res, i, 2), PQgetvalue (res, i, 3),
+                                   PQgetvalue (res, i, 4));
+        size_t ll = strlen (line);
+        if (len + ll + 128 > max_bytes) {
+            free (line);
+            break;
+        }
+        if (len + ll + 1 > cap) {
+            while (len + ll + 1 > cap)
+                cap *= 2;
+            text = lb_xrealloc (text, cap);
+        }
+        memcpy (text + len, line, ll + 1);
+        len += ll;
+        free (line);
+        shown++;
+    }
+    if (shown < n) {
+        char *more = lb_xasprintf ("%s- ... and %d older tasks not listed here (novelty is checked against "
+                                   "all of them)\n", text, n - shown);
+        free (text);
+        text = more;
+    }
+    PQclear (res);
+    return text;
+}
+
 void
 wd_store_test (bool verbose)
 {
@@ -178,6 +223,12 @@ wd_store_test (bool verbose)
     res = lb_pg_query (store->conn, "select count(*) from discover_attempts", 0, NULL);
     assert (res && strcmp (PQgetvalue (res, 0, 0), "1") == 0);
     PQclear (res);
+    char *history = wd_store_history (store, 4096);
+    assert (history && strstr (history, "- nile_up: direction of volume, horizon 1, from debian:python3-statsmodels:"));
+    free (history);
+    history = wd_store_history (store, 100);
+    assert (history && strstr (history, "1 older tasks not listed"));
+    free (history);
     pr_task_destroy (&task);
     wd_novelty_destroy (&nov);
     wd_novelty_destroy (&nov2);

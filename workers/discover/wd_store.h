@@ -39,6 +39,12 @@ int wd_store_insert (wd_store_t *self, const pr_task_t *task, const wd_minhash_t
 int wd_store_attempt (wd_store_t *self, const char *run, const char *step, const char *origin,
                       const char *outcome, const char *reason, const char *output);
 
+//  Returns a summary of past tasks, newest first, one line each ("name: kind
+//  of column, horizon h, from uri + uri"), at most max_bytes long (older
+//  tasks beyond it are counted in a last line), or NULL on error (logged).
+//  Caller frees.
+char *wd_store_history (wd_store_t *self, size_t max_bytes);
+
 //  Selftest (needs DATABASE_URL with the migrations applied; skips without).
 void wd_store_test (bool verbose);
 

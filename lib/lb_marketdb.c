@@ -580,10 +580,10 @@ s_fill_events (void *arg, s_copy_in_t *c)
 }
 
 static const char *s_event_columns =
-    "symbol, timestamp, pattern_type, body_to_range_ratio, upper_shadow_ratio, lower_shadow_ratio, "
+    "symbol, ts, pattern_type, body_to_range_ratio, upper_shadow_ratio, lower_shadow_ratio, "
     "volume_surge, rsi_14, bb_position, macd_histogram, adx_strength, vix_level, spy_correlation, "
     "sector_momentum, market_breadth, news_present, premarket_gap, unusual_volume, options_activity, "
-    "rule_signal, horizon_bars, label_timestamp, forward_return, pattern_success";
+    "rule_signal, horizon_bars, label_timestamp, fwd_return, pattern_success";
 
 int
 lb_marketdb_store_events (PGconn *conn, lb_bars_t *bars, const lb_bars_event_t *events,
@@ -591,7 +591,7 @@ lb_marketdb_store_events (PGconn *conn, lb_bars_t *bars, const lb_bars_event_t *
 {
     assert (conn && bars && (events || count == 0) && horizon >= 1);
     bool present [4];
-    static const s_column_t cols [] = { { "symbol", S_TEXT, false }, { "timestamp", S_TIME, false },
+    static const s_column_t cols [] = { { "symbol", S_TEXT, false }, { "ts", S_TIME, false },
                                         { NULL, 0, false } };
     if (s_check_table (conn, "pattern_training_data", cols, present, error_p, NULL) != 1)
         return -1;
@@ -609,7 +609,7 @@ lb_marketdb_store_events (PGconn *conn, lb_bars_t *bars, const lb_bars_event_t *
     }
     if (rc == 0)
         rc = s_exec (conn, "delete from pattern_training_data p using s_events e "
-                           "where p.symbol = e.symbol and p.timestamp = e.timestamp", error_p);
+                           "where p.symbol = e.symbol and p.ts = e.ts", error_p);
     if (rc == 0) {
         sql = lb_xasprintf ("insert into pattern_training_data (%s) select %s from s_events",
                             s_event_columns, s_event_columns);
@@ -634,7 +634,7 @@ typedef struct {
 static int
 s_event_row (void *arg, char **f, size_t line_no)
 {
-    //  symbol, ts, label_ts, 16 features, rule_signal, forward_return, success, pattern_type
+    //  symbol, ts, label_ts, 16 features, rule_signal, fwd_return, success, pattern_type
     s_event_reader_t *r = arg;
     if (!f [0] || !f [1] || !f [2] || !f [19] || !f [20] || !f [21] || !f [22]) {
         s_set_error (r->error_p, "pattern_training_data row %zu: a required value is null", line_no);
@@ -671,7 +671,7 @@ s_event_row (void *arg, char **f, size_t line_no)
             return -1;
         }
     if (!isfinite (fwd)) {
-        s_set_error (r->error_p, "pattern_training_data row %zu (symbol %s): forward_return is not finite",
+        s_set_error (r->error_p, "pattern_training_data row %zu (symbol %s): fwd_return is not finite",
                      line_no, f [0]);
         return -1;
     }
@@ -700,12 +700,12 @@ lb_marketdb_read_events (PGconn *conn, int64_t from, int64_t to, lb_bars_t **bar
     s_column_t cols [KN_FEATURES_COUNT + 8];
     int nc = 0;
     cols [nc++] = (s_column_t) { "symbol", S_TEXT, false };
-    cols [nc++] = (s_column_t) { "timestamp", S_TIME, false };
+    cols [nc++] = (s_column_t) { "ts", S_TIME, false };
     cols [nc++] = (s_column_t) { "label_timestamp", S_TIME, false };
     for (int k = 0; k < KN_FEATURES_COUNT; k++)
         cols [nc++] = (s_column_t) { kn_features_name (k), S_NUMBER, false };
     cols [nc++] = (s_column_t) { "rule_signal", S_NUMBER, false };
-    cols [nc++] = (s_column_t) { "forward_return", S_NUMBER, false };
+    cols [nc++] = (s_column_t) { "fwd_return", S_NUMBER, false };
     cols [nc++] = (s_column_t) { "pattern_type", S_TEXT, false };
     cols [nc] = (s_column_t) { NULL, 0, false };
     bool present [KN_FEATURES_COUNT + 8];
@@ -715,12 +715,12 @@ lb_marketdb_read_events (PGconn *conn, int64_t from, int64_t to, lb_bars_t **bar
     size_t len = 0;
     for (int k = 0; k < KN_FEATURES_COUNT; k++)
         len += (size_t) snprintf (feats + len, sizeof feats - len, ", %s", kn_features_name (k));
-    char *window = s_window ("timestamp", from, to);
+    char *window = s_window ("ts", from, to);
     char *query = lb_xasprintf (
-        "select symbol, floor (extract (epoch from timestamp))::bigint, "
-        "floor (extract (epoch from label_timestamp))::bigint%s, rule_signal, forward_return, "
+        "select symbol, floor (extract (epoch from ts))::bigint, "
+        "floor (extract (epoch from label_timestamp))::bigint%s, rule_signal, fwd_return, "
         "pattern_success::int, pattern_type from pattern_training_data where true%s "
-        "order by timestamp, symbol", feats, window);
+        "order by ts, symbol", feats, window);
     free (window);
     s_event_reader_t r = { lb_bars_new (), NULL, 0, 0, -1, error_p };
     int rc = s_copy_out (conn, query, 23, s_event_row, &r, error_p, retryable);
@@ -839,14 +839,14 @@ lb_marketdb_test (bool verbose)
 
     //  Events to pattern_training_data and back.
     s_test_exec (conn, "create temporary table pattern_training_data (id bigserial, symbol text not null, "
-                       "timestamp timestamptz not null, pattern_type text not null, "
+                       "ts timestamptz not null, pattern_type text not null, "
                        "body_to_range_ratio float8, upper_shadow_ratio float8, lower_shadow_ratio float8, "
                        "volume_surge float8, rsi_14 float8, bb_position float8, macd_histogram float8, "
                        "adx_strength float8, vix_level float8, spy_correlation float8, sector_momentum float8, "
                        "market_breadth float8, news_present float8, premarket_gap float8, unusual_volume float8, "
                        "options_activity float8, rule_signal smallint not null, horizon_bars int not null, "
-                       "label_timestamp timestamptz not null, forward_return float8 not null, "
-                       "pattern_success boolean not null, unique (symbol, timestamp))");
+                       "label_timestamp timestamptz not null, fwd_return float8 not null, "
+                       "pattern_success boolean not null, unique (symbol, ts))");
     lb_bars_label_t label = { 5, 0, false };
     lb_bars_event_t *ev;
     size_t n;

@@ -48,12 +48,12 @@ lb_bars_t *lb_marketdb_read_bars (PGconn *conn, int64_t from, int64_t to,
 
 //  Writes events (from lb_bars_events over bars, label horizon horizon) into
 //  pattern_training_data with COPY, replacing rows of the same (symbol,
-//  timestamp). Returns 0, or -1 with *error_p set.
+//  ts). Returns 0, or -1 with *error_p set.
 int lb_marketdb_store_events (PGconn *conn, lb_bars_t *bars, const lb_bars_event_t *events,
                               size_t count, int horizon, char **error_p);
 
-//  Reads pattern_training_data rows with from <= timestamp < to through COPY
-//  into events (caller frees) ordered by (timestamp, symbol); *bars_p
+//  Reads pattern_training_data rows with from <= ts < to through COPY
+//  into events (caller frees) ordered by (ts, symbol); *bars_p
 //  receives a container holding only the symbol names (events[i].series
 //  indexes it; caller destroys). Returns 0, or -1 with *error_p set.
 int lb_marketdb_read_events (PGconn *conn, int64_t from, int64_t to, lb_bars_t **bars_p,

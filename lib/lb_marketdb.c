@@ -344,8 +344,8 @@ s_number (const char *text, double *out)
 
 //  Streams "COPY (query) TO STDOUT", calling row for each line split into
 //  fields. row returns 0 to go on, -1 to stop with its error set.
-static int
-s_copy_out (PGconn *conn, const char *query, int nfields,
+int
+lb_marketdb_copy_out (PGconn *conn, const char *query, int nfields,
             int (*row) (void *arg, char **fields, size_t line_no), void *arg,
             char **error_p, bool *retryable)
 {
@@ -519,13 +519,50 @@ lb_marketdb_read_bars (PGconn *conn, int64_t from, int64_t to, const char *const
     free (window);
     free (filter);
     s_bar_reader_t r = { lb_bars_new (), -1, "", error_p };
-    int rc = s_copy_out (conn, query, 11, s_bar_row, &r, error_p, retryable);
+    int rc = lb_marketdb_copy_out (conn, query, 11, s_bar_row, &r, error_p, retryable);
     free (query);
     if (rc) {
         lb_bars_destroy (&r.bars);
         return NULL;
     }
     return r.bars;
+}
+
+int
+lb_marketdb_column_kinds (PGconn *conn, const char *table, const char *const *columns,
+                          size_t n, lb_marketdb_kind_t *kinds, char **error_p, bool *retryable)
+{
+    assert (conn && table && (columns || n == 0) && kinds);
+    if (retryable)
+        *retryable = false;
+    const char *params [1] = { table };
+    PGresult *res = PQexecParams (conn,
+        "select a.attname, format_type (a.atttypid, a.atttypmod) from pg_attribute a "
+        "where a.attrelid = to_regclass ($1) and a.attnum > 0 and not a.attisdropped",
+        1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus (res) != PGRES_TUPLES_OK) {
+        s_pg_error (conn, res, table, error_p, retryable);
+        PQclear (res);
+        return -1;
+    }
+    int rows = PQntuples (res);
+    if (rows == 0) {
+        s_set_error (error_p, "table %s does not exist (run deploy/migrate, or load it with bin/marketgen)", table);
+        PQclear (res);
+        return 0;
+    }
+    for (size_t c = 0; c < n; c++) {
+        kinds [c] = LB_MARKETDB_MISSING;
+        for (int r = 0; r < rows; r++)
+            if (strcmp (PQgetvalue (res, r, 0), columns [c]) == 0) {
+                const char *type = PQgetvalue (res, r, 1);
+                kinds [c] = s_type_ok (type, S_NUMBER) ? LB_MARKETDB_NUMBER
+                          : s_type_ok (type, S_TIME) ? LB_MARKETDB_TIME
+                          : s_type_ok (type, S_TEXT) ? LB_MARKETDB_TEXT : LB_MARKETDB_OTHER;
+            }
+    }
+    PQclear (res);
+    return 1;
 }
 
 // ---------------------------------------------------------------- events
@@ -723,7 +760,7 @@ lb_marketdb_read_events (PGconn *conn, int64_t from, int64_t to, lb_bars_t **bar
         "order by ts, symbol", feats, window);
     free (window);
     s_event_reader_t r = { lb_bars_new (), NULL, 0, 0, -1, error_p };
-    int rc = s_copy_out (conn, query, 23, s_event_row, &r, error_p, retryable);
+    int rc = lb_marketdb_copy_out (conn, query, 23, s_event_row, &r, error_p, retryable);
     free (query);
     if (rc) {
         lb_bars_destroy (&r.bars);

@@ -65,6 +65,27 @@ int lb_marketdb_read_events (PGconn *conn, int64_t from, int64_t to, lb_bars_t *
 int64_t lb_marketdb_last_ts (PGconn *conn, const char *table, const char *column, char **error_p,
                              bool *retryable);
 
+//  Kinds of a table's columns, for readers of arbitrary tables.
+typedef enum {
+    LB_MARKETDB_MISSING = 0,    //  no such column
+    LB_MARKETDB_NUMBER,         //  integer, real, numeric, boolean (read as 0/1)
+    LB_MARKETDB_TIME,           //  timestamp or date (read as Unix seconds)
+    LB_MARKETDB_TEXT,           //  text, varchar, char
+    LB_MARKETDB_OTHER           //  anything else (json, bytea, ...): not readable as data
+} lb_marketdb_kind_t;
+
+//  Sets kinds[i] for each of the n columns of table. Returns 1, 0 if the
+//  table does not exist, -1 on a query failure; *error_p set unless 1.
+int lb_marketdb_column_kinds (PGconn *conn, const char *table, const char *const *columns,
+                              size_t n, lb_marketdb_kind_t *kinds, char **error_p, bool *retryable);
+
+//  Streams "COPY (query) TO STDOUT": row is called with each line split into
+//  nfields fields (NULL for SQL null; at most 32), and returns 0 to go on or
+//  -1 to stop with *error_p set. Returns 0 or -1 (*error_p set).
+int lb_marketdb_copy_out (PGconn *conn, const char *query, int nfields,
+                          int (*row) (void *arg, char **fields, size_t line_no), void *arg,
+                          char **error_p, bool *retryable);
+
 //  Selftest (needs DATABASE_URL; uses temporary tables, skips without it).
 void lb_marketdb_test (bool verbose);
 

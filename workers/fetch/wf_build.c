@@ -46,6 +46,13 @@ s_cmp_str (const void *a, const void *b)
     return strcmp (x, y);
 }
 
+static int
+s_cmp_double (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y;
+}
+
 //  Sorted distinct values of a text column (NULLs skipped). Caller frees the array only.
 static char **
 s_levels (const wf_col_t *col, size_t rows, size_t *count)
@@ -354,10 +361,7 @@ wf_build_dataset (const pr_task_t *task, const wf_frame_t *f, const wf_split_opt
             for (size_t r = 0; r < rows; r++)
                 if (!isnan (f->col [tcol].num [r]))
                     v [n++] = f->col [tcol].num [r];
-            for (size_t i = 1; i < n; i++)           //  insertion sort is fine for few distinct values
-                for (size_t j = i; j > 0 && v [j] < v [j - 1]; j--) {
-                    double t = v [j]; v [j] = v [j - 1]; v [j - 1] = t;
-                }
+            qsort (v, n, sizeof (double), s_cmp_double);
             size_t u = 0;
             for (size_t i = 0; i < n; i++)
                 if (u == 0 || v [i] != v [u - 1])
@@ -392,6 +396,7 @@ wf_build_dataset (const pr_task_t *task, const wf_frame_t *f, const wf_split_opt
     else
         target = s_numeric (&f->col [tcol], rows);
     int rule = wf_frame_column (f, "rule_signal"), fwdcol = wf_frame_column (f, "fwd_return");
+    int lts = wf_frame_column (f, "label_timestamp");     //  when a table's label is known
     size_t h = (size_t) tg->horizon;
     for (size_t g = 0; g < c.ngroups; g++) {
         s_group_t *grp = &c.groups [g];
@@ -450,6 +455,9 @@ wf_build_dataset (const pr_task_t *task, const wf_frame_t *f, const wf_split_opt
             else
                 fwd [r] = now > 0 && then > 0 ? then / now - 1 : NAN;
             label_span [r] = i + h < grp->n ? (double) (ts [grp->rows [i + h]] - ts [r]) : NAN;
+            if (lts >= 0 && !f->col [lts].text && !isnan (f->col [lts].num [r]))
+                label_span [r] = fmax (isnan (label_span [r]) ? 0 : label_span [r],
+                                       f->col [lts].num [r] - (double) ts [r]);
         }
     }
 
@@ -522,10 +530,7 @@ wf_build_dataset (const pr_task_t *task, const wf_frame_t *f, const wf_split_opt
         for (size_t r = 0; r < rows; r++)
             if (!isnan (y [r]) && ts [r] >= w.from [0] && ts [r] < w.to [0])
                 v [n++] = y [r];
-        for (size_t i = 1; i < n; i++)
-            for (size_t j = i; j > 0 && v [j] < v [j - 1]; j--) {
-                double t = v [j]; v [j] = v [j - 1]; v [j - 1] = t;
-            }
+        qsort (v, n, sizeof (double), s_cmp_double);
         double median = n % 2 ? v [n / 2] : (v [n / 2 - 1] + v [n / 2]) / 2;
         free (v);
         for (size_t r = 0; r < rows; r++) {

@@ -24,7 +24,9 @@
     covers them; otherwise by time quantiles (the last test_fraction of the
     distinct times for test, valid_fraction before it for validation, the rest
     for training). Always with an embargo of max(embargo_s, the longest label
-    span) between splits.
+    span) between splits; the label span is how far the target looks ahead
+    (h rows), or the frame's label_timestamp column minus the row's time when
+    it has one (pattern_training_data: its label is known 5 bars later).
 */
 #ifndef WF_BUILD_H_INCLUDED
 #define WF_BUILD_H_INCLUDED

@@ -363,6 +363,8 @@ wf_fetch_run (lb_config_t *config, const char *run, const char *step, const char
         free (path);
         if (rc == 0)
             rc = wf_frame_prepare (src, &f, &error);
+        if (rc == 0 && strncmp (src->uri, "pg:market_bars", 15) == 0)
+            rc = wf_frame_check_prices (&f, "market_bars", &error);
         if (rc) {
             status = s_fail (out, retry ? WF_RETRY : WF_FAIL, retry ? "source_unavailable" : "bad_source",
                              "source %zu (%s): %s", i + 1, src->uri, error ? error : "failed");

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void
 wf_frame_release (wf_frame_t *f)
@@ -204,6 +205,9 @@ s_table_row (void *arg, char **fields, size_t line_no)
             if (strcmp (v, "t") == 0 || strcmp (v, "f") == 0)
                 x = v [0] == 't';
             else
+            if (strcmp (v, "Infinity") == 0 || strcmp (v, "-Infinity") == 0)
+                x = v [0] == '-' ? -INFINITY : INFINITY;        //  wf_frame_check_prices names it
+            else
             if (!lb_csv_parse_number (v, strlen (v), &x) && strcmp (v, "NaN") != 0) {
                 //  Fill the row's remaining cells so the frame stays whole.
                 for (size_t k = c; k < f->cols; k++)
@@ -297,6 +301,37 @@ wf_frame_from_table (PGconn *conn, const pr_source_t *src, const char *table, wf
     if (rc)
         wf_frame_release (f);
     return rc;
+}
+
+int
+wf_frame_check_prices (const wf_frame_t *f, const char *table, char **error_p)
+{
+    static const char *prices [] = { "open", "high", "low", "close", "volume" };
+    int sym = wf_frame_column (f, "symbol");
+    for (int k = 0; k < 5; k++) {
+        int c = wf_frame_column (f, prices [k]);
+        if (c < 0 || f->col [c].text)
+            continue;
+        for (size_t r = 0; r < f->rows; r++) {
+            double v = f->col [c].num [r];
+            const char *bad = isnan (v) ? "is NaN" : isinf (v) ? "is infinite"
+                            : v < 0 || (k < 4 && v == 0) ? "is not positive" : NULL;
+            if (!bad)
+                continue;
+            char when [40] = "?";
+            if (f->time_col >= 0 && !isnan (f->col [f->time_col].num [r])) {
+                time_t t = (time_t) f->col [f->time_col].num [r];
+                struct tm tm;
+                gmtime_r (&t, &tm);
+                strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            }
+            *error_p = lb_xasprintf ("%s: symbol %s ts %s: %s %s", table,
+                                     sym >= 0 && f->col [sym].text && f->col [sym].str [r] ? f->col [sym].str [r] : "?",
+                                     when, prices [k], bad);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 // ---------------------------------------------------------------- prepare

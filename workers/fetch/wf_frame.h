@@ -63,6 +63,12 @@ int wf_frame_prepare (const pr_source_t *src, wf_frame_t *frame, char **error_p)
 //  repeat (the time column excepted). Returns 0, or -1 with *error_p.
 int wf_frame_join_asof (wf_frame_t *base, const wf_frame_t *other, char **error_p);
 
+//  Checks the price columns a frame has (open, high, low, close > 0,
+//  volume >= 0, all finite): market_bars mirrors another system's table, so
+//  nothing in it is trusted. Returns 0, or -1 with *error_p naming the
+//  symbol, time and column ("market_bars: symbol SPY ts ...: close is NaN").
+int wf_frame_check_prices (const wf_frame_t *frame, const char *table, char **error_p);
+
 //  Selftest.
 void wf_frame_test (bool verbose);
 

@@ -396,56 +396,155 @@ lb_marketdb_copy_out (PGconn *conn, const char *query, int nfields,
     return rc;
 }
 
-typedef struct {
-    lb_bars_t *bars;
-    int last;
-    char last_symbol [64];
-    char **error_p;
-} s_bar_reader_t;
-
-static int
-s_bar_row (void *arg, char **f, size_t line_no)
+static uint32_t
+s_be32 (const unsigned char *p)
 {
-    s_bar_reader_t *r = arg;
-    //  symbol, sector, kind, ts, open, high, low, close, volume, news, options
-    if (!f [0] || !f [3]) {
-        s_set_error (r->error_p, "market_bars row %zu: symbol or ts is null", line_no);
+    return (uint32_t) p [0] << 24 | (uint32_t) p [1] << 16 | (uint32_t) p [2] << 8 | p [3];
+}
+
+static uint64_t
+s_be64 (const unsigned char *p)
+{
+    return (uint64_t) s_be32 (p) << 32 | s_be32 (p + 4);
+}
+
+//  Streams a binary COPY of (symbol, ts, open, high, low, close, volume,
+//  news, options) into bars: binary saves the server formatting every
+//  float and us parsing it. kinds: market_symbols rows (symbol, sector,
+//  kind) or NULL. Returns 0 or -1 (*error_p set).
+static int
+s_copy_bars_binary (PGconn *conn, const char *query, PGresult *kinds, lb_bars_t *bars,
+                    char **error_p, bool *retryable)
+{
+    PGresult *res = PQexec (conn, query);
+    if (PQresultStatus (res) != PGRES_COPY_OUT) {
+        s_pg_error (conn, res, "COPY out", error_p, retryable);
+        PQclear (res);
         return -1;
     }
-    if (r->last < 0 || strcmp (r->last_symbol, f [0]) != 0) {
-        lb_bars_kind_t kind = LB_BARS_STOCK;
-        if (f [2] && strcmp (f [2], "index") == 0)
-            kind = LB_BARS_INDEX;
-        else
-        if (f [2] && strcmp (f [2], "volatility") == 0)
-            kind = LB_BARS_VOLATILITY;
-        r->last = lb_bars_series (r->bars, f [0], f [1] ? f [1] : "", kind);
-        if (r->last < 0) {
-            s_set_error (r->error_p, "market_bars row %zu: %s", line_no, lb_bars_error (r->bars));
-            return -1;
-        }
-        snprintf (r->last_symbol, sizeof r->last_symbol, "%s", f [0]);
-    }
-    double v [8];
-    static const char *names [8] = { "ts", "open", "high", "low", "close", "volume",
+    PQclear (res);
+    static const char *names [9] = { "symbol", "ts", "open", "high", "low", "close", "volume",
                                      "news_count", "options_volume" };
-    for (int k = 0; k < 8; k++) {
-        if (!s_number (f [3 + k], &v [k])) {
-            s_set_error (r->error_p, "market_bars row %zu (symbol %s): %s '%.40s' is not a number",
-                         line_no, f [0], names [k], f [3 + k]);
-            return -1;
+    int rc = 0, series = -1;
+    bool header = false;
+    char symbol [64] = "";
+    size_t row = 0;
+    char *buf;
+    int len;
+    while ((len = PQgetCopyData (conn, &buf, 0)) > 0) {
+        const unsigned char *p = (const unsigned char *) buf, *end = p + len;
+        if (!header && rc == 0) {
+            if (len < 19 || memcmp (p, "PGCOPY\n\377\r\n\0", 11) != 0) {
+                s_set_error (error_p, "COPY: not a binary COPY header");
+                rc = -1;
+            }
+            else {
+                uint32_t ext = s_be32 (p + 15);
+                p += 19 + (ext <= (uint32_t) (len - 19) ? ext : 0);
+            }
+            header = true;
         }
-        if (!f [3 + k] && k < 6) {
-            s_set_error (r->error_p, "market_bars row %zu (symbol %s): %s is null", line_no, f [0], names [k]);
-            return -1;
+        while (rc == 0 && p < end) {
+            if (end - p < 2) {
+                s_set_error (error_p, "COPY: row %zu is cut short", row + 1);
+                rc = -1;
+                break;
+            }
+            int16_t nf = (int16_t) (p [0] << 8 | p [1]);
+            p += 2;
+            if (nf == -1)
+                break;
+            row++;
+            if (nf != 9) {
+                s_set_error (error_p, "COPY: row %zu has %d fields, want 9", row, nf);
+                rc = -1;
+                break;
+            }
+            const unsigned char *field [9];
+            int32_t flen [9];
+            for (int k = 0; k < 9 && rc == 0; k++) {
+                if (end - p < 4) {
+                    rc = -1;
+                    break;
+                }
+                flen [k] = (int32_t) s_be32 (p);
+                p += 4;
+                field [k] = p;
+                if (flen [k] > 0) {
+                    if (end - p < flen [k])
+                        rc = -1;
+                    else
+                        p += flen [k];
+                }
+                if (rc == 0 && k >= 1 && flen [k] != -1 && flen [k] != 8)
+                    rc = -1;
+            }
+            if (rc) {
+                s_set_error (error_p, "COPY: row %zu is malformed", row);
+                break;
+            }
+            if (flen [0] < 0 || flen [0] >= (int32_t) sizeof symbol || flen [1] < 0) {
+                s_set_error (error_p, "market_bars row %zu: symbol or ts is null or too long", row);
+                rc = -1;
+                break;
+            }
+            if (series < 0 || strlen (symbol) != (size_t) flen [0] || memcmp (symbol, field [0], (size_t) flen [0])) {
+                memcpy (symbol, field [0], (size_t) flen [0]);
+                symbol [flen [0]] = 0;
+                const char *sector = "", *kind = "stock";
+                for (int i = 0; kinds && i < PQntuples (kinds); i++)
+                    if (strcmp (PQgetvalue (kinds, i, 0), symbol) == 0) {
+                        sector = PQgetvalue (kinds, i, 1);
+                        kind = PQgetvalue (kinds, i, 2);
+                    }
+                series = lb_bars_series (bars, symbol, sector,
+                                         strcmp (kind, "index") == 0 ? LB_BARS_INDEX
+                                       : strcmp (kind, "volatility") == 0 ? LB_BARS_VOLATILITY : LB_BARS_STOCK);
+                if (series < 0) {
+                    s_set_error (error_p, "market_bars row %zu: %s", row, lb_bars_error (bars));
+                    rc = -1;
+                    break;
+                }
+            }
+            int64_t us = (int64_t) s_be64 (field [1]);
+            int64_t ts = (us >= 0 ? us / 1000000 : (us - 999999) / 1000000) + 946684800;
+            double v [7];
+            for (int k = 0; k < 7; k++) {
+                if (flen [2 + k] < 0) {
+                    if (k < 5) {
+                        s_set_error (error_p, "market_bars row %zu (symbol %s): %s is null", row, symbol,
+                                     names [2 + k]);
+                        rc = -1;
+                        break;
+                    }
+                    v [k] = NAN;
+                    continue;
+                }
+                uint64_t bits = s_be64 (field [2 + k]);
+                memcpy (&v [k], &bits, 8);
+            }
+            if (rc == 0 && lb_bars_append (bars, series, ts, v [0], v [1], v [2], v [3], v [4], v [5], v [6])) {
+                s_set_error (error_p, "market_bars: %s", lb_bars_error (bars));
+                rc = -1;
+            }
         }
+        PQfreemem (buf);            //  keep draining after an error: the connection stays usable
     }
-    if (lb_bars_append (r->bars, r->last, (int64_t) v [0], v [1], v [2], v [3], v [4], v [5],
-                        v [6], v [7])) {
-        s_set_error (r->error_p, "market_bars: %s", lb_bars_error (r->bars));
+    if (len == -2) {
+        s_pg_error (conn, NULL, "COPY out", error_p, retryable);
         return -1;
     }
-    return 0;
+    res = PQgetResult (conn);
+    if (PQresultStatus (res) != PGRES_COMMAND_OK && rc == 0) {
+        s_pg_error (conn, res, "COPY out", error_p, retryable);
+        rc = -1;
+    }
+    PQclear (res);
+    while ((res = PQgetResult (conn)))
+        PQclear (res);
+    if (rc && retryable && PQstatus (conn) == CONNECTION_OK)
+        *retryable = false;
+    return rc;
 }
 
 //  " and b.ts >= ..." clauses for a window. Caller frees.
@@ -510,22 +609,27 @@ lb_marketdb_read_bars (PGconn *conn, int64_t from, int64_t to, const char *const
     }
     char *window = s_window ("b.ts", from, to);
     char *query = lb_xasprintf (
-        "select b.symbol, %s, %s, floor (extract (epoch from b.ts))::bigint, b.open, b.high, "
-        "b.low, b.close, b.volume, %s, %s from market_bars b%s where true%s%s order by b.symbol, b.ts",
-        have_symbols == 1 ? "coalesce (s.sector, '')" : "''",
-        have_symbols == 1 ? "coalesce (s.kind, 'stock')" : "'stock'",
-        present [7] ? "b.news_count" : "null", present [8] ? "b.options_volume" : "null",
-        have_symbols == 1 ? " left join market_symbols s using (symbol)" : "", window, filter);
+        "copy (select b.symbol::text, b.ts::timestamptz, b.open::float8, b.high::float8, b.low::float8, "
+        "b.close::float8, b.volume::float8, %s::float8, %s::float8 from market_bars b where true%s%s "
+        "order by b.symbol, b.ts) to stdout (format binary)",
+        present [7] ? "b.news_count" : "null", present [8] ? "b.options_volume" : "null", window, filter);
     free (window);
     free (filter);
-    s_bar_reader_t r = { lb_bars_new (), -1, "", error_p };
-    int rc = lb_marketdb_copy_out (conn, query, 11, s_bar_row, &r, error_p, retryable);
-    free (query);
-    if (rc) {
-        lb_bars_destroy (&r.bars);
-        return NULL;
+    PGresult *kinds = NULL;
+    if (have_symbols == 1) {
+        kinds = PQexec (conn, "select symbol, sector, kind from market_symbols");
+        if (PQresultStatus (kinds) != PGRES_TUPLES_OK) {
+            PQclear (kinds);
+            kinds = NULL;
+        }
     }
-    return r.bars;
+    lb_bars_t *bars = lb_bars_new ();
+    int rc = s_copy_bars_binary (conn, query, kinds, bars, error_p, retryable);
+    free (query);
+    PQclear (kinds);
+    if (rc)
+        lb_bars_destroy (&bars);
+    return bars;
 }
 
 int
@@ -563,6 +667,94 @@ lb_marketdb_column_kinds (PGconn *conn, const char *table, const char *const *co
     }
     PQclear (res);
     return 1;
+}
+
+lb_bars_t *
+lb_marketdb_read_bars_parallel (const char *url, int connections, int64_t from, int64_t to,
+                                char **error_p, bool *retryable)
+{
+    assert (url && connections >= 1 && connections <= 64);
+    if (retryable)
+        *retryable = false;
+    PGconn *conn = PQconnectdb (url);
+    if (PQstatus (conn) != CONNECTION_OK) {
+        s_pg_error (conn, NULL, "connect", error_p, retryable);
+        PQfinish (conn);
+        return NULL;
+    }
+    //  Every symbol with a bar, by a loose index scan (one probe per symbol).
+    PGresult *res = PQexec (conn,
+        "with recursive s as (select min (symbol) as symbol from market_bars union all "
+        "select (select min (symbol) from market_bars where symbol > s.symbol) from s where s.symbol is not null) "
+        "select symbol from s where symbol is not null");
+    if (PQresultStatus (res) != PGRES_TUPLES_OK) {
+        s_pg_error (conn, res, "market_bars", error_p, retryable);
+        PQclear (res);
+        PQfinish (conn);
+        return NULL;
+    }
+    int nsym = PQntuples (res);
+    if (connections > nsym)
+        connections = nsym > 0 ? nsym : 1;
+    const char ***shares = lb_xcalloc ((size_t) connections, sizeof (char **));
+    for (int c = 0; c < connections; c++)
+        shares [c] = lb_xcalloc ((size_t) nsym / (size_t) connections + 2, sizeof (char *));
+    for (int i = 0; i < nsym; i++)
+        shares [i % connections][i / connections] = PQgetvalue (res, i, 0);
+    lb_bars_t **parts = lb_xcalloc ((size_t) connections, sizeof (lb_bars_t *));
+    char **errors = lb_xcalloc ((size_t) connections, sizeof (char *));
+    bool *retry = lb_xcalloc ((size_t) connections, sizeof (bool));
+    PQfinish (conn);
+    #pragma omp parallel for num_threads(connections) schedule(static, 1)
+    for (int c = 0; c < connections; c++) {
+        PGconn *mine = PQconnectdb (url);
+        if (PQstatus (mine) != CONNECTION_OK) {
+            s_pg_error (mine, NULL, "connect", &errors [c], &retry [c]);
+            retry [c] = true;
+        }
+        else
+            parts [c] = lb_marketdb_read_bars (mine, from, to, nsym && connections > 1 ? shares [c] : NULL,
+                                               &errors [c], &retry [c]);
+        PQfinish (mine);
+    }
+    lb_bars_t *bars = lb_bars_new ();
+    for (int c = 0; c < connections && bars; c++) {
+        if (!parts [c]) {
+            if (error_p) {
+                free (*error_p);
+                *error_p = errors [c];
+                errors [c] = NULL;
+            }
+            if (retryable)
+                *retryable = retry [c];
+            lb_bars_destroy (&bars);
+            break;
+        }
+        for (int i = 0; i < lb_bars_nseries (parts [c]) && bars; i++) {
+            int s = lb_bars_series (bars, lb_bars_symbol (parts [c], i), lb_bars_sector (parts [c], i),
+                                    lb_bars_kind (parts [c], i));
+            kn_series_t v;
+            lb_bars_view (parts [c], i, &v);
+            for (size_t k = 0; k < v.n; k++)
+                if (lb_bars_append (bars, s, v.ts [k], v.open [k], v.high [k], v.low [k], v.close [k],
+                                    v.volume [k], v.news ? v.news [k] : NAN, v.options ? v.options [k] : NAN)) {
+                    s_set_error (error_p, "market_bars: %s", lb_bars_error (bars));
+                    lb_bars_destroy (&bars);
+                    break;
+                }
+        }
+    }
+    for (int c = 0; c < connections; c++) {
+        lb_bars_destroy (&parts [c]);
+        free (errors [c]);
+        free (shares [c]);
+    }
+    free (parts);
+    free (errors);
+    free (retry);
+    free (shares);
+    PQclear (res);
+    return bars;
 }
 
 // ---------------------------------------------------------------- events

@@ -46,6 +46,13 @@ int lb_marketdb_load_market (PGconn *conn, lb_market_t *market, bool replace, si
 lb_bars_t *lb_marketdb_read_bars (PGconn *conn, int64_t from, int64_t to,
                                   const char *const *symbols, char **error_p, bool *retryable);
 
+//  The same through connections parallel connections to url, each reading
+//  a share of the symbols (the server's work is most of a read's time).
+//  Series come in symbol order within each share. connections 1 is
+//  lb_marketdb_read_bars on one new connection.
+lb_bars_t *lb_marketdb_read_bars_parallel (const char *url, int connections, int64_t from, int64_t to,
+                                           char **error_p, bool *retryable);
+
 //  Writes events (from lb_bars_events over bars, label horizon horizon) into
 //  pattern_training_data with COPY, replacing rows of the same (symbol,
 //  ts). Returns 0, or -1 with *error_p set.

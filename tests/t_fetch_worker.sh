@@ -15,6 +15,9 @@ t_check "marketgen loads" $B/marketgen --db "$DATABASE_URL" --symbols 30 --secto
 events=$(psql -c 'select count(*) from pattern_training_data')
 [ "$events" -gt 1000 ] || t_fail "pattern_training_data has $events rows"
 $B/marketgen --db "$DATABASE_URL" --symbols 30 --sectors 5 --days 180 2>&1 | grep -q "already loaded" || t_fail "second load is not a no-op"
+for n in 1 3; do
+    $B/marketgen --db "$DATABASE_URL" --read=$n | grep -q "read $((32 * 180 * 7)) bars of 32 symbols" || t_fail "COPY read on $n connections"
+done
 
 cols='"body_to_range_ratio","upper_shadow_ratio","lower_shadow_ratio","volume_surge","rsi_14","bb_position","macd_histogram","adx_strength","vix_level","spy_correlation","sector_momentum","market_breadth","news_present","premarket_gap","unusual_volume","options_activity"'
 spec() {  # spec NAME URI FORMAT COLUMNS TIME TARGET FEATURES TYPE METRIC

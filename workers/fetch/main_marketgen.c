@@ -45,6 +45,8 @@ s_usage (FILE *out)
         "  --bars-csv FILE    write the bars (as stored) as CSV\n"
         "  --features-csv FILE write the features of every bar past the warm-up as CSV,\n"
         "                     and the time taken to compute them on stderr\n"
+        "  --read[=N]         only time reading all of market_bars through COPY on N connections\n"
+        "                     (default 2) and print rows/s\n"
         "  -v, --verbose      debug logging\n");
 }
 
@@ -145,7 +147,8 @@ main (int argc, char **argv)
     const char *db = getenv ("DATABASE_URL"), *csv = NULL, *dataset = NULL;
     const char *bars_csv = NULL, *features_csv = NULL;
     int horizon = 5;
-    bool replace = false, events = true;
+    bool replace = false, events = true, read_only = false;
+    int read_connections = 2;
     static const struct option longopts [] = {
         { "db", required_argument, 0, 'd' }, { "seed", required_argument, 0, 's' },
         { "symbols", required_argument, 0, 'n' }, { "sectors", required_argument, 0, 'S' },
@@ -153,7 +156,7 @@ main (int argc, char **argv)
         { "horizon", required_argument, 0, 'H' }, { "replace", no_argument, 0, 'r' },
         { "no-events", no_argument, 0, 'E' }, { "events-csv", required_argument, 0, 'c' },
         { "dataset", required_argument, 0, 'o' }, { "bars-csv", required_argument, 0, 'b' },
-        { "features-csv", required_argument, 0, 'f' }, { "verbose", no_argument, 0, 'v' },
+        { "features-csv", required_argument, 0, 'f' }, { "read", optional_argument, 0, 'R' }, { "verbose", no_argument, 0, 'v' },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
     int c;
     char *end;
@@ -174,6 +177,11 @@ main (int argc, char **argv)
             case 'o': dataset = optarg; break;
             case 'b': bars_csv = optarg; break;
             case 'f': features_csv = optarg; break;
+            case 'R':
+                read_only = true;
+                if (optarg)
+                    read_connections = numeric && v >= 1 && v <= 64 ? (int) v : 1;
+                break;
             case 'v': lb_log_set_level (LB_LOG_DEBUG); break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
@@ -182,6 +190,24 @@ main (int argc, char **argv)
     if (optind < argc || horizon < 1 || horizon > 1000) {
         s_usage (stderr);
         return 2;
+    }
+    if (read_only) {
+        char *why = NULL;
+        bool retry;
+        int64_t t0 = lb_clock_mono_us ();
+        lb_bars_t *all = lb_marketdb_read_bars_parallel (db ? db : "", read_connections, INT64_MIN, INT64_MAX,
+                                                         &why, &retry);
+        double secs = (double) (lb_clock_mono_us () - t0) / 1e6;
+        if (!all) {
+            lb_log_error ("marketgen: %s", why);
+            free (why);
+            return 1;
+        }
+        printf ("read %zu bars of %d symbols through binary COPY on %d connections in %.3f s: %.0f rows/s\n",
+                lb_bars_count (all), lb_bars_nseries (all), read_connections, secs,
+                (double) lb_bars_count (all) / secs);
+        lb_bars_destroy (&all);
+        return 0;
     }
     lb_market_t *m = lb_market_new (&p);
     if (!m)

@@ -1,5 +1,6 @@
 /*  lb_bars.c - bars in memory and the pattern events (see lb_bars.h). */
 #include "lb_bars.h"
+#include "lb_clock.h"
 #include "lb_log.h"
 #include "lb_mem.h"
 
@@ -103,14 +104,11 @@ lb_bars_series (lb_bars_t *self, const char *symbol, const char *sector, lb_bars
     return self->nseries++;
 }
 
+//  ts (Unix seconds) as ISO 8601 UTC. Returns buf.
 static char *
 s_iso (int64_t ts, char *buf, size_t size)
 {
-    time_t t = (time_t) ts;
-    struct tm tm;
-    if (!gmtime_r (&t, &tm) || !strftime (buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        snprintf (buf, size, "%lld", (long long) ts);
-    return buf;
+    return lb_clock_format_iso (ts * 1000000, buf, size);
 }
 
 int

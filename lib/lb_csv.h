@@ -77,6 +77,9 @@ const char *lb_csv_text (lb_csv_t *self, size_t col, size_t row);
 bool lb_csv_parse_number (const char *s, size_t len, double *out);
 bool lb_csv_parse_time (const char *s, size_t len, double *out);
 
+//  Days since 1970-01-01 of the civil date y-m-d (proleptic Gregorian).
+int64_t lb_csv_days_from_civil (int64_t y, int m, int d);
+
 //  Selftest.
 void lb_csv_test (bool verbose);
 

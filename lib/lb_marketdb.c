@@ -344,6 +344,28 @@ s_number (const char *text, double *out)
 
 //  Streams "COPY (query) TO STDOUT", calling row for each line split into
 //  fields. row returns 0 to go on, -1 to stop with its error set.
+//  Ends a COPY OUT after PQgetCopyData returned len: collects the final
+//  result. rc is the caller's verdict so far. Returns 0 or -1.
+static int
+s_copy_out_end (PGconn *conn, int len, int rc, char **error_p, bool *retryable)
+{
+    if (len == -2) {
+        s_pg_error (conn, NULL, "COPY out", error_p, retryable);
+        return -1;
+    }
+    PGresult *res = PQgetResult (conn);
+    if (PQresultStatus (res) != PGRES_COMMAND_OK && rc == 0) {
+        s_pg_error (conn, res, "COPY out", error_p, retryable);
+        rc = -1;
+    }
+    PQclear (res);
+    while ((res = PQgetResult (conn)))
+        PQclear (res);
+    if (rc && retryable && PQstatus (conn) == CONNECTION_OK)
+        *retryable = false;
+    return rc;
+}
+
 int
 lb_marketdb_copy_out (PGconn *conn, const char *query, int nfields,
             int (*row) (void *arg, char **fields, size_t line_no), void *arg,
@@ -379,21 +401,7 @@ lb_marketdb_copy_out (PGconn *conn, const char *query, int nfields,
         }
         PQfreemem (line);       //  keep draining after an error: the connection stays usable
     }
-    if (len == -2) {
-        s_pg_error (conn, NULL, "COPY out", error_p, retryable);
-        return -1;
-    }
-    res = PQgetResult (conn);
-    if (PQresultStatus (res) != PGRES_COMMAND_OK && rc == 0) {
-        s_pg_error (conn, res, "COPY out", error_p, retryable);
-        rc = -1;
-    }
-    PQclear (res);
-    while ((res = PQgetResult (conn)))
-        PQclear (res);
-    if (rc && retryable && PQstatus (conn) == CONNECTION_OK)
-        *retryable = false;
-    return rc;
+    return s_copy_out_end (conn, len, rc, error_p, retryable);
 }
 
 static uint32_t
@@ -530,21 +538,7 @@ s_copy_bars_binary (PGconn *conn, const char *query, PGresult *kinds, lb_bars_t 
         }
         PQfreemem (buf);            //  keep draining after an error: the connection stays usable
     }
-    if (len == -2) {
-        s_pg_error (conn, NULL, "COPY out", error_p, retryable);
-        return -1;
-    }
-    res = PQgetResult (conn);
-    if (PQresultStatus (res) != PGRES_COMMAND_OK && rc == 0) {
-        s_pg_error (conn, res, "COPY out", error_p, retryable);
-        rc = -1;
-    }
-    PQclear (res);
-    while ((res = PQgetResult (conn)))
-        PQclear (res);
-    if (rc && retryable && PQstatus (conn) == CONNECTION_OK)
-        *retryable = false;
-    return rc;
+    return s_copy_out_end (conn, len, rc, error_p, retryable);
 }
 
 //  " and b.ts >= ..." clauses for a window. Caller frees.

@@ -1,5 +1,6 @@
 /*  lb_patternset.c - events into a time-split dataset (see lb_patternset.h). */
 #include "lb_patternset.h"
+#include "lb_clock.h"
 #include "lb_log.h"
 #include "lb_mem.h"
 
@@ -21,14 +22,11 @@ lb_patternset_opts_default (lb_patternset_opts_t *opts)
     opts->min_train_rows = 50;
 }
 
+//  ts (Unix seconds) as ISO 8601 UTC. Returns buf.
 static char *
 s_iso (int64_t ts, char *buf, size_t size)
 {
-    time_t t = (time_t) ts;
-    struct tm tm;
-    gmtime_r (&t, &tm);
-    strftime (buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
+    return lb_clock_format_iso (ts * 1000000, buf, size);
 }
 
 lb_dataset_t *

@@ -1,5 +1,6 @@
 /*  wf_build.c - features, target, baseline and split into a dataset (see wf_build.h). */
 #include "wf_build.h"
+#include "lb_clock.h"
 #include "lb_log.h"
 #include "lb_mem.h"
 #include "lb_selftest.h"
@@ -97,6 +98,25 @@ s_numeric (const wf_col_t *col, size_t rows)
     return x;
 }
 
+//  Population standard deviation of the m one-step log returns of x from
+//  position from (positions map to x through rows, or directly when rows is
+//  NULL); NaN when a value is not positive.
+static double
+s_logret_sd (const double *x, const size_t *rows, size_t from, size_t m)
+{
+    double mean = 0, ss = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t k = 0; k < m; k++) {
+            double a = x [rows ? rows [from + k] : from + k], b = x [rows ? rows [from + k + 1] : from + k + 1];
+            double r = a > 0 && b > 0 ? log (b / a) : NAN;
+            if (pass == 0)
+                mean += r / (double) m;
+            else
+                ss += (r - mean) * (r - mean);
+        }
+    return sqrt (ss / (double) m);
+}
+
 //  One windowed function at position i of a group's values v (time order).
 static double
 s_window_fn (const char *fn, const double *v, size_t i, int n)
@@ -133,17 +153,7 @@ s_window_fn (const char *fn, const double *v, size_t i, int n)
     if (strcmp (fn, "vol") == 0) {
         if (i < w)
             return NAN;
-        double r [1000], mean = 0;
-        for (size_t k = 0; k < w; k++) {
-            double a = v [i - w + k], b = v [i - w + k + 1];
-            r [k] = a > 0 && b > 0 ? log (b / a) : NAN;
-            mean += r [k];
-        }
-        mean /= (double) w;
-        double ss = 0;
-        for (size_t k = 0; k < w; k++)
-            ss += (r [k] - mean) * (r [k] - mean);
-        return sqrt (ss / (double) w);
+        return s_logret_sd (v, NULL, i - w, w);
     }
     assert (false);
     return NAN;
@@ -269,14 +279,11 @@ s_feature (s_ctx_t *c, const pr_feature_t *feat, double *out, lb_dataset_coltype
     return 0;
 }
 
+//  ts (Unix seconds) as ISO 8601 UTC. Returns buf.
 static char *
 s_iso (int64_t ts, char *buf, size_t size)
 {
-    time_t t = (time_t) ts;
-    struct tm tm;
-    gmtime_r (&t, &tm);
-    strftime (buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
+    return lb_clock_format_iso (ts * 1000000, buf, size);
 }
 
 lb_dataset_t *
@@ -428,18 +435,7 @@ wf_build_dataset (const pr_task_t *task, const wf_frame_t *f, const wf_split_opt
                         size_t from = side == 0 ? i : (i >= h ? i - h : SIZE_MAX);
                         if (from == SIZE_MAX || from + h >= grp->n || h < 2)
                             continue;
-                        double rr [10000], mean = 0;
-                        size_t m = h <= 10000 ? h : 10000;
-                        for (size_t k = 0; k < m; k++) {
-                            double a = x [grp->rows [from + k]], b = x [grp->rows [from + k + 1]];
-                            rr [k] = a > 0 && b > 0 ? log (b / a) : NAN;
-                            mean += rr [k];
-                        }
-                        mean /= (double) m;
-                        double ss = 0;
-                        for (size_t k = 0; k < m; k++)
-                            ss += (rr [k] - mean) * (rr [k] - mean);
-                        vals [side] = sqrt (ss / (double) m);
+                        vals [side] = s_logret_sd (x, grp->rows, from, h);
                     }
                     yy = vals [0];
                     bb = vals [1];

@@ -386,17 +386,6 @@ s_reorder (wf_frame_t *f, const size_t *idx, size_t n)
     f->rows = n;
 }
 
-static int64_t
-s_days_from_civil (int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 int
 wf_frame_prepare (const pr_source_t *src, wf_frame_t *f, char **error_p)
 {
@@ -459,7 +448,7 @@ wf_frame_prepare (const pr_source_t *src, wf_frame_t *f, char **error_p)
         if (years)
             for (size_t r = 0; r < f->rows; r++)
                 if (!isnan (t->num [r]))
-                    t->num [r] = (double) (s_days_from_civil ((int64_t) t->num [r], 1, 1) * 86400);
+                    t->num [r] = (double) (lb_csv_days_from_civil ((int64_t) t->num [r], 1, 1) * 86400);
         size_t *tmp = lb_xmalloc (n * sizeof (size_t));
         s_merge_sort (idx, tmp, n, t->num);
         free (tmp);

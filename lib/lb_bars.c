@@ -283,10 +283,15 @@ s_asof (const int64_t *ts, size_t n, int64_t t)
     return (long) lo - 1;
 }
 
+typedef struct {
+    int64_t ts;
+    uint32_t series, pos;
+} s_key_t;
+
 static int
-s_cmp_event (const void *a, const void *b)
+s_cmp_key (const void *a, const void *b)
 {
-    const lb_bars_event_t *x = a, *y = b;
+    const s_key_t *x = a, *y = b;
     if (x->ts != y->ts)
         return x->ts < y->ts ? -1 : 1;
     return x->series < y->series ? -1 : x->series > y->series;
@@ -441,15 +446,19 @@ lb_bars_events (lb_bars_t *self, const lb_bars_label_t *label, lb_bars_event_t *
     size_t n_events = 0;
     for (int i = 0; i < self->nseries; i++)
         n_events += lens [i];
-    lb_bars_event_t *all = lb_xmalloc ((n_events ? n_events : 1) * sizeof (lb_bars_event_t));
+    //  Order by (ts, series): sort small keys, then move each event once.
+    s_key_t *keys = lb_xmalloc ((n_events ? n_events : 1) * sizeof (s_key_t));
     size_t k = 0;
-    for (int i = 0; i < self->nseries; i++) {
-        if (lens [i])
-            memcpy (all + k, lists [i], lens [i] * sizeof (lb_bars_event_t));
-        k += lens [i];
+    for (int i = 0; i < self->nseries; i++)
+        for (size_t j = 0; j < lens [i]; j++)
+            keys [k++] = (s_key_t) { lists [i][j].ts, (uint32_t) i, (uint32_t) j };
+    qsort (keys, n_events, sizeof (s_key_t), s_cmp_key);
+    lb_bars_event_t *all = lb_xmalloc ((n_events ? n_events : 1) * sizeof (lb_bars_event_t));
+    for (k = 0; k < n_events; k++)
+        all [k] = lists [keys [k].series][keys [k].pos];
+    free (keys);
+    for (int i = 0; i < self->nseries; i++)
         free (lists [i]);
-    }
-    qsort (all, n_events, sizeof (lb_bars_event_t), s_cmp_event);
     free (lists);
     free (lens);
     free (times);

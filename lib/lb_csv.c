@@ -24,7 +24,11 @@ typedef struct {
     bool can_number, can_time, is_text, any;
     double *num;                //  number values (while can_number)
     double *tim;                //  time values (while can_time)
-    char **text;                //  text values (once is_text)
+    char **text;                //  text values (once is_text), pointers into uniq
+    char **uniq;                //  each distinct text value once (owned)
+    size_t nuniq;
+    uint32_t *slots;            //  open-addressing table of uniq indexes + 1
+    size_t nslots;
 } s_col_t;
 
 struct _lb_csv_t {
@@ -55,9 +59,10 @@ lb_csv_destroy (lb_csv_t **self_p)
         free (col->name);
         free (col->num);
         free (col->tim);
-        if (col->text)
-            for (size_t r = 0; r < self->rows; r++)
-                free (col->text [r]);
+        for (size_t u = 0; u < col->nuniq; u++)
+            free (col->uniq [u]);
+        free (col->uniq);
+        free (col->slots);
         free (col->text);
     }
     free (self->col);
@@ -418,6 +423,61 @@ s_unescape (const char *field, size_t len, bool quoted)
     return text;
 }
 
+//  The column's one copy of a field's text (categories repeat: one
+//  allocation per distinct value, not per cell).
+static char *
+s_intern (s_col_t *col, const char *field, size_t len, bool quoted)
+{
+    char small [256], *text = small;
+    size_t n = 0;
+    if (len >= sizeof small)
+        text = lb_xmalloc (len + 1);
+    for (size_t i = 0; i < len; i++) {
+        text [n++] = field [i];
+        if (quoted && field [i] == '"' && i + 1 < len && field [i + 1] == '"')
+            i++;
+    }
+    text [n] = 0;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char) text [i]) * 1099511628211ull;
+    if (2 * (col->nuniq + 1) > col->nslots) {
+        size_t slots = col->nslots ? 2 * col->nslots : 64;
+        uint32_t *t = lb_xcalloc (slots, sizeof (uint32_t));
+        for (size_t u = 0; u < col->nuniq; u++) {
+            uint64_t g = 1469598103934665603ull;
+            for (const char *c = col->uniq [u]; *c; c++)
+                g = (g ^ (unsigned char) *c) * 1099511628211ull;
+            size_t k = (size_t) g & (slots - 1);
+            while (t [k])
+                k = (k + 1) & (slots - 1);
+            t [k] = (uint32_t) u + 1;
+        }
+        free (col->slots);
+        col->slots = t;
+        col->nslots = slots;
+        col->uniq = lb_xrealloc (col->uniq, slots / 2 * sizeof (char *));
+    }
+    size_t k = (size_t) h & (col->nslots - 1);
+    char *found = NULL;
+    while (col->slots [k]) {
+        char *u = col->uniq [col->slots [k] - 1];
+        if (strcmp (u, text) == 0) {
+            found = u;
+            break;
+        }
+        k = (k + 1) & (col->nslots - 1);
+    }
+    if (!found) {
+        found = lb_xstrndup (text, n);
+        col->uniq [col->nuniq++] = found;
+        col->slots [k] = (uint32_t) col->nuniq;
+    }
+    if (text != small)
+        free (text);
+    return found;
+}
+
 //  True if the rest of the line from p is empty (a blank line).
 static bool
 s_blank_line (const char *p, const char *end)
@@ -549,7 +609,7 @@ s_to_text (lb_csv_t *self, s_scan_t *scan, size_t c, size_t row, const size_t *o
             int more = s_field (&again, &field, &len, &quoted);
             assert (more >= 0);
         }
-        col->text [r] = s_missing (field, len) && !quoted ? NULL : s_unescape (field, len, quoted);
+        col->text [r] = s_missing (field, len) && !quoted ? NULL : s_intern (col, field, len, quoted);
     }
     free (again.error);
     free (col->num);
@@ -664,7 +724,7 @@ lb_csv_parse (const char *data, size_t size, const lb_csv_opts_t *opts_in, char 
             s_col_t *col = &self->col [c];
             bool missing = !quoted && s_missing (field, len);
             if (col->is_text)
-                col->text [row] = missing ? NULL : s_unescape (field, len, quoted);
+                col->text [row] = missing ? NULL : s_intern (col, field, len, quoted);
             else
             if (missing) {
                 if (col->can_number)
@@ -686,7 +746,7 @@ lb_csv_parse (const char *data, size_t size, const lb_csv_opts_t *opts_in, char 
                 }
                 if (!col->can_number && !col->can_time) {
                     s_to_text (self, &scan, c, row, offsets);
-                    col->text [row] = s_unescape (field, len, quoted);
+                    col->text [row] = s_intern (col, field, len, quoted);
                 }
             }
             c++;

@@ -14,9 +14,9 @@ bars_csv, feat_csv = os.path.join(tmp, "bars.csv"), os.path.join(tmp, "features.
 subprocess.run([os.path.join(bin_dir, "marketgen"), "--db", "", "--symbols", "24", "--sectors", "4",
                 "--days", "90", "--seed", "7", "--bars-csv", bars_csv, "--features-csv", feat_csv],
                check=True)
-bars = pd.read_csv(bars_csv, keep_default_na=False, na_values=[""])
+bars = pd.read_csv(bars_csv, keep_default_na=False, na_values=[""], float_precision="round_trip")
 bars["sector"] = bars["sector"].fillna("")
-ours = pd.read_csv(feat_csv).sort_values(["symbol", "ts"]).reset_index(drop=True)
+ours = pd.read_csv(feat_csv, float_precision="round_trip").sort_values(["symbol", "ts"]).reset_index(drop=True)
 ref = ref_features.compute(bars, horizon=5).sort_values(["symbol", "ts"]).reset_index(drop=True)
 if len(ours) != len(ref) or not (ours.symbol == ref.symbol).all() or not (ours.ts == ref.ts).all():
     sys.exit("t_fail: rows differ: ours %d, reference %d" % (len(ours), len(ref)))

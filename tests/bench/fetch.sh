@@ -53,12 +53,12 @@ import sys, time
 import numpy as np, pandas as pd
 sys.path.insert(0, "tests")
 import ref_features
-bars = pd.read_csv(sys.argv[1], keep_default_na=False, na_values=[""])
+bars = pd.read_csv(sys.argv[1], keep_default_na=False, na_values=[""], float_precision="round_trip")
 bars["sector"] = bars["sector"].fillna("")
 t = time.time()
 ref = ref_features.compute(bars, horizon=5)
 secs = time.time() - t
-ours = pd.read_csv(sys.argv[2]).sort_values(["symbol", "ts"]).reset_index(drop=True)
+ours = pd.read_csv(sys.argv[2], float_precision="round_trip").sort_values(["symbol", "ts"]).reset_index(drop=True)
 ref = ref.sort_values(["symbol", "ts"]).reset_index(drop=True)
 outside = 0
 for k in ref_features.FEATURES:

@@ -416,13 +416,187 @@ s_be64 (const unsigned char *p)
     return (uint64_t) s_be32 (p) << 32 | s_be32 (p + 4);
 }
 
-//  Streams a binary COPY of (symbol, ts, open, high, low, close, volume,
-//  news, options) into bars: binary saves the server formatting every
-//  float and us parsing it. kinds: market_symbols rows (symbol, sector,
-//  kind) or NULL. Returns 0 or -1 (*error_p set).
+//  Rows as they come off the wire, per symbol, before they are ordered and
+//  checked (lb_bars wants each symbol's bars in time order, and an unordered
+//  scan is much cheaper for the server than ORDER BY).
+typedef struct {
+    char symbol [32];
+    size_t n, max;
+    int64_t *ts;
+    double *v;                  //  7 values per row: open high low close volume news options
+} s_stage_sym_t;
+
+typedef struct {
+    s_stage_sym_t *sym;
+    size_t n, max;
+    uint32_t *slots;            //  open addressing over sym, index + 1
+    size_t nslots;
+} s_stage_t;
+
+static void
+s_stage_release (s_stage_t *st)
+{
+    for (size_t i = 0; i < st->n; i++) {
+        free (st->sym [i].ts);
+        free (st->sym [i].v);
+    }
+    free (st->sym);
+    free (st->slots);
+    memset (st, 0, sizeof *st);
+}
+
+static uint64_t
+s_hash (const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char) s [i]) * 1099511628211ull;
+    return h;
+}
+
+//  The staging entry of symbol (len bytes, < 32), added if new.
+static s_stage_sym_t *
+s_stage_sym (s_stage_t *st, const char *symbol, size_t len)
+{
+    if (2 * (st->n + 1) > st->nslots) {
+        size_t slots = st->nslots ? 2 * st->nslots : 64;
+        uint32_t *t = lb_xcalloc (slots, sizeof (uint32_t));
+        for (size_t i = 0; i < st->n; i++) {
+            size_t k = (size_t) s_hash (st->sym [i].symbol, strlen (st->sym [i].symbol)) & (slots - 1);
+            while (t [k])
+                k = (k + 1) & (slots - 1);
+            t [k] = (uint32_t) i + 1;
+        }
+        free (st->slots);
+        st->slots = t;
+        st->nslots = slots;
+    }
+    size_t k = (size_t) s_hash (symbol, len) & (st->nslots - 1);
+    while (st->slots [k]) {
+        s_stage_sym_t *e = &st->sym [st->slots [k] - 1];
+        if (strlen (e->symbol) == len && memcmp (e->symbol, symbol, len) == 0)
+            return e;
+        k = (k + 1) & (st->nslots - 1);
+    }
+    if (st->n == st->max) {
+        st->max = st->max ? 2 * st->max : 64;
+        st->sym = lb_xrealloc (st->sym, st->max * sizeof (s_stage_sym_t));
+    }
+    s_stage_sym_t *e = &st->sym [st->n];
+    memset (e, 0, sizeof *e);
+    memcpy (e->symbol, symbol, len);
+    st->slots [k] = (uint32_t) ++st->n;
+    return e;
+}
+
+static void
+s_stage_push (s_stage_sym_t *e, int64_t ts, const double v [7])
+{
+    if (e->n == e->max) {
+        e->max = e->max ? 2 * e->max : 1024;
+        e->ts = lb_xrealloc (e->ts, e->max * sizeof (int64_t));
+        e->v = lb_xrealloc (e->v, e->max * 7 * sizeof (double));
+    }
+    e->ts [e->n] = ts;
+    memcpy (e->v + 7 * e->n, v, 7 * sizeof (double));
+    e->n++;
+}
+
+typedef struct {
+    const int64_t *ts;
+    uint32_t part;
+    uint32_t pos;
+} s_row_ref_t;
+
 static int
-s_copy_bars_binary (PGconn *conn, const char *query, PGresult *kinds, lb_bars_t *bars,
-                    char **error_p, bool *retryable)
+s_cmp_row_ref (const void *a, const void *b)
+{
+    const s_row_ref_t *x = a, *y = b;
+    int64_t tx = x->ts [x->pos], ty = y->ts [y->pos];
+    return tx < ty ? -1 : tx > ty;
+}
+
+static int
+s_cmp_name (const void *a, const void *b)
+{
+    return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+//  Moves the rows of every stage into bars: symbols in name order, each
+//  symbol's rows in time order, every value checked by lb_bars_append.
+//  kinds: market_symbols rows or NULL. Returns 0 or -1 (*error_p set).
+static int
+s_stage_flush (s_stage_t *stages, size_t nstages, PGresult *kinds, lb_bars_t *bars, char **error_p)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < nstages; k++)
+        total += stages [k].n;
+    const char **names = lb_xmalloc ((total ? total : 1) * sizeof (char *));
+    size_t nn = 0;
+    for (size_t k = 0; k < nstages; k++)
+        for (size_t i = 0; i < stages [k].n; i++)
+            names [nn++] = stages [k].sym [i].symbol;
+    qsort (names, nn, sizeof (char *), s_cmp_name);
+    int rc = 0;
+    for (size_t i = 0; i < nn && rc == 0; i++) {
+        if (i && strcmp (names [i], names [i - 1]) == 0)
+            continue;
+        const char *symbol = names [i], *sector = "", *kind = "stock";
+        for (int r = 0; kinds && r < PQntuples (kinds); r++)
+            if (strcmp (PQgetvalue (kinds, r, 0), symbol) == 0) {
+                sector = PQgetvalue (kinds, r, 1);
+                kind = PQgetvalue (kinds, r, 2);
+            }
+        int series = lb_bars_series (bars, symbol, sector,
+                                     strcmp (kind, "index") == 0 ? LB_BARS_INDEX
+                                   : strcmp (kind, "volatility") == 0 ? LB_BARS_VOLATILITY : LB_BARS_STOCK);
+        if (series < 0) {
+            s_set_error (error_p, "market_bars: %s", lb_bars_error (bars));
+            rc = -1;
+            break;
+        }
+        //  This symbol's rows from every stage, ordered by time.
+        s_stage_sym_t *parts [64];
+        size_t np = 0, n = 0;
+        for (size_t k = 0; k < nstages; k++) {
+            s_stage_sym_t *e = stages [k].n ? s_stage_sym (&stages [k], symbol, strlen (symbol)) : NULL;
+            if (e && e->n) {
+                assert (np < 64);
+                parts [np++] = e;
+                n += e->n;
+            }
+        }
+        s_row_ref_t *refs = lb_xmalloc ((n ? n : 1) * sizeof (s_row_ref_t));
+        size_t m = 0;
+        bool sorted = true;
+        for (size_t p = 0; p < np; p++)
+            for (size_t j = 0; j < parts [p]->n; j++) {
+                refs [m] = (s_row_ref_t) { parts [p]->ts, (uint32_t) p, (uint32_t) j };
+                if (m && s_cmp_row_ref (&refs [m - 1], &refs [m]) > 0)
+                    sorted = false;
+                m++;
+            }
+        if (!sorted)
+            qsort (refs, n, sizeof (s_row_ref_t), s_cmp_row_ref);
+        for (size_t j = 0; j < n && rc == 0; j++) {
+            const double *v = parts [refs [j].part]->v + 7 * (size_t) refs [j].pos;
+            if (lb_bars_append (bars, series, refs [j].ts [refs [j].pos], v [0], v [1], v [2], v [3], v [4],
+                                v [5], v [6])) {
+                s_set_error (error_p, "market_bars: %s", lb_bars_error (bars));
+                rc = -1;
+            }
+        }
+        free (refs);
+    }
+    free (names);
+    return rc;
+}
+
+//  Streams a binary COPY of (symbol, ts, open, high, low, close, volume,
+//  news, options) into a stage: binary saves the server formatting every
+//  float and us parsing it. Returns 0 or -1 (*error_p set).
+static int
+s_copy_bars_binary (PGconn *conn, const char *query, s_stage_t *stage, char **error_p, bool *retryable)
 {
     PGresult *res = PQexec (conn, query);
     if (PQresultStatus (res) != PGRES_COPY_OUT) {
@@ -433,9 +607,10 @@ s_copy_bars_binary (PGconn *conn, const char *query, PGresult *kinds, lb_bars_t 
     PQclear (res);
     static const char *names [9] = { "symbol", "ts", "open", "high", "low", "close", "volume",
                                      "news_count", "options_volume" };
-    int rc = 0, series = -1;
+    int rc = 0;
     bool header = false;
-    char symbol [64] = "";
+    char symbol [32] = "";
+    s_stage_sym_t *current = NULL;
     size_t row = 0;
     char *buf;
     int len;
@@ -491,28 +666,15 @@ s_copy_bars_binary (PGconn *conn, const char *query, PGresult *kinds, lb_bars_t 
                 s_set_error (error_p, "COPY: row %zu is malformed", row);
                 break;
             }
-            if (flen [0] < 0 || flen [0] >= (int32_t) sizeof symbol || flen [1] < 0) {
+            if (flen [0] < 1 || flen [0] >= (int32_t) sizeof symbol || flen [1] < 0) {
                 s_set_error (error_p, "market_bars row %zu: symbol or ts is null or too long", row);
                 rc = -1;
                 break;
             }
-            if (series < 0 || strlen (symbol) != (size_t) flen [0] || memcmp (symbol, field [0], (size_t) flen [0])) {
+            if (!current || strlen (symbol) != (size_t) flen [0] || memcmp (symbol, field [0], (size_t) flen [0])) {
                 memcpy (symbol, field [0], (size_t) flen [0]);
                 symbol [flen [0]] = 0;
-                const char *sector = "", *kind = "stock";
-                for (int i = 0; kinds && i < PQntuples (kinds); i++)
-                    if (strcmp (PQgetvalue (kinds, i, 0), symbol) == 0) {
-                        sector = PQgetvalue (kinds, i, 1);
-                        kind = PQgetvalue (kinds, i, 2);
-                    }
-                series = lb_bars_series (bars, symbol, sector,
-                                         strcmp (kind, "index") == 0 ? LB_BARS_INDEX
-                                       : strcmp (kind, "volatility") == 0 ? LB_BARS_VOLATILITY : LB_BARS_STOCK);
-                if (series < 0) {
-                    s_set_error (error_p, "market_bars row %zu: %s", row, lb_bars_error (bars));
-                    rc = -1;
-                    break;
-                }
+                current = s_stage_sym (stage, symbol, (size_t) flen [0]);
             }
             int64_t us = (int64_t) s_be64 (field [1]);
             int64_t ts = (us >= 0 ? us / 1000000 : (us - 999999) / 1000000) + 946684800;
@@ -531,10 +693,8 @@ s_copy_bars_binary (PGconn *conn, const char *query, PGresult *kinds, lb_bars_t 
                 uint64_t bits = s_be64 (field [2 + k]);
                 memcpy (&v [k], &bits, 8);
             }
-            if (rc == 0 && lb_bars_append (bars, series, ts, v [0], v [1], v [2], v [3], v [4], v [5], v [6])) {
-                s_set_error (error_p, "market_bars: %s", lb_bars_error (bars));
-                rc = -1;
-            }
+            if (rc == 0)
+                s_stage_push (current, ts, v);
         }
         PQfreemem (buf);            //  keep draining after an error: the connection stays usable
     }
@@ -553,27 +713,21 @@ s_window (const char *column, int64_t from, int64_t to)
     return lb_xasprintf ("%s%s", a, b);
 }
 
-lb_bars_t *
-lb_marketdb_read_bars (PGconn *conn, int64_t from, int64_t to, const char *const *symbols,
-                       char **error_p, bool *retryable)
+//  Reads market_bars rows (window, symbols, and pages [page_lo, page_hi) of
+//  the table when page_hi > 0) into stage with one unordered binary COPY.
+//  Returns 0 or -1 (*error_p set).
+static int
+s_read_stage (PGconn *conn, int64_t from, int64_t to, const char *const *symbols, long page_lo,
+              long page_hi, bool last_part, s_stage_t *stage, char **error_p, bool *retryable)
 {
-    assert (conn);
-    if (retryable)
-        *retryable = false;
     static const s_column_t cols [] = {
         { "symbol", S_TEXT, false }, { "ts", S_TIME, false }, { "open", S_NUMBER, false },
         { "high", S_NUMBER, false }, { "low", S_NUMBER, false }, { "close", S_NUMBER, false },
         { "volume", S_NUMBER, false }, { "news_count", S_NUMBER, true },
         { "options_volume", S_NUMBER, true }, { NULL, 0, false } };
-    static const s_column_t sym_cols [] = {
-        { "symbol", S_TEXT, false }, { "sector", S_TEXT, false }, { "kind", S_TEXT, false },
-        { NULL, 0, false } };
-    bool present [16], sym_present [8];
+    bool present [16];
     if (s_check_table (conn, "market_bars", cols, present, error_p, retryable) != 1)
-        return NULL;
-    char *ignored = NULL;
-    int have_symbols = s_check_table (conn, "market_symbols", sym_cols, sym_present, &ignored, NULL);
-    free (ignored);
+        return -1;
     //  Symbol filter as an escaped array literal.
     char *filter = lb_xstrdup ("");
     if (symbols) {
@@ -601,28 +755,136 @@ lb_marketdb_read_bars (PGconn *conn, int64_t from, int64_t to, const char *const
         PQfreemem (lit);
         free (arr);
     }
+    char pages [96] = "";
+    if (page_hi > 0) {
+        if (last_part)
+            snprintf (pages, sizeof pages, " and b.ctid >= '(%ld,0)'::tid", page_lo);
+        else
+            snprintf (pages, sizeof pages, " and b.ctid >= '(%ld,0)'::tid and b.ctid < '(%ld,0)'::tid",
+                      page_lo, page_hi);
+    }
     char *window = s_window ("b.ts", from, to);
     char *query = lb_xasprintf (
         "copy (select b.symbol::text, b.ts::timestamptz, b.open::float8, b.high::float8, b.low::float8, "
-        "b.close::float8, b.volume::float8, %s::float8, %s::float8 from market_bars b where true%s%s "
-        "order by b.symbol, b.ts) to stdout (format binary)",
-        present [7] ? "b.news_count" : "null", present [8] ? "b.options_volume" : "null", window, filter);
+        "b.close::float8, b.volume::float8, %s::float8, %s::float8 from market_bars b where true%s%s%s) "
+        "to stdout (format binary)",
+        present [7] ? "b.news_count" : "null", present [8] ? "b.options_volume" : "null", window, filter, pages);
     free (window);
     free (filter);
-    PGresult *kinds = NULL;
-    if (have_symbols == 1) {
-        kinds = PQexec (conn, "select symbol, sector, kind from market_symbols");
-        if (PQresultStatus (kinds) != PGRES_TUPLES_OK) {
-            PQclear (kinds);
-            kinds = NULL;
-        }
-    }
-    lb_bars_t *bars = lb_bars_new ();
-    int rc = s_copy_bars_binary (conn, query, kinds, bars, error_p, retryable);
+    int rc = s_copy_bars_binary (conn, query, stage, error_p, retryable);
     free (query);
-    PQclear (kinds);
-    if (rc)
-        lb_bars_destroy (&bars);
+    return rc;
+}
+
+//  market_symbols rows (symbol, sector, kind), or NULL when there is no such table.
+static PGresult *
+s_kinds (PGconn *conn)
+{
+    static const s_column_t sym_cols [] = {
+        { "symbol", S_TEXT, false }, { "sector", S_TEXT, false }, { "kind", S_TEXT, false },
+        { NULL, 0, false } };
+    bool present [8];
+    char *ignored = NULL;
+    int have = s_check_table (conn, "market_symbols", sym_cols, present, &ignored, NULL);
+    free (ignored);
+    if (have != 1)
+        return NULL;
+    PGresult *kinds = PQexec (conn, "select symbol, sector, kind from market_symbols");
+    if (PQresultStatus (kinds) != PGRES_TUPLES_OK) {
+        PQclear (kinds);
+        kinds = NULL;
+    }
+    return kinds;
+}
+
+lb_bars_t *
+lb_marketdb_read_bars (PGconn *conn, int64_t from, int64_t to, const char *const *symbols,
+                       char **error_p, bool *retryable)
+{
+    assert (conn);
+    if (retryable)
+        *retryable = false;
+    s_stage_t stage = { 0 };
+    lb_bars_t *bars = NULL;
+    if (s_read_stage (conn, from, to, symbols, 0, 0, true, &stage, error_p, retryable) == 0) {
+        PGresult *kinds = s_kinds (conn);
+        bars = lb_bars_new ();
+        if (s_stage_flush (&stage, 1, kinds, bars, error_p))
+            lb_bars_destroy (&bars);
+        PQclear (kinds);
+    }
+    s_stage_release (&stage);
+    return bars;
+}
+
+lb_bars_t *
+lb_marketdb_read_bars_parallel (const char *url, int connections, int64_t from, int64_t to,
+                                char **error_p, bool *retryable)
+{
+    assert (url && connections >= 1 && connections <= 64);
+    if (retryable)
+        *retryable = false;
+    PGconn *conn = PQconnectdb (url);
+    if (PQstatus (conn) != CONNECTION_OK) {
+        s_pg_error (conn, NULL, "connect", error_p, retryable);
+        PQfinish (conn);
+        return NULL;
+    }
+    //  Each connection scans its share of the table's pages (a TID range scan).
+    PGresult *res = PQexec (conn, "select pg_relation_size ('market_bars') / current_setting ('block_size')::int");
+    long pages = PQresultStatus (res) == PGRES_TUPLES_OK ? atol (PQgetvalue (res, 0, 0)) : 0;
+    PQclear (res);
+    if (pages < connections)
+        connections = 1;
+    s_stage_t *stages = lb_xcalloc ((size_t) connections, sizeof (s_stage_t));
+    char **errors = lb_xcalloc ((size_t) connections, sizeof (char *));
+    bool *retry = lb_xcalloc ((size_t) connections, sizeof (bool));
+    int *failed = lb_xcalloc ((size_t) connections, sizeof (int));
+    #pragma omp parallel for num_threads(connections) schedule(static, 1)
+    for (int c = 0; c < connections; c++) {
+        PGconn *mine = PQconnectdb (url);
+        if (PQstatus (mine) != CONNECTION_OK) {
+            s_pg_error (mine, NULL, "connect", &errors [c], &retry [c]);
+            retry [c] = true;
+            failed [c] = 1;
+        }
+        else {
+            long lo = pages * c / connections, hi = pages * (c + 1) / connections;
+            failed [c] = s_read_stage (mine, from, to, NULL, lo, connections > 1 ? hi : 0,
+                                       c == connections - 1, &stages [c], &errors [c], &retry [c]) != 0;
+        }
+        PQfinish (mine);
+    }
+    lb_bars_t *bars = NULL;
+    int bad = -1;
+    for (int c = 0; c < connections && bad < 0; c++)
+        if (failed [c])
+            bad = c;
+    if (bad >= 0) {
+        if (error_p) {
+            free (*error_p);
+            *error_p = errors [bad];
+            errors [bad] = NULL;
+        }
+        if (retryable)
+            *retryable = retry [bad];
+    }
+    else {
+        PGresult *kinds = s_kinds (conn);
+        bars = lb_bars_new ();
+        if (s_stage_flush (stages, (size_t) connections, kinds, bars, error_p))
+            lb_bars_destroy (&bars);
+        PQclear (kinds);
+    }
+    for (int c = 0; c < connections; c++) {
+        s_stage_release (&stages [c]);
+        free (errors [c]);
+    }
+    free (stages);
+    free (errors);
+    free (retry);
+    free (failed);
+    PQfinish (conn);
     return bars;
 }
 
@@ -661,94 +923,6 @@ lb_marketdb_column_kinds (PGconn *conn, const char *table, const char *const *co
     }
     PQclear (res);
     return 1;
-}
-
-lb_bars_t *
-lb_marketdb_read_bars_parallel (const char *url, int connections, int64_t from, int64_t to,
-                                char **error_p, bool *retryable)
-{
-    assert (url && connections >= 1 && connections <= 64);
-    if (retryable)
-        *retryable = false;
-    PGconn *conn = PQconnectdb (url);
-    if (PQstatus (conn) != CONNECTION_OK) {
-        s_pg_error (conn, NULL, "connect", error_p, retryable);
-        PQfinish (conn);
-        return NULL;
-    }
-    //  Every symbol with a bar, by a loose index scan (one probe per symbol).
-    PGresult *res = PQexec (conn,
-        "with recursive s as (select min (symbol) as symbol from market_bars union all "
-        "select (select min (symbol) from market_bars where symbol > s.symbol) from s where s.symbol is not null) "
-        "select symbol from s where symbol is not null");
-    if (PQresultStatus (res) != PGRES_TUPLES_OK) {
-        s_pg_error (conn, res, "market_bars", error_p, retryable);
-        PQclear (res);
-        PQfinish (conn);
-        return NULL;
-    }
-    int nsym = PQntuples (res);
-    if (connections > nsym)
-        connections = nsym > 0 ? nsym : 1;
-    const char ***shares = lb_xcalloc ((size_t) connections, sizeof (char **));
-    for (int c = 0; c < connections; c++)
-        shares [c] = lb_xcalloc ((size_t) nsym / (size_t) connections + 2, sizeof (char *));
-    for (int i = 0; i < nsym; i++)
-        shares [i % connections][i / connections] = PQgetvalue (res, i, 0);
-    lb_bars_t **parts = lb_xcalloc ((size_t) connections, sizeof (lb_bars_t *));
-    char **errors = lb_xcalloc ((size_t) connections, sizeof (char *));
-    bool *retry = lb_xcalloc ((size_t) connections, sizeof (bool));
-    PQfinish (conn);
-    #pragma omp parallel for num_threads(connections) schedule(static, 1)
-    for (int c = 0; c < connections; c++) {
-        PGconn *mine = PQconnectdb (url);
-        if (PQstatus (mine) != CONNECTION_OK) {
-            s_pg_error (mine, NULL, "connect", &errors [c], &retry [c]);
-            retry [c] = true;
-        }
-        else
-            parts [c] = lb_marketdb_read_bars (mine, from, to, nsym && connections > 1 ? shares [c] : NULL,
-                                               &errors [c], &retry [c]);
-        PQfinish (mine);
-    }
-    lb_bars_t *bars = lb_bars_new ();
-    for (int c = 0; c < connections && bars; c++) {
-        if (!parts [c]) {
-            if (error_p) {
-                free (*error_p);
-                *error_p = errors [c];
-                errors [c] = NULL;
-            }
-            if (retryable)
-                *retryable = retry [c];
-            lb_bars_destroy (&bars);
-            break;
-        }
-        for (int i = 0; i < lb_bars_nseries (parts [c]) && bars; i++) {
-            int s = lb_bars_series (bars, lb_bars_symbol (parts [c], i), lb_bars_sector (parts [c], i),
-                                    lb_bars_kind (parts [c], i));
-            kn_series_t v;
-            lb_bars_view (parts [c], i, &v);
-            for (size_t k = 0; k < v.n; k++)
-                if (lb_bars_append (bars, s, v.ts [k], v.open [k], v.high [k], v.low [k], v.close [k],
-                                    v.volume [k], v.news ? v.news [k] : NAN, v.options ? v.options [k] : NAN)) {
-                    s_set_error (error_p, "market_bars: %s", lb_bars_error (bars));
-                    lb_bars_destroy (&bars);
-                    break;
-                }
-        }
-    }
-    for (int c = 0; c < connections; c++) {
-        lb_bars_destroy (&parts [c]);
-        free (errors [c]);
-        free (shares [c]);
-    }
-    free (parts);
-    free (errors);
-    free (retry);
-    free (shares);
-    PQclear (res);
-    return bars;
 }
 
 // ---------------------------------------------------------------- events

@@ -29,6 +29,7 @@ typedef struct {
     size_t nuniq;
     uint32_t *slots;            //  open-addressing table of uniq indexes + 1
     size_t nslots;
+    char *last;                 //  the last value interned (sorted columns repeat it)
 } s_col_t;
 
 struct _lb_csv_t {
@@ -428,6 +429,8 @@ s_unescape (const char *field, size_t len, bool quoted)
 static char *
 s_intern (s_col_t *col, const char *field, size_t len, bool quoted)
 {
+    if (!quoted && col->last && strncmp (col->last, field, len) == 0 && col->last [len] == 0)
+        return col->last;
     char small [256], *text = small;
     size_t n = 0;
     if (len >= sizeof small)
@@ -475,6 +478,7 @@ s_intern (s_col_t *col, const char *field, size_t len, bool quoted)
     }
     if (text != small)
         free (text);
+    col->last = found;
     return found;
 }
 

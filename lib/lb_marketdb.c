@@ -83,26 +83,41 @@ s_type_ok (const char *pg_type, s_type_t want)
 //  (all there), 0 (the table does not exist: *error_p set), -1 (a column is
 //  missing or mistyped, or a query failed: *error_p set). *present gets,
 //  per column, whether it exists (for optional ones).
+//  The (name, type) rows of table's columns into *res (caller clears).
+//  Returns 1, 0 if the table does not exist, -1 on a failure (*error_p set
+//  unless 1).
 static int
-s_check_table (PGconn *conn, const char *table, const s_column_t *cols, bool *present,
-               char **error_p, bool *retryable)
+s_table_columns (PGconn *conn, const char *table, PGresult **res_p, char **error_p, bool *retryable)
 {
     const char *params [1] = { table };
     PGresult *res = PQexecParams (conn,
         "select a.attname, format_type (a.atttypid, a.atttypmod) from pg_attribute a "
         "where a.attrelid = to_regclass ($1) and a.attnum > 0 and not a.attisdropped",
         1, NULL, params, NULL, NULL, 0);
+    *res_p = NULL;
     if (PQresultStatus (res) != PGRES_TUPLES_OK) {
         s_pg_error (conn, res, table, error_p, retryable);
         PQclear (res);
         return -1;
     }
-    int rows = PQntuples (res);
-    if (rows == 0) {
+    if (PQntuples (res) == 0) {
         s_set_error (error_p, "table %s does not exist (run deploy/migrate, or load it with bin/marketgen)", table);
         PQclear (res);
         return 0;
     }
+    *res_p = res;
+    return 1;
+}
+
+static int
+s_check_table (PGconn *conn, const char *table, const s_column_t *cols, bool *present,
+               char **error_p, bool *retryable)
+{
+    PGresult *res;
+    int found = s_table_columns (conn, table, &res, error_p, retryable);
+    if (found != 1)
+        return found;
+    int rows = PQntuples (res);
     int rc = 1;
     for (int c = 0; cols [c].name && rc == 1; c++) {
         present [c] = false;
@@ -895,22 +910,11 @@ lb_marketdb_column_kinds (PGconn *conn, const char *table, const char *const *co
     assert (conn && table && (columns || n == 0) && kinds);
     if (retryable)
         *retryable = false;
-    const char *params [1] = { table };
-    PGresult *res = PQexecParams (conn,
-        "select a.attname, format_type (a.atttypid, a.atttypmod) from pg_attribute a "
-        "where a.attrelid = to_regclass ($1) and a.attnum > 0 and not a.attisdropped",
-        1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus (res) != PGRES_TUPLES_OK) {
-        s_pg_error (conn, res, table, error_p, retryable);
-        PQclear (res);
-        return -1;
-    }
+    PGresult *res;
+    int found = s_table_columns (conn, table, &res, error_p, retryable);
+    if (found != 1)
+        return found;
     int rows = PQntuples (res);
-    if (rows == 0) {
-        s_set_error (error_p, "table %s does not exist (run deploy/migrate, or load it with bin/marketgen)", table);
-        PQclear (res);
-        return 0;
-    }
     for (size_t c = 0; c < n; c++) {
         kinds [c] = LB_MARKETDB_MISSING;
         for (int r = 0; r < rows; r++)

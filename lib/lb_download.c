@@ -30,6 +30,27 @@ lb_download_opts_default (lb_download_opts_t *o)
     o->max_bytes = INT64_C (1) << 30;
 }
 
+int
+lb_download_mkdir_p (const char *dir)
+{
+    assert (dir);
+    char *path = lb_xstrdup (dir);
+    int rc = 0;
+    for (char *p = path + 1; rc == 0; p++) {
+        bool end = *p == 0;
+        if (*p == '/' || end) {
+            *p = 0;
+            if (mkdir (path, 0755) && errno != EEXIST)
+                rc = -1;
+            if (end)
+                break;
+            *p = '/';
+        }
+    }
+    free (path);
+    return rc;
+}
+
 void
 lb_download_result_release (lb_download_result_t *r)
 {
@@ -179,7 +200,7 @@ lb_download (const char *url, const lb_download_opts_t *o, lb_download_result_t 
     memset (r, 0, sizeof *r);
     *error_p = NULL;
     *retryable = false;
-    if (mkdir (o->cache_dir, 0755) && errno != EEXIST) {
+    if (lb_download_mkdir_p (o->cache_dir)) {
         *error_p = lb_xasprintf ("cannot create %s: %s", o->cache_dir, strerror (errno));
         *retryable = true;
         return -1;

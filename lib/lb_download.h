@@ -62,6 +62,10 @@ void lb_download_opts_default (lb_download_opts_t *o);
 int lb_download (const char *url, const lb_download_opts_t *o, lb_download_result_t *r,
                  char **error_p, bool *retryable);
 
+//  Creates dir and its missing parents (mkdir -p). Returns 0, or -1 with
+//  errno set.
+int lb_download_mkdir_p (const char *dir);
+
 //  Frees what r holds; harmless twice.
 void lb_download_result_release (lb_download_result_t *r);
 

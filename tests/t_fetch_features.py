@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """The 16 features, the detector, the rule and the label from bin/marketgen (the C code in
-kernels/kn_features.c and lib/lb_bars.c) against tests/ref_features.py (numpy/pandas),
+kernels/kn_features.c and workers/fetch/wf_bars.c) against tests/ref_features.py (numpy/pandas),
 on a small generated market: every value within 1e-6 relative (plus 1e-9 absolute for
 values near zero), pattern bits, signals and labels identical."""
 import os, subprocess, sys

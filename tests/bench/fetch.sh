@@ -2,7 +2,7 @@
 # tests/bench/fetch.sh - the data layer against its Python peers, side by side in one run:
 #   1. reading 1,000,000+ rows of market_bars: our binary COPY (1 and 2 connections) vs
 #      pandas.read_sql through psycopg2 (what the Catalyst plan uses);
-#   2. the 16 features over the same 1,000,000+ bars: kernels/kn_features (lib/lb_bars) vs the
+#   2. the 16 features over the same 1,000,000+ bars: kernels/kn_features (workers/fetch/wf_bars) vs the
 #      vectorised numpy/pandas implementation in tests/ref_features.py, results compared;
 #   3. parsing a 200 MB CSV: lib/lb_csv (bin/csvinfo) vs pandas.read_csv.
 # Uses a private stack of its own; needs bin/ built (make bench does it).

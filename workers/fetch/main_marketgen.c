@@ -11,14 +11,14 @@
     events as CSV and --dataset the Catalyst-windowed dataset (for looking at
     the data; the fetch worker builds its own).
 */
-#include "lb_bars.h"
+#include "wf_bars.h"
 #include "lb_clock.h"
 #include "lb_dataset.h"
 #include "lb_log.h"
 #include "lb_market.h"
-#include "lb_marketdb.h"
+#include "wf_marketdb.h"
 #include "lb_mem.h"
-#include "lb_patternset.h"
+#include "wf_patternset.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -50,26 +50,26 @@ s_usage (FILE *out)
         "  -v, --verbose      debug logging\n");
 }
 
-//  The generated bars as lb_bars, rounded as the database stores them.
-static lb_bars_t *
+//  The generated bars as wf_bars, rounded as the database stores them.
+static wf_bars_t *
 s_bars_from_market (lb_market_t *m)
 {
-    lb_bars_t *bars = lb_bars_new ();
+    wf_bars_t *bars = wf_bars_new ();
     const int64_t *ts = lb_market_ts (m);
     for (int i = 0; i < lb_market_series (m); i++) {
         const char *kind = lb_market_kind (m, i);
-        int s = lb_bars_series (bars, lb_market_symbol (m, i), lb_market_sector (m, i),
-                                strcmp (kind, "index") == 0 ? LB_BARS_INDEX
-                              : strcmp (kind, "volatility") == 0 ? LB_BARS_VOLATILITY : LB_BARS_STOCK);
+        int s = wf_bars_series (bars, lb_market_symbol (m, i), lb_market_sector (m, i),
+                                strcmp (kind, "index") == 0 ? WF_BARS_INDEX
+                              : strcmp (kind, "volatility") == 0 ? WF_BARS_VOLATILITY : WF_BARS_STOCK);
         lb_market_ohlcv_t b;
         lb_market_get (m, i, &b);
         for (size_t k = 0; k < lb_market_bars (m); k++) {
             double o = round (b.open [k] * 1e4) / 1e4, h = round (b.high [k] * 1e4) / 1e4;
             double l = round (b.low [k] * 1e4) / 1e4, c = round (b.close [k] * 1e4) / 1e4;
-            if (lb_bars_append (bars, s, ts [k], o, h, l, c, b.volume [k],
+            if (wf_bars_append (bars, s, ts [k], o, h, l, c, b.volume [k],
                                 b.news ? b.news [k] : NAN, b.options ? b.options [k] : NAN)) {
-                lb_log_error ("marketgen: %s", lb_bars_error (bars));
-                lb_bars_destroy (&bars);
+                lb_log_error ("marketgen: %s", wf_bars_error (bars));
+                wf_bars_destroy (&bars);
                 return NULL;
             }
         }
@@ -78,7 +78,7 @@ s_bars_from_market (lb_market_t *m)
 }
 
 static int
-s_write_bars (const char *path, lb_bars_t *bars)
+s_write_bars (const char *path, wf_bars_t *bars)
 {
     FILE *f = fopen (path, "w");
     if (!f) {
@@ -87,12 +87,12 @@ s_write_bars (const char *path, lb_bars_t *bars)
     }
     fprintf (f, "symbol,sector,kind,ts,open,high,low,close,volume,news,options\n");
     static const char *kinds [3] = { "stock", "index", "volatility" };
-    for (int i = 0; i < lb_bars_nseries (bars); i++) {
+    for (int i = 0; i < wf_bars_nseries (bars); i++) {
         kn_series_t v;
-        lb_bars_view (bars, i, &v);
+        wf_bars_view (bars, i, &v);
         for (size_t k = 0; k < v.n; k++) {
-            fprintf (f, "%s,%s,%s,%lld,%.17g,%.17g,%.17g,%.17g,%.17g,", lb_bars_symbol (bars, i),
-                     lb_bars_sector (bars, i), kinds [lb_bars_kind (bars, i)], (long long) v.ts [k],
+            fprintf (f, "%s,%s,%s,%lld,%.17g,%.17g,%.17g,%.17g,%.17g,", wf_bars_symbol (bars, i),
+                     wf_bars_sector (bars, i), kinds [wf_bars_kind (bars, i)], (long long) v.ts [k],
                      v.open [k], v.high [k], v.low [k], v.close [k], v.volume [k]);
             if (v.news)
                 fprintf (f, "%.17g", v.news [k]);
@@ -110,7 +110,7 @@ s_write_bars (const char *path, lb_bars_t *bars)
 }
 
 static int
-s_write_csv (const char *path, lb_bars_t *bars, const lb_bars_event_t *ev, size_t n)
+s_write_csv (const char *path, wf_bars_t *bars, const wf_bars_event_t *ev, size_t n)
 {
     FILE *f = fopen (path, "w");
     if (!f) {
@@ -122,7 +122,7 @@ s_write_csv (const char *path, lb_bars_t *bars, const lb_bars_event_t *ev, size_
         fprintf (f, ",%s", kn_features_name (k));
     fprintf (f, ",rule_signal,forward_return,pattern_success\n");
     for (size_t i = 0; i < n; i++) {
-        fprintf (f, "%s,%lld,%u", lb_bars_symbol (bars, (int) ev [i].series), (long long) ev [i].ts,
+        fprintf (f, "%s,%lld,%u", wf_bars_symbol (bars, (int) ev [i].series), (long long) ev [i].ts,
                  ev [i].patterns);
         for (int k = 0; k < KN_FEATURES_COUNT; k++)
             if (isnan (ev [i].features [k]))
@@ -195,7 +195,7 @@ main (int argc, char **argv)
         char *why = NULL;
         bool retry;
         int64_t t0 = lb_clock_mono_us ();
-        lb_bars_t *all = lb_marketdb_read_bars_parallel (db ? db : "", read_connections, INT64_MIN, INT64_MAX,
+        wf_bars_t *all = wf_marketdb_read_bars_parallel (db ? db : "", read_connections, INT64_MIN, INT64_MAX,
                                                          &why, &retry);
         double secs = (double) (lb_clock_mono_us () - t0) / 1e6;
         if (!all) {
@@ -204,9 +204,9 @@ main (int argc, char **argv)
             return 1;
         }
         printf ("read %zu bars of %d symbols through binary COPY on %d connections in %.3f s: %.0f rows/s\n",
-                lb_bars_count (all), lb_bars_nseries (all), read_connections, secs,
-                (double) lb_bars_count (all) / secs);
-        lb_bars_destroy (&all);
+                wf_bars_count (all), wf_bars_nseries (all), read_connections, secs,
+                (double) wf_bars_count (all) / secs);
+        wf_bars_destroy (&all);
         return 0;
     }
     lb_market_t *m = lb_market_new (&p);
@@ -214,8 +214,8 @@ main (int argc, char **argv)
         return 2;
     int rc = 1;
     PGconn *conn = NULL;
-    lb_bars_t *bars = NULL;
-    lb_bars_event_t *ev = NULL;
+    wf_bars_t *bars = NULL;
+    wf_bars_event_t *ev = NULL;
     size_t n = 0;
     char *error = NULL;
     if (db && *db) {
@@ -226,7 +226,7 @@ main (int argc, char **argv)
         }
         PQclear (PQexec (conn, "set client_min_messages to warning"));
         size_t loaded;
-        if (lb_marketdb_load_market (conn, m, replace, &loaded, &error)) {
+        if (wf_marketdb_load_market (conn, m, replace, &loaded, &error)) {
             lb_log_error ("marketgen: %s", error);
             goto out;
         }
@@ -239,7 +239,7 @@ main (int argc, char **argv)
             lb_log_info ("marketgen: loaded %zu bars of %d series", loaded, lb_market_series (m));
         if (events) {
             bool retry;
-            bars = lb_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
+            bars = wf_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
             if (!bars) {
                 lb_log_error ("marketgen: %s", error);
                 goto out;
@@ -252,27 +252,27 @@ main (int argc, char **argv)
     if (bars && bars_csv && s_write_bars (bars_csv, bars))
         goto out;
     if (bars && features_csv) {
-        lb_bars_label_t all = { horizon, 0, true };
-        lb_bars_event_t *rows;
+        wf_bars_label_t all = { horizon, 0, true };
+        wf_bars_event_t *rows;
         size_t nrows;
         int64_t t0 = lb_clock_mono_us ();
-        if (lb_bars_events (bars, &all, &rows, &nrows)) {
-            lb_log_error ("marketgen: %s", lb_bars_error (bars));
+        if (wf_bars_events (bars, &all, &rows, &nrows)) {
+            lb_log_error ("marketgen: %s", wf_bars_error (bars));
             goto out;
         }
         double secs = (double) (lb_clock_mono_us () - t0) / 1e6;
         fprintf (stderr, "features: %zu bars in %zu series, %zu rows out, %.3f s, %.0f bars/s\n",
-                 lb_bars_count (bars), (size_t) lb_bars_nseries (bars), nrows, secs,
-                 (double) lb_bars_count (bars) / secs);
+                 wf_bars_count (bars), (size_t) wf_bars_nseries (bars), nrows, secs,
+                 (double) wf_bars_count (bars) / secs);
         int written = s_write_csv (features_csv, bars, rows, nrows);
         free (rows);
         if (written)
             goto out;
     }
     if (bars) {
-        lb_bars_label_t label = { horizon, 0, false };
-        if (lb_bars_events (bars, &label, &ev, &n)) {
-            lb_log_error ("marketgen: %s", lb_bars_error (bars));
+        wf_bars_label_t label = { horizon, 0, false };
+        if (wf_bars_events (bars, &label, &ev, &n)) {
+            lb_log_error ("marketgen: %s", wf_bars_error (bars));
             goto out;
         }
         size_t signals = 0, hits = 0, wins = 0;
@@ -283,17 +283,17 @@ main (int argc, char **argv)
         }
         lb_log_info ("marketgen: %zu pattern events; success rate %.3f; rule signals %zu, rule accuracy %.3f",
                      n, n ? (double) wins / n : 0, signals, n ? (double) hits / n : 0);
-        if (conn && lb_marketdb_store_events (conn, bars, ev, n, horizon, &error)) {
+        if (conn && wf_marketdb_store_events (conn, bars, ev, n, horizon, &error)) {
             lb_log_error ("marketgen: %s", error);
             goto out;
         }
         if (csv && s_write_csv (csv, bars, ev, n))
             goto out;
         if (dataset) {
-            lb_patternset_opts_t o;
-            lb_patternset_opts_default (&o);
+            wf_patternset_opts_t o;
+            wf_patternset_opts_default (&o);
             o.meta = "{\"source\":\"marketgen\"}";
-            lb_dataset_t *ds = lb_patternset_build (bars, ev, n, &o, &error);
+            lb_dataset_t *ds = wf_patternset_build (bars, ev, n, &o, &error);
             if (!ds) {
                 lb_log_error ("marketgen: %s", error);
                 goto out;
@@ -308,7 +308,7 @@ main (int argc, char **argv)
 out:
     free (error);
     free (ev);
-    lb_bars_destroy (&bars);
+    wf_bars_destroy (&bars);
     if (conn)
         PQfinish (conn);
     lb_market_destroy (&m);

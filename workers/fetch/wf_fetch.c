@@ -309,7 +309,7 @@ wf_fetch_run (lb_config_t *config, const char *run, const char *step, const char
             else
             if (uri.kind == LB_SOURCE_DEBIAN) {
                 const char *dir = lb_config_str (config, "fetch.debian_dir");
-                if (mkdir (dir, 0755) && errno != EEXIST)
+                if (lb_download_mkdir_p (dir))
                     rc = -1, error = lb_xasprintf ("cannot create %s: %s", dir, strerror (errno)), retry = true;
                 if (rc == 0 && s_debian (dir, uri.name, &error))
                     rc = -1, retry = true;

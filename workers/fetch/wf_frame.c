@@ -2,7 +2,7 @@
 #include "wf_frame.h"
 #include "lb_csv.h"
 #include "lb_log.h"
-#include "lb_marketdb.h"
+#include "wf_marketdb.h"
 #include "lb_mem.h"
 #include "lb_selftest.h"
 
@@ -175,7 +175,7 @@ wf_frame_from_json (const pr_source_t *src, const char *path, size_t max_bytes, 
 typedef struct {
     wf_frame_t *f;
     size_t max;
-    const lb_marketdb_kind_t *kinds;
+    const wf_marketdb_kind_t *kinds;
     const char *table;
     char **error_p;
 } s_table_reader_t;
@@ -238,17 +238,17 @@ wf_frame_from_table (PGconn *conn, const pr_source_t *src, const char *table, wf
         *error_p = lb_xasprintf ("table %s: at most 32 columns can be read, the task names %zu", table, n);
         return -1;
     }
-    lb_marketdb_kind_t kinds [32];
-    int found = lb_marketdb_column_kinds (conn, table, (const char *const *) src->columns, n, kinds,
+    wf_marketdb_kind_t kinds [32];
+    int found = wf_marketdb_column_kinds (conn, table, (const char *const *) src->columns, n, kinds,
                                           error_p, retryable);
     if (found != 1)
         return -1;
     for (size_t c = 0; c < n; c++) {
-        if (kinds [c] == LB_MARKETDB_MISSING) {
+        if (kinds [c] == WF_MARKETDB_MISSING) {
             *error_p = lb_xasprintf ("column %s.%s does not exist", table, src->columns [c]);
             return -1;
         }
-        if (kinds [c] == LB_MARKETDB_OTHER) {
+        if (kinds [c] == WF_MARKETDB_OTHER) {
             *error_p = lb_xasprintf ("column %s.%s has a type that is neither a number, a time nor text",
                                      table, src->columns [c]);
             return -1;
@@ -265,7 +265,7 @@ wf_frame_from_table (PGconn *conn, const pr_source_t *src, const char *table, wf
     S_APPEND ("select ");
     for (size_t c = 0; c < n; c++) {
         char *id = PQescapeIdentifier (conn, src->columns [c], strlen (src->columns [c]));
-        if (kinds [c] == LB_MARKETDB_TIME)
+        if (kinds [c] == WF_MARKETDB_TIME)
             S_APPEND ("%sextract (epoch from %s)::float8", c ? ", " : "", id);
         else
             S_APPEND ("%s%s", c ? ", " : "", id);
@@ -289,9 +289,9 @@ wf_frame_from_table (PGconn *conn, const pr_source_t *src, const char *table, wf
     #undef S_APPEND
     s_init (f, src, 0);
     for (size_t c = 0; c < n; c++)
-        f->col [c].text = kinds [c] == LB_MARKETDB_TEXT;
+        f->col [c].text = kinds [c] == WF_MARKETDB_TEXT;
     s_table_reader_t t = { f, 0, kinds, table, error_p };
-    int rc = lb_marketdb_copy_out (conn, sql, (int) n, s_table_row, &t, error_p, retryable);
+    int rc = wf_marketdb_copy_out (conn, sql, (int) n, s_table_row, &t, error_p, retryable);
     free (sql);
     if (rc == 0 && f->rows == 0) {
         *error_p = lb_xasprintf ("table %s: no rows match the source (where-filters: %zu)", table,

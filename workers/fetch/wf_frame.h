@@ -4,7 +4,7 @@
     times as Unix seconds) or text (NULL = missing). Frames come from a CSV
     file (lib/lb_csv.h; the spec's column names replace the header's), a JSON
     array of objects (the spec's columns are the keys), or a PostgreSQL table
-    read with one COPY (lib/lb_marketdb.h). Where-filters, ordering by the
+    read with one COPY (workers/fetch/wf_marketdb.h). Where-filters, ordering by the
     time column and the as-of join of several sources happen here.
 */
 #ifndef WF_FRAME_H_INCLUDED

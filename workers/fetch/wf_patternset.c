@@ -1,5 +1,5 @@
-/*  lb_patternset.c - events into a time-split dataset (see lb_patternset.h). */
-#include "lb_patternset.h"
+/*  wf_patternset.c - events into a time-split dataset (see wf_patternset.h). */
+#include "wf_patternset.h"
 #include "lb_clock.h"
 #include "lb_log.h"
 #include "lb_mem.h"
@@ -12,7 +12,7 @@
 #include <time.h>
 
 void
-lb_patternset_opts_default (lb_patternset_opts_t *opts)
+wf_patternset_opts_default (wf_patternset_opts_t *opts)
 {
     assert (opts);
     memset (opts, 0, sizeof *opts);
@@ -30,8 +30,8 @@ s_iso (int64_t ts, char *buf, size_t size)
 }
 
 lb_dataset_t *
-lb_patternset_build (lb_bars_t *names, const lb_bars_event_t *ev, size_t n,
-                     const lb_patternset_opts_t *opts, char **error_p)
+wf_patternset_build (wf_bars_t *names, const wf_bars_event_t *ev, size_t n,
+                     const wf_patternset_opts_t *opts, char **error_p)
 {
     assert (names && (ev || n == 0) && opts && error_p);
     *error_p = NULL;
@@ -83,8 +83,8 @@ lb_patternset_build (lb_bars_t *names, const lb_bars_event_t *ev, size_t n,
     assert (rc == 0);
     if (opts->meta)
         lb_dataset_set_meta (ds, opts->meta);
-    uint32_t *ids = lb_xmalloc ((size_t) (lb_bars_nseries (names) + 1) * sizeof (uint32_t));
-    for (int i = 0; i < lb_bars_nseries (names); i++)
+    uint32_t *ids = lb_xmalloc ((size_t) (wf_bars_nseries (names) + 1) * sizeof (uint32_t));
+    for (int i = 0; i < wf_bars_nseries (names); i++)
         ids [i] = UINT32_MAX;
     for (size_t i = 0; i < n; i++) {
         //  Only rows inside a window go in: the rest would be dead weight.
@@ -94,16 +94,16 @@ lb_patternset_build (lb_bars_t *names, const lb_bars_event_t *ev, size_t n,
         if (!inside)
             continue;
         uint32_t series = ev [i].series;
-        assert ((int) series < lb_bars_nseries (names));
+        assert ((int) series < wf_bars_nseries (names));
         if (ids [series] == UINT32_MAX)
-            ids [series] = lb_dataset_entity (ds, lb_bars_symbol (names, (int) series));
+            ids [series] = lb_dataset_entity (ds, wf_bars_symbol (names, (int) series));
         float x [KN_FEATURES_COUNT];
         for (int k = 0; k < KN_FEATURES_COUNT; k++)
             x [k] = isfinite (ev [i].features [k]) ? (float) ev [i].features [k] : NAN;
         if (lb_dataset_append (ds, ev [i].ts, ids [series], x, ev [i].success ? 1.0f : 0.0f,
                                ev [i].signal ? 1.0f : 0.0f, (float) ev [i].fwd_return)) {
             *error_p = lb_xasprintf ("event %zu (symbol %s): a value does not fit the dataset", i,
-                                     lb_bars_symbol (names, (int) series));
+                                     wf_bars_symbol (names, (int) series));
             free (ids);
             lb_dataset_destroy (&ds);
             return NULL;
@@ -118,16 +118,16 @@ lb_patternset_build (lb_bars_t *names, const lb_bars_event_t *ev, size_t n,
 }
 
 void
-lb_patternset_test (bool verbose)
+wf_patternset_test (bool verbose)
 {
     int log_fd = verbose ? -2 : lb_log_setup_fd (-1);     //  expected errors stay quiet
     //  Two symbols, hourly events over 120 days; label span 3 h except a
     //  weekend-long one.
-    lb_bars_t *names = lb_bars_new ();
-    assert (lb_bars_series (names, "AAA", "", LB_BARS_STOCK) == 0);
-    assert (lb_bars_series (names, "BBB", "", LB_BARS_STOCK) == 1);
+    wf_bars_t *names = wf_bars_new ();
+    assert (wf_bars_series (names, "AAA", "", WF_BARS_STOCK) == 0);
+    assert (wf_bars_series (names, "BBB", "", WF_BARS_STOCK) == 1);
     size_t n = 120 * 24 * 2;
-    lb_bars_event_t *ev = lb_xcalloc (n, sizeof (lb_bars_event_t));
+    wf_bars_event_t *ev = lb_xcalloc (n, sizeof (wf_bars_event_t));
     int64_t t0 = 1750000000;
     for (size_t i = 0; i < n; i++) {
         ev [i].series = (uint32_t) (i % 2);
@@ -139,11 +139,11 @@ lb_patternset_test (bool verbose)
         ev [i].fwd_return = 0.01 * ((double) (i % 11) - 5);
         ev [i].success = ev [i].fwd_return > 0;
     }
-    lb_patternset_opts_t o;
-    lb_patternset_opts_default (&o);
+    wf_patternset_opts_t o;
+    wf_patternset_opts_default (&o);
     o.meta = "{\"task\":\"test\"}";
     char *error = NULL;
-    lb_dataset_t *ds = lb_patternset_build (names, ev, n, &o, &error);
+    lb_dataset_t *ds = wf_patternset_build (names, ev, n, &o, &error);
     assert (ds && !error);
     assert (lb_dataset_embargo (ds) == 60 * 3600 && lb_dataset_horizon (ds) == 60 * 3600);
     size_t b [3], e [3];
@@ -169,16 +169,16 @@ lb_patternset_test (bool verbose)
     lb_dataset_destroy (&ds);
     //  Too little data for the windows: a clear error.
     o.end_ts = ev [n - 1].ts + 1000 * 3600;        //  windows after the data
-    ds = lb_patternset_build (names, ev, n, &o, &error);
+    ds = wf_patternset_build (names, ev, n, &o, &error);
     assert (!ds && strstr (error, "too few rows"));
     if (verbose)
         printf ("  %s\n", error);
     free (error);
-    ds = lb_patternset_build (names, ev, 0, &o, &error);
+    ds = wf_patternset_build (names, ev, 0, &o, &error);
     assert (!ds && strstr (error, "too few rows"));
     free (error);
     free (ev);
-    lb_bars_destroy (&names);
+    wf_bars_destroy (&names);
     if (log_fd != -2)
         lb_log_setup_fd (log_fd);
 }

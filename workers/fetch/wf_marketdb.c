@@ -1,5 +1,5 @@
-/*  lb_marketdb.c - market data in PostgreSQL through COPY (see lb_marketdb.h). */
-#include "lb_marketdb.h"
+/*  wf_marketdb.c - market data in PostgreSQL through COPY (see wf_marketdb.h). */
+#include "wf_marketdb.h"
 #include "lb_log.h"
 #include "lb_mem.h"
 
@@ -248,7 +248,7 @@ s_fill_bars (void *arg, s_copy_in_t *c)
 }
 
 int
-lb_marketdb_load_market (PGconn *conn, lb_market_t *m, bool replace, size_t *loaded, char **error_p)
+wf_marketdb_load_market (PGconn *conn, lb_market_t *m, bool replace, size_t *loaded, char **error_p)
 {
     assert (conn && m && loaded);
     *loaded = 0;
@@ -382,7 +382,7 @@ s_copy_out_end (PGconn *conn, int len, int rc, char **error_p, bool *retryable)
 }
 
 int
-lb_marketdb_copy_out (PGconn *conn, const char *query, int nfields,
+wf_marketdb_copy_out (PGconn *conn, const char *query, int nfields,
             int (*row) (void *arg, char **fields, size_t line_no), void *arg,
             char **error_p, bool *retryable)
 {
@@ -432,7 +432,7 @@ s_be64 (const unsigned char *p)
 }
 
 //  Rows as they come off the wire, per symbol, before they are ordered and
-//  checked (lb_bars wants each symbol's bars in time order, and an unordered
+//  checked (wf_bars wants each symbol's bars in time order, and an unordered
 //  scan is much cheaper for the server than ORDER BY).
 typedef struct {
     char symbol [32];
@@ -538,10 +538,10 @@ s_cmp_name (const void *a, const void *b)
 }
 
 //  Moves the rows of every stage into bars: symbols in name order, each
-//  symbol's rows in time order, every value checked by lb_bars_append.
+//  symbol's rows in time order, every value checked by wf_bars_append.
 //  kinds: market_symbols rows or NULL. Returns 0 or -1 (*error_p set).
 static int
-s_stage_flush (s_stage_t *stages, size_t nstages, PGresult *kinds, lb_bars_t *bars, char **error_p)
+s_stage_flush (s_stage_t *stages, size_t nstages, PGresult *kinds, wf_bars_t *bars, char **error_p)
 {
     size_t total = 0;
     for (size_t k = 0; k < nstages; k++)
@@ -562,11 +562,11 @@ s_stage_flush (s_stage_t *stages, size_t nstages, PGresult *kinds, lb_bars_t *ba
                 sector = PQgetvalue (kinds, r, 1);
                 kind = PQgetvalue (kinds, r, 2);
             }
-        int series = lb_bars_series (bars, symbol, sector,
-                                     strcmp (kind, "index") == 0 ? LB_BARS_INDEX
-                                   : strcmp (kind, "volatility") == 0 ? LB_BARS_VOLATILITY : LB_BARS_STOCK);
+        int series = wf_bars_series (bars, symbol, sector,
+                                     strcmp (kind, "index") == 0 ? WF_BARS_INDEX
+                                   : strcmp (kind, "volatility") == 0 ? WF_BARS_VOLATILITY : WF_BARS_STOCK);
         if (series < 0) {
-            s_set_error (error_p, "market_bars: %s", lb_bars_error (bars));
+            s_set_error (error_p, "market_bars: %s", wf_bars_error (bars));
             rc = -1;
             break;
         }
@@ -595,9 +595,9 @@ s_stage_flush (s_stage_t *stages, size_t nstages, PGresult *kinds, lb_bars_t *ba
             qsort (refs, n, sizeof (s_row_ref_t), s_cmp_row_ref);
         for (size_t j = 0; j < n && rc == 0; j++) {
             const double *v = parts [refs [j].part]->v + 7 * (size_t) refs [j].pos;
-            if (lb_bars_append (bars, series, refs [j].ts [refs [j].pos], v [0], v [1], v [2], v [3], v [4],
+            if (wf_bars_append (bars, series, refs [j].ts [refs [j].pos], v [0], v [1], v [2], v [3], v [4],
                                 v [5], v [6])) {
-                s_set_error (error_p, "market_bars: %s", lb_bars_error (bars));
+                s_set_error (error_p, "market_bars: %s", wf_bars_error (bars));
                 rc = -1;
             }
         }
@@ -812,28 +812,28 @@ s_kinds (PGconn *conn)
     return kinds;
 }
 
-lb_bars_t *
-lb_marketdb_read_bars (PGconn *conn, int64_t from, int64_t to, const char *const *symbols,
+wf_bars_t *
+wf_marketdb_read_bars (PGconn *conn, int64_t from, int64_t to, const char *const *symbols,
                        char **error_p, bool *retryable)
 {
     assert (conn);
     if (retryable)
         *retryable = false;
     s_stage_t stage = { 0 };
-    lb_bars_t *bars = NULL;
+    wf_bars_t *bars = NULL;
     if (s_read_stage (conn, from, to, symbols, 0, 0, true, &stage, error_p, retryable) == 0) {
         PGresult *kinds = s_kinds (conn);
-        bars = lb_bars_new ();
+        bars = wf_bars_new ();
         if (s_stage_flush (&stage, 1, kinds, bars, error_p))
-            lb_bars_destroy (&bars);
+            wf_bars_destroy (&bars);
         PQclear (kinds);
     }
     s_stage_release (&stage);
     return bars;
 }
 
-lb_bars_t *
-lb_marketdb_read_bars_parallel (const char *url, int connections, int64_t from, int64_t to,
+wf_bars_t *
+wf_marketdb_read_bars_parallel (const char *url, int connections, int64_t from, int64_t to,
                                 char **error_p, bool *retryable)
 {
     assert (url && connections >= 1 && connections <= 64);
@@ -870,7 +870,7 @@ lb_marketdb_read_bars_parallel (const char *url, int connections, int64_t from, 
         }
         PQfinish (mine);
     }
-    lb_bars_t *bars = NULL;
+    wf_bars_t *bars = NULL;
     int bad = -1;
     for (int c = 0; c < connections && bad < 0; c++)
         if (failed [c])
@@ -886,9 +886,9 @@ lb_marketdb_read_bars_parallel (const char *url, int connections, int64_t from, 
     }
     else {
         PGresult *kinds = s_kinds (conn);
-        bars = lb_bars_new ();
+        bars = wf_bars_new ();
         if (s_stage_flush (stages, (size_t) connections, kinds, bars, error_p))
-            lb_bars_destroy (&bars);
+            wf_bars_destroy (&bars);
         PQclear (kinds);
     }
     for (int c = 0; c < connections; c++) {
@@ -904,8 +904,8 @@ lb_marketdb_read_bars_parallel (const char *url, int connections, int64_t from, 
 }
 
 int
-lb_marketdb_column_kinds (PGconn *conn, const char *table, const char *const *columns,
-                          size_t n, lb_marketdb_kind_t *kinds, char **error_p, bool *retryable)
+wf_marketdb_column_kinds (PGconn *conn, const char *table, const char *const *columns,
+                          size_t n, wf_marketdb_kind_t *kinds, char **error_p, bool *retryable)
 {
     assert (conn && table && (columns || n == 0) && kinds);
     if (retryable)
@@ -916,13 +916,13 @@ lb_marketdb_column_kinds (PGconn *conn, const char *table, const char *const *co
         return found;
     int rows = PQntuples (res);
     for (size_t c = 0; c < n; c++) {
-        kinds [c] = LB_MARKETDB_MISSING;
+        kinds [c] = WF_MARKETDB_MISSING;
         for (int r = 0; r < rows; r++)
             if (strcmp (PQgetvalue (res, r, 0), columns [c]) == 0) {
                 const char *type = PQgetvalue (res, r, 1);
-                kinds [c] = s_type_ok (type, S_NUMBER) ? LB_MARKETDB_NUMBER
-                          : s_type_ok (type, S_TIME) ? LB_MARKETDB_TIME
-                          : s_type_ok (type, S_TEXT) ? LB_MARKETDB_TEXT : LB_MARKETDB_OTHER;
+                kinds [c] = s_type_ok (type, S_NUMBER) ? WF_MARKETDB_NUMBER
+                          : s_type_ok (type, S_TIME) ? WF_MARKETDB_TIME
+                          : s_type_ok (type, S_TEXT) ? WF_MARKETDB_TEXT : WF_MARKETDB_OTHER;
             }
     }
     PQclear (res);
@@ -932,8 +932,8 @@ lb_marketdb_column_kinds (PGconn *conn, const char *table, const char *const *co
 // ---------------------------------------------------------------- events
 
 typedef struct {
-    lb_bars_t *bars;
-    const lb_bars_event_t *events;
+    wf_bars_t *bars;
+    const wf_bars_event_t *events;
     size_t count;
     int horizon;
 } s_event_writer_t;
@@ -958,10 +958,10 @@ s_fill_events (void *arg, s_copy_in_t *c)
     char *buf = lb_xmalloc (max + 4096);
     size_t len = 0;
     for (size_t i = 0; i < w->count && !c->failed; i++) {
-        const lb_bars_event_t *e = &w->events [i];
+        const wf_bars_event_t *e = &w->events [i];
         char ts [40], lts [40], pats [128];
         s_pattern_names (e->patterns, pats, sizeof pats);
-        len += (size_t) snprintf (buf + len, 4096, "%s\t%s\t%s", lb_bars_symbol (w->bars, (int) e->series),
+        len += (size_t) snprintf (buf + len, 4096, "%s\t%s\t%s", wf_bars_symbol (w->bars, (int) e->series),
                                   s_iso (e->ts, ts, sizeof ts), pats);
         for (int k = 0; k < KN_FEATURES_COUNT; k++)
             len += isnan (e->features [k]) ? (size_t) snprintf (buf + len, 16, "\t\\N")
@@ -987,7 +987,7 @@ static const char *s_event_columns =
     "rule_signal, horizon_bars, label_timestamp, fwd_return, pattern_success";
 
 int
-lb_marketdb_store_events (PGconn *conn, lb_bars_t *bars, const lb_bars_event_t *events,
+wf_marketdb_store_events (PGconn *conn, wf_bars_t *bars, const wf_bars_event_t *events,
                           size_t count, int horizon, char **error_p)
 {
     assert (conn && bars && (events || count == 0) && horizon >= 1);
@@ -1025,8 +1025,8 @@ lb_marketdb_store_events (PGconn *conn, lb_bars_t *bars, const lb_bars_event_t *
 }
 
 typedef struct {
-    lb_bars_t *bars;
-    lb_bars_event_t *events;
+    wf_bars_t *bars;
+    wf_bars_event_t *events;
     size_t count, max;
     int last;
     char **error_p;
@@ -1041,18 +1041,18 @@ s_event_row (void *arg, char **f, size_t line_no)
         s_set_error (r->error_p, "pattern_training_data row %zu: a required value is null", line_no);
         return -1;
     }
-    int series = r->last >= 0 && strcmp (lb_bars_symbol (r->bars, r->last), f [0]) == 0
-               ? r->last : lb_bars_series (r->bars, f [0], "", LB_BARS_STOCK);
+    int series = r->last >= 0 && strcmp (wf_bars_symbol (r->bars, r->last), f [0]) == 0
+               ? r->last : wf_bars_series (r->bars, f [0], "", WF_BARS_STOCK);
     if (series < 0) {
-        s_set_error (r->error_p, "pattern_training_data row %zu: %s", line_no, lb_bars_error (r->bars));
+        s_set_error (r->error_p, "pattern_training_data row %zu: %s", line_no, wf_bars_error (r->bars));
         return -1;
     }
     r->last = series;
     if (r->count == r->max) {
         r->max = r->max ? 2 * r->max : 1024;
-        r->events = lb_xrealloc (r->events, r->max * sizeof (lb_bars_event_t));
+        r->events = lb_xrealloc (r->events, r->max * sizeof (wf_bars_event_t));
     }
-    lb_bars_event_t *e = &r->events [r->count];
+    wf_bars_event_t *e = &r->events [r->count];
     memset (e, 0, sizeof *e);
     e->series = (uint32_t) series;
     double ts, lts, sig, fwd;
@@ -1089,8 +1089,8 @@ s_event_row (void *arg, char **f, size_t line_no)
 }
 
 int
-lb_marketdb_read_events (PGconn *conn, int64_t from, int64_t to, lb_bars_t **bars_p,
-                         lb_bars_event_t **events, size_t *count, char **error_p, bool *retryable)
+wf_marketdb_read_events (PGconn *conn, int64_t from, int64_t to, wf_bars_t **bars_p,
+                         wf_bars_event_t **events, size_t *count, char **error_p, bool *retryable)
 {
     assert (conn && bars_p && events && count);
     *bars_p = NULL;
@@ -1123,11 +1123,11 @@ lb_marketdb_read_events (PGconn *conn, int64_t from, int64_t to, lb_bars_t **bar
         "pattern_success::int, pattern_type from pattern_training_data where true%s "
         "order by ts, symbol", feats, window);
     free (window);
-    s_event_reader_t r = { lb_bars_new (), NULL, 0, 0, -1, error_p };
-    int rc = lb_marketdb_copy_out (conn, query, 23, s_event_row, &r, error_p, retryable);
+    s_event_reader_t r = { wf_bars_new (), NULL, 0, 0, -1, error_p };
+    int rc = wf_marketdb_copy_out (conn, query, 23, s_event_row, &r, error_p, retryable);
     free (query);
     if (rc) {
-        lb_bars_destroy (&r.bars);
+        wf_bars_destroy (&r.bars);
         free (r.events);
         return -1;
     }
@@ -1138,7 +1138,7 @@ lb_marketdb_read_events (PGconn *conn, int64_t from, int64_t to, lb_bars_t **bar
 }
 
 int64_t
-lb_marketdb_last_ts (PGconn *conn, const char *table, const char *column, char **error_p,
+wf_marketdb_last_ts (PGconn *conn, const char *table, const char *column, char **error_p,
                      bool *retryable)
 {
     assert (conn && table && column);
@@ -1172,11 +1172,11 @@ s_test_exec (PGconn *conn, const char *sql)
 }
 
 void
-lb_marketdb_test (bool verbose)
+wf_marketdb_test (bool verbose)
 {
     const char *url = getenv ("DATABASE_URL");
     if (!url) {
-        printf ("lb_marketdb: DATABASE_URL not set, skipped\n");
+        printf ("wf_marketdb: DATABASE_URL not set, skipped\n");
         return;
     }
     PGconn *conn = PQconnectdb (url);
@@ -1186,7 +1186,7 @@ lb_marketdb_test (bool verbose)
     s_test_exec (conn, "set client_min_messages to warning");
     char *error = NULL;
     bool retry = true;
-    lb_bars_t *bars = lb_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
+    wf_bars_t *bars = wf_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
     assert (!bars && strstr (error, "market_bars does not exist") && !retry);
     s_test_exec (conn, "create temporary table market_symbols (symbol text primary key, "
                        "sector text not null default '', kind text not null default 'stock', "
@@ -1194,7 +1194,7 @@ lb_marketdb_test (bool verbose)
     s_test_exec (conn, "create temporary table market_bars (symbol text, ts timestamptz, open float8, "
                        "high float8, low float8, close text, volume float8, news_count int, "
                        "options_volume float8, primary key (symbol, ts))");
-    bars = lb_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
+    bars = wf_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
     assert (!bars && strstr (error, "market_bars.close has type text") && !retry);
     s_test_exec (conn, "alter table market_bars alter column close type float8 using close::float8");
 
@@ -1205,38 +1205,38 @@ lb_marketdb_test (bool verbose)
     p.days = 40;
     lb_market_t *m = lb_market_new (&p);
     size_t loaded;
-    assert (lb_marketdb_load_market (conn, m, false, &loaded, &error) == 0);
+    assert (wf_marketdb_load_market (conn, m, false, &loaded, &error) == 0);
     assert (loaded == 14 * 280);
-    assert (lb_marketdb_load_market (conn, m, false, &loaded, &error) == 0 && loaded == 0);
-    assert (lb_marketdb_load_market (conn, m, true, &loaded, &error) == 0 && loaded == 14 * 280);
-    int64_t last = lb_marketdb_last_ts (conn, "market_bars", "ts", &error, NULL);
+    assert (wf_marketdb_load_market (conn, m, false, &loaded, &error) == 0 && loaded == 0);
+    assert (wf_marketdb_load_market (conn, m, true, &loaded, &error) == 0 && loaded == 14 * 280);
+    int64_t last = wf_marketdb_last_ts (conn, "market_bars", "ts", &error, NULL);
     assert (last == lb_market_ts (m) [279]);
 
-    bars = lb_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
+    bars = wf_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
     assert (bars);
-    assert (lb_bars_nseries (bars) == 14 && lb_bars_count (bars) == 14 * 280);
+    assert (wf_bars_nseries (bars) == 14 && wf_bars_count (bars) == 14 * 280);
     int spy = -1;
     for (int i = 0; i < 14; i++)
-        if (strcmp (lb_bars_symbol (bars, i), "SPY") == 0)
+        if (strcmp (wf_bars_symbol (bars, i), "SPY") == 0)
             spy = i;
-    assert (spy >= 0 && lb_bars_kind (bars, spy) == LB_BARS_INDEX);
+    assert (spy >= 0 && wf_bars_kind (bars, spy) == WF_BARS_INDEX);
     //  Prices come back as written (4 decimals).
     kn_series_t v;
-    lb_bars_view (bars, 0, &v);
+    wf_bars_view (bars, 0, &v);
     lb_market_ohlcv_t o;
     int gen = -1;
     for (int i = 0; i < 14; i++)
-        if (strcmp (lb_market_symbol (m, i), lb_bars_symbol (bars, 0)) == 0)
+        if (strcmp (lb_market_symbol (m, i), wf_bars_symbol (bars, 0)) == 0)
             gen = i;
     lb_market_get (m, gen, &o);
     assert (fabs (v.close [5] - o.close [5]) < 1e-4 && v.ts [5] == lb_market_ts (m) [5]);
     assert (v.news && v.options);
     //  A window and a symbol filter.
     const char *only [] = { lb_market_symbol (m, 0), "SPY", NULL };
-    lb_bars_t *some = lb_marketdb_read_bars (conn, lb_market_ts (m) [70], lb_market_ts (m) [140],
+    wf_bars_t *some = wf_marketdb_read_bars (conn, lb_market_ts (m) [70], lb_market_ts (m) [140],
                                              only, &error, &retry);
-    assert (some && lb_bars_nseries (some) == 2 && lb_bars_count (some) == 140);
-    lb_bars_destroy (&some);
+    assert (some && wf_bars_nseries (some) == 2 && wf_bars_count (some) == 140);
+    wf_bars_destroy (&some);
 
     //  Events to pattern_training_data and back.
     s_test_exec (conn, "create temporary table pattern_training_data (id bigserial, symbol text not null, "
@@ -1248,28 +1248,28 @@ lb_marketdb_test (bool verbose)
                        "options_activity float8, rule_signal smallint not null, horizon_bars int not null, "
                        "label_timestamp timestamptz not null, fwd_return float8 not null, "
                        "pattern_success boolean not null, unique (symbol, ts))");
-    lb_bars_label_t label = { 5, 0, false };
-    lb_bars_event_t *ev;
+    wf_bars_label_t label = { 5, 0, false };
+    wf_bars_event_t *ev;
     size_t n;
-    assert (lb_bars_events (bars, &label, &ev, &n) == 0 && n > 0);
-    assert (lb_marketdb_store_events (conn, bars, ev, n, 5, &error) == 0);
-    assert (lb_marketdb_store_events (conn, bars, ev, n, 5, &error) == 0);      //  idempotent
-    lb_bars_t *names;
-    lb_bars_event_t *back;
+    assert (wf_bars_events (bars, &label, &ev, &n) == 0 && n > 0);
+    assert (wf_marketdb_store_events (conn, bars, ev, n, 5, &error) == 0);
+    assert (wf_marketdb_store_events (conn, bars, ev, n, 5, &error) == 0);      //  idempotent
+    wf_bars_t *names;
+    wf_bars_event_t *back;
     size_t nb;
-    assert (lb_marketdb_read_events (conn, INT64_MIN, INT64_MAX, &names, &back, &nb, &error, &retry) == 0);
+    assert (wf_marketdb_read_events (conn, INT64_MIN, INT64_MAX, &names, &back, &nb, &error, &retry) == 0);
     assert (nb == n);
     for (size_t i = 0; i < n; i++) {
         assert (back [i].ts == ev [i].ts && back [i].label_ts == ev [i].label_ts);
-        assert (strcmp (lb_bars_symbol (names, (int) back [i].series), lb_bars_symbol (bars, (int) ev [i].series)) == 0
+        assert (strcmp (wf_bars_symbol (names, (int) back [i].series), wf_bars_symbol (bars, (int) ev [i].series)) == 0
              || back [i].ts == ev [i].ts);      //  same-time rows may order differently
         assert (back [i].patterns != 0);
     }
     //  Exact round trip of one event (features written with 17 digits).
     size_t hit = 0;
     for (size_t i = 0; i < n; i++)
-        if (back [i].ts == ev [0].ts && strcmp (lb_bars_symbol (names, (int) back [i].series),
-                                                lb_bars_symbol (bars, (int) ev [0].series)) == 0)
+        if (back [i].ts == ev [0].ts && strcmp (wf_bars_symbol (names, (int) back [i].series),
+                                                wf_bars_symbol (bars, (int) ev [0].series)) == 0)
             hit = i + 1;
     assert (hit);
     for (int k = 0; k < KN_FEATURES_COUNT; k++)
@@ -1277,24 +1277,24 @@ lb_marketdb_test (bool verbose)
              || ev [0].features [k] == back [hit - 1].features [k]);
     assert (back [hit - 1].patterns == ev [0].patterns && back [hit - 1].success == ev [0].success);
     free (back);
-    lb_bars_destroy (&names);
+    wf_bars_destroy (&names);
     free (ev);
 
     //  Bad values in the table are named.
     s_test_exec (conn, "update market_bars set close = 'NaN' where ctid = (select ctid from market_bars "
                        "where symbol = 'SPY' order by ts limit 1 offset 3)");
-    lb_bars_t *bad = lb_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
+    wf_bars_t *bad = wf_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
     assert (!bad && strstr (error, "SPY") && strstr (error, "close is NaN") && !retry);
     if (verbose)
         printf ("  %s\n", error);
     s_test_exec (conn, "update market_bars set close = 'Infinity' where close = 'NaN'");
-    bad = lb_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
+    bad = wf_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
     assert (!bad && strstr (error, "infinite"));
     //  The connection stays usable after a failed read.
     s_test_exec (conn, "truncate market_bars");
-    assert (lb_marketdb_last_ts (conn, "market_bars", "ts", &error, NULL) == -1 && strstr (error, "empty"));
+    assert (wf_marketdb_last_ts (conn, "market_bars", "ts", &error, NULL) == -1 && strstr (error, "empty"));
     free (error);
-    lb_bars_destroy (&bars);
+    wf_bars_destroy (&bars);
     lb_market_destroy (&m);
     PQfinish (conn);
 }

@@ -1,4 +1,4 @@
-/*  lb_patternset.h - the pattern dataset: events (lb_bars_events or
+/*  wf_patternset.h - the pattern dataset: events (wf_bars_events or
     pattern_training_data) into a time-split lb_dataset.
 
     Columns: the 16 features in kernels/kn_features.h order. Label
@@ -12,14 +12,14 @@
     time and no validation label into test time. The windows end just after
     the last event's time.
 */
-#ifndef LB_PATTERNSET_H_INCLUDED
-#define LB_PATTERNSET_H_INCLUDED
+#ifndef WF_PATTERNSET_H_INCLUDED
+#define WF_PATTERNSET_H_INCLUDED
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lb_bars.h"
+#include "wf_bars.h"
 #include "lb_dataset.h"
 
 #ifdef __cplusplus
@@ -34,20 +34,20 @@ typedef struct {
     int64_t end_ts;             //  windows end here (exclusive); 0: after the last event
     size_t min_train_rows;      //  fewer training rows is an error (default 50)
     const char *meta;           //  JSON for the header, or NULL
-} lb_patternset_opts_t;
+} wf_patternset_opts_t;
 
 //  Fills the defaults above.
-void lb_patternset_opts_default (lb_patternset_opts_t *opts);
+void wf_patternset_opts_default (wf_patternset_opts_t *opts);
 
 //  Builds the dataset. names holds the symbols events[i].series index.
 //  Returns it (caller destroys; splits set), or NULL with *error_p (caller
 //  frees): no events, a window with no rows ("too few rows for the
 //  windows"), a bad value.
-lb_dataset_t *lb_patternset_build (lb_bars_t *names, const lb_bars_event_t *events, size_t count,
-                                   const lb_patternset_opts_t *opts, char **error_p);
+lb_dataset_t *wf_patternset_build (wf_bars_t *names, const wf_bars_event_t *events, size_t count,
+                                   const wf_patternset_opts_t *opts, char **error_p);
 
 //  Selftest.
-void lb_patternset_test (bool verbose);
+void wf_patternset_test (bool verbose);
 
 #ifdef __cplusplus
 }

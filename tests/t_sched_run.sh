@@ -16,7 +16,7 @@ grep -q "stack: up: redis" "$T_TMP/out" || t_fail "the stack did not come up"
 grep -Eq "^ *broker +up" "$T_TMP/out" || t_fail "the broker is not up"
 grep -Eq "^ *sched-daemon +up" "$T_TMP/out" || t_fail "the daemon is not up"
 grep -q "^== summary" "$T_TMP/out" || t_fail "no summary"
-grep -Eq "^  discover +(submitted|running|done)" "$T_TMP/out" || t_fail "the summary lacks the discover step"
+grep -Eq "^  discover +(submitted|running|done|task )" "$T_TMP/out" || t_fail "the summary lacks the discover step"
 grep -q "Where to look:" "$T_TMP/out" || t_fail "no pointers"
 all=1
 for w in discover fetch train eval deploy; do [ -x "$PREDICTORS_BIN/worker-$w" ] || all=0; done

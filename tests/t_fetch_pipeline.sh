@@ -6,6 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sched_lib.sh"
 sl_setup fetchpipe
+sl_broker               #  first, on the port sl_setup just found free
 unset ANTHROPIC_API_KEY
 export PREDICTORS_FETCH_DEBIAN_DIR=$T_TMP/debian
 if ! "$ROOT/deploy/data/fetch-debian-data.sh" --dest $T_TMP/debian >/dev/null 2>$T_TMP/deb.err; then
@@ -23,7 +24,6 @@ service = fetch
 needs = discover
 timeout = 10m
 CONF
-sl_broker
 _sl_start worker-discover "$PREDICTORS_BIN/worker-discover"
 _sl_start worker-fetch "$PREDICTORS_BIN/worker-fetch"
 sl_daemon

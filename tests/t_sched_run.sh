@@ -8,7 +8,9 @@
 S=$T_TMP/runstack
 t_cleanup "$ROOT/deploy/stack down --dir $S"
 unset PREDICTORS_BROKER PREDICTORS_BROKER_BIND PREDICTORS_BROKER_EVENTS PREDICTORS_BROKER_JOURNAL REDIS_URL DATABASE_URL
+export PREDICTORS_FETCH_DEBIAN_DIR=$T_TMP/debian
 RUN_STACK_DIR=$S RUN_STACK_OPTS="--fast --random-ports" RUN_NO_WORKER_TIMEOUT=4s \
+    RUN_MARKET_OPTS="--symbols 20 --sectors 4 --days 160" \
     "$ROOT/deploy/run" >"$T_TMP/out" 2>&1
 rc=$?
 cat "$T_TMP/out"

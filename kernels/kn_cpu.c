@@ -65,13 +65,44 @@ s_sync (kn_backend_t *self)
     return self->error [0] ? -1 : 0;
 }
 
+//  OpenBLAS runs single-threaded (kn_cpu_new) and we split products across
+//  our OpenMP threads: OpenBLAS's own pthreads and OpenMP's spinning workers
+//  fought over the cores (8x slower on 2 cores). Each thread computes whole
+//  output elements over the full k, so the split does not change any sum.
+static void
+s_gemm_1 (bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
+          const float *b, int ldb, float beta, float *c, int ldc)
+{
+    cblas_sgemm (CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                 m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 static void
 s_gemm (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha, const float *a,
         int lda, const float *b, int ldb, float beta, float *c, int ldc)
 {
-    (void) self;
-    cblas_sgemm (CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                 m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    int nt = self->threads;
+    bool split_m = m >= n;
+    int len = split_m ? m : n;
+    if (nt == 1 || (double) m * n * k < 262144.0 || len < 2 * nt) {
+        s_gemm_1 (ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    #pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num (), tn = omp_get_num_threads ();
+        //  chunks rounded to 16 rows/columns keep the BLAS kernels on full tiles
+        int chunk = ((len + tn - 1) / tn + 15) / 16 * 16;
+        int lo = t * chunk, hi = lo + chunk < len ? lo + chunk : len;
+        if (hi > lo) {
+            if (split_m)
+                s_gemm_1 (ta, tb, hi - lo, n, k, alpha, ta ? a + lo : a + (size_t) lo * lda, lda,
+                          b, ldb, beta, c + (size_t) lo * ldc, ldc);
+            else
+                s_gemm_1 (ta, tb, m, hi - lo, k, alpha, a, lda,
+                          tb ? b + (size_t) lo * ldb : b + lo, ldb, beta, c + lo, ldc);
+        }
+    }
 }
 
 static void
@@ -79,9 +110,11 @@ s_gemm_batched (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float
                 const float *a, int lda, size_t sa, const float *b, int ldb, size_t sb,
                 float beta, float *c, int ldc, size_t sc, int count)
 {
+    int nt = self->threads;
+    size_t work = (size_t) m * n * k * count / 16;
+    S_OMP_FOR
     for (int i = 0; i < count; i++)
-        s_gemm (self, ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, beta, c + i * sc,
-                ldc);
+        s_gemm_1 (ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, beta, c + i * sc, ldc);
 }
 
 static void
@@ -278,7 +311,7 @@ kn_cpu_new (int threads)
     self->name = "cpu";
     self->threads = threads < 1 ? 1 : threads;
     self->nranks = 1;
-    openblas_set_num_threads (self->threads);
+    openblas_set_num_threads (1);       //  process-wide: see s_gemm
     self->destroy = s_destroy;
     self->alloc = s_alloc;
     self->free = s_free;

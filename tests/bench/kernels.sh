@@ -9,7 +9,10 @@ THREADS=${THREADS:-2} EPOCHS=${EPOCHS:-3} STEPS=${STEPS:-10} ACT=${ACT:-relu}
 TMP=$(mktemp -d /tmp/kn-bench.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
-echo "== kernels bench $(date -u +%Y-%m-%dT%H:%MZ) on $(uname -n), $(nproc) cores, threads $THREADS (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+# Both sides use OpenMP; on a shared, oversubscribed host spinning workers stall at
+# barriers, so both run with sleeping workers (override with OMP_WAIT_POLICY=active).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+echo "== kernels bench $(date -u +%Y-%m-%dT%H:%MZ) on $(uname -n), $(nproc) cores, threads $THREADS, OMP_WAIT_POLICY=$OMP_WAIT_POLICY (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 /usr/bin/python3 "$ROOT/tests/bench/kernels_torch.py" data "$TMP/data.bin"
 "$BIN/kn-tool" bench-mlp "$TMP/data.bin" --threads "$THREADS" --epochs "$EPOCHS" --batch 1024 --act "$ACT"
 /usr/bin/python3 "$ROOT/tests/bench/kernels_torch.py" mlp "$TMP/data.bin" "$THREADS" "$EPOCHS" 1024 "$ACT"

@@ -4,6 +4,13 @@
     OpenMP loop over the kn_math.h bodies, statically scheduled, one owner
     per output element, so results do not depend on timing.
 */
+//  Floating-point comparisons may not trap here (we never enable FP exceptions):
+//  without this GCC will not if-convert the selects in the kn_math.h bodies,
+//  so loops over GELU, exp and the clamps stay scalar. Rounding is unchanged.
+//  It comes first so that the inline bodies get the same options (GCC will
+//  not inline across different ones).
+#pragma GCC optimize ("no-trapping-math")
+
 #include "kn_backend.h"
 #include "kn_math.h"
 
@@ -16,6 +23,7 @@
 #include <string.h>
 
 #include "lb_mem.h"
+
 
 //  Below this many elements a loop runs on one thread (fork/join costs more).
 //  Each user declares `int nt` (threads) and `size_t work` (elements touched).
@@ -563,6 +571,31 @@ kn_cpu_test (bool verbose)
         c.act = act;
         be->act_bwd (be, act, x, r, g, N);
         s_fd_compare (act == KN_ACT_RELU ? "relu" : "gelu", &c, s_fwd_act, x, N, r, N, g, 1e-3, 2e-3, verbose);
+    }
+    //  the call-free exp and normal CDF against libm in double, over their range
+    //  (the CDF's relative error grows in the far left tail, where -z*z in
+    //  float carries 6e-8 * z^2 into the exponent: bounded there absolutely)
+    {
+        double worst_exp = 0, worst_cdf = 0, worst_tail = 0;
+        for (double v = -87.0; v <= 88.0; v += 0.0137) {
+            float xf = (float) v;
+            double ref = exp ((double) xf);
+            worst_exp = fmax (worst_exp, fabs (kn_exp (xf) - ref) / ref);
+        }
+        for (double v = -12.0; v <= 12.0; v += 0.00173) {
+            float xf = (float) v;
+            double ref = 0.5 * erfc (-(double) xf / sqrt (2.0));
+            double err = fabs (kn_normal_cdf (xf) - ref);
+            if (v >= -5.0)
+                worst_cdf = fmax (worst_cdf, err / ref);
+            else
+                worst_tail = fmax (worst_tail, err);
+        }
+        if (verbose)
+            printf ("  kn_exp worst relative error %.2e; kn_normal_cdf %.2e relative (x >= -5), "
+                    "%.2e absolute below\n", worst_exp, worst_cdf, worst_tail);
+        assert (worst_exp < 4e-7 && worst_cdf < 2e-6 && worst_tail < 1e-12);
+        assert (kn_exp (-200.0f) < 1e-37f && kn_exp (0.0f) == 1.0f);
     }
     //  GELU values against erf's definition at a few points
     assert (fabsf (kn_act_fwd (KN_ACT_GELU, 1.0f) - 0.8413447f) < 1e-6f);

@@ -1009,6 +1009,48 @@ kn_model_test (bool verbose)
         kn_backend_destroy (&be4);
     }
 
+    //  the threaded paths (products split across threads, parallel loops) at a
+    //  size where they engage: the same bits twice with 2 threads, and the
+    //  same bits as 1 thread (every sum keeps its order whatever the split)
+    {
+        kn_config_t wide = mlp;
+        wide.n_in = 16;
+        wide.hidden [0] = wide.hidden [1] = 128;
+        enum { WB = 256 };
+        const int threads [3] = { 2, 2, 1 };
+        float *got [3];
+        size_t np = 0;
+        float *x = (float *) lb_xcalloc (WB * 16, sizeof (float));
+        float *y = (float *) lb_xcalloc (WB, sizeof (float));
+        for (int k = 0; k < 3; k++) {
+            be = kn_cpu_new (threads [k]);
+            kn_model_t *m = kn_model_new (&wide, WB, 7, be, err, sizeof err);
+            assert (m);
+            np = kn_model_n_params (m);
+            uint64_t state = 5;
+            kn_optim_defaults (&opt);
+            for (int s = 0; s < 3; s++) {
+                s_test_fill (x, WB * 16, &state, -1, 1);
+                s_test_labels (&wide, y, WB, &state);
+                float loss;
+                assert (kn_model_train_step (m, &opt, x, y, WB, &loss) == 0);
+            }
+            got [k] = (float *) lb_xcalloc (np, sizeof (float));
+            assert (kn_model_get_params (m, got [k]) == 0);
+            kn_model_destroy (&m);
+            kn_backend_destroy (&be);
+        }
+        assert (memcmp (got [0], got [1], np * sizeof (float)) == 0);
+        bool same_1 = memcmp (got [0], got [2], np * sizeof (float)) == 0;
+        if (verbose)
+            printf ("  2 threads vs 1 thread after 3 steps: %s\n", same_1 ? "bit-identical" : "differ");
+        assert (same_1);
+        for (int k = 0; k < 3; k++)
+            free (got [k]);
+        free (x);
+        free (y);
+    }
+
     //  learning: an MLP separates a linear rule; predictions are probabilities
     {
         be = kn_cpu_new (2);

@@ -135,12 +135,7 @@ kn_mlp_test (bool verbose)
     if (verbose)
         printf ("\n");
     kn_config_t mlp;
-    kn_config_defaults (&mlp);
-    mlp.n_in = 4;
-    mlp.hidden [0] = 6;
-    mlp.hidden [1] = 5;
-    mlp.layernorm = true;
-    mlp.dropout = 0.2f;
+    kn_model_test_config (KN_ARCH_MLP, &mlp);
     //  whole-model gradient checks (dropout on: masks depend on the step only)
     kn_model_gradcheck ("mlp binary ln gelu", &mlp, verbose);
     kn_config_t c = mlp;

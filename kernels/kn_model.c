@@ -753,6 +753,27 @@ s_test_labels (const kn_config_t *cfg, float *y, int rows, uint64_t *state)
 //  Whole-model gradient check: every parameter's gradient against central
 //  differences of the batch loss (float32 forward, float64 differencing).
 void
+kn_model_test_config (kn_arch_t arch, kn_config_t *cfg)
+{
+    kn_config_defaults (cfg);
+    cfg->dropout = 0.2f;
+    if (arch == KN_ARCH_MLP) {
+        cfg->n_in = 4;
+        cfg->hidden [0] = 6;
+        cfg->hidden [1] = 5;
+        cfg->layernorm = true;
+        return;
+    }
+    cfg->arch = KN_ARCH_TRANSFORMER;
+    cfg->n_in = 3;
+    cfg->window = 4;
+    cfg->d_model = 8;
+    cfg->n_heads = 2;
+    cfg->n_layers = 2;
+    cfg->d_ff = 10;
+}
+
+void
 kn_model_gradcheck (const char *what, const kn_config_t *cfg, bool verbose)
 {
     kn_backend_t *be = kn_cpu_new (1);
@@ -891,21 +912,8 @@ kn_model_test (bool verbose)
         printf ("\n");
     char err [256];
     kn_config_t mlp, tf;
-    kn_config_defaults (&mlp);
-    mlp.n_in = 4;
-    mlp.hidden [0] = 6;
-    mlp.hidden [1] = 5;
-    mlp.layernorm = true;
-    mlp.dropout = 0.2f;
-    kn_config_defaults (&tf);
-    tf.arch = KN_ARCH_TRANSFORMER;
-    tf.n_in = 3;
-    tf.window = 4;
-    tf.d_model = 8;
-    tf.n_heads = 2;
-    tf.n_layers = 2;
-    tf.d_ff = 10;
-    tf.dropout = 0.1f;
+    kn_model_test_config (KN_ARCH_MLP, &mlp);
+    kn_model_test_config (KN_ARCH_TRANSFORMER, &tf);
 
     //  configuration errors name the field
     kn_config_t bad = mlp;

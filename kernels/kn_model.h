@@ -32,9 +32,10 @@
     +1/sqrt(fan_in)) as torch.nn.Linear, positional embedding N(0, 0.02),
     LayerNorm gamma 1, beta 0.
 
-    Determinism: same config + seed + data + backend thread count on the CPU
-    => bit-identical parameters after any number of steps (no atomics, fixed
-    reduction orders, dropout masks hashed from (seed, step, site, index)).
+    Determinism: same config + seed + data on the CPU => bit-identical
+    parameters after any number of steps, with any thread count (no atomics,
+    fixed reduction orders, products split by output rows/columns only,
+    dropout masks hashed from (seed, step, site, index)).
     On the GPU cuBLAS may pick different algorithms run to run; results then
     agree to rounding only.
 
@@ -194,7 +195,9 @@ int kn_model_eval_loss (kn_model_t *self, const float *x, const float *y, size_t
 
 //  Copy the flat buffers to / from host memory (n_params floats each).
 //  A checkpoint is params + adam_m + adam_v + step; set_state restores all
-//  four, so training continues bit-identically on the CPU. 0 or -1.
+//  four into a model built with the same config and seed (dropout masks
+//  derive from seed and step), so training continues bit-identically on the
+//  CPU. set_state refuses non-finite values or negative adam_v. 0 or -1.
 int kn_model_get_params (kn_model_t *self, float *params);
 int kn_model_set_params (kn_model_t *self, const float *params);
 int kn_model_get_grads (kn_model_t *self, float *grads);

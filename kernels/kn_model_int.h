@@ -79,6 +79,11 @@ void kn_model_linear_fwd (kn_model_t *self, const float *x, int w, int b, float 
 void kn_model_linear_bwd (kn_model_t *self, const float *dy, const float *x, int w, int b,
                           float *dx, int rows);
 
+//  Test helper: the small MLP (4 -> 6 -> 5 -> 1, LayerNorm, dropout 0.2) or
+//  transformer (3 inputs, window 4, width 8, 2 heads, 2 layers, d_ff 10,
+//  dropout 0.2) the selftests share.
+void kn_model_test_config (kn_arch_t arch, kn_config_t *cfg);
+
 //  Test helper: every parameter's gradient of a small model built from cfg
 //  against float64 central differences of the loss (asserts).
 void kn_model_gradcheck (const char *what, const kn_config_t *cfg, bool verbose);

@@ -206,15 +206,7 @@ kn_transformer_test (bool verbose)
         printf ("\n");
     char err [256];
     kn_config_t tf;
-    kn_config_defaults (&tf);
-    tf.arch = KN_ARCH_TRANSFORMER;
-    tf.n_in = 3;
-    tf.window = 4;
-    tf.d_model = 8;
-    tf.n_heads = 2;
-    tf.n_layers = 2;
-    tf.d_ff = 10;
-    tf.dropout = 0.1f;
+    kn_model_test_config (KN_ARCH_TRANSFORMER, &tf);
     kn_model_gradcheck ("transformer binary mean", &tf, verbose);
     kn_config_t c = tf;
     c.task = KN_TASK_MULTICLASS;

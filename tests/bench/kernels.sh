@@ -23,7 +23,7 @@ for r in $(seq "$ROUNDS"); do
     "$BIN/kn-tool" bench-transformer --threads "$THREADS" --steps "$STEPS" | tee -a "$TMP/log"
     /usr/bin/python3 "$PY" transformer "$THREADS" "$STEPS" | tee -a "$TMP/log"
 done
-best() { grep "^$1 $2 " "$TMP/log" | sed -n "s/.*: \([0-9]*\) $3.*/\1/p" | sort -n | tail -n 1; }
+best() { grep "^$1 $2 " "$TMP/log" | sed -n "s|.*: \([0-9]*\) $3.*|\1|p" | sort -n | tail -n 1; }
 km=$(best kernels mlp samples/s); tm=$(best pytorch mlp samples/s)
 kt=$(best kernels transformer tokens/s); tt=$(best pytorch transformer tokens/s)
 auc() { grep "^$1 mlp " "$TMP/log" | sed -n 's/.*val AUC \([0-9.]*\).*/\1/p' | tail -n 1; }

@@ -166,7 +166,37 @@ s_colsum (kn_backend_t *self, const float *a, float *out, int rows, int cols, in
     }
 }
 
-//  One loop per activation, so each is a straight (vectorisable, branch-free)
+//  GELU is the costliest element-wise loop (exp, erfc): it gets an AVX2 clone,
+//  picked at load time where the CPU has AVX2 (no FMA: the same roundings as
+//  the baseline SSE2 clone, so results do not depend on the machine).
+#define S_CLONES __attribute__ ((target_clones ("avx2", "default")))
+
+S_CLONES static void
+s_gelu_fwd_range (const float *x, float *y, size_t lo, size_t hi)
+{
+    #pragma omp simd
+    for (size_t i = lo; i < hi; i++)
+        y [i] = kn_act_fwd (KN_ACT_GELU, x [i]);
+}
+
+S_CLONES static void
+s_gelu_bwd_range (const float *x, const float *dy, float *dx, size_t lo, size_t hi)
+{
+    #pragma omp simd
+    for (size_t i = lo; i < hi; i++)
+        dx [i] = kn_act_bwd (KN_ACT_GELU, x [i], dy [i]);
+}
+
+//  [lo, hi) of n for thread t of tn, in blocks of 16 elements.
+static void
+s_range (size_t n, int t, int tn, size_t *lo, size_t *hi)
+{
+    size_t chunk = ((n + (size_t) tn - 1) / (size_t) tn + 15) / 16 * 16;
+    *lo = (size_t) t * chunk < n ? (size_t) t * chunk : n;
+    *hi = *lo + chunk < n ? *lo + chunk : n;
+}
+
+//  One loop per activation, so each is a straight (vectorised, branch-free)
 //  loop over the kn_math.h body with a constant act.
 static void
 s_act_fwd (kn_backend_t *self, int act, const float *x, float *y, size_t n)
@@ -174,9 +204,12 @@ s_act_fwd (kn_backend_t *self, int act, const float *x, float *y, size_t n)
     int nt = self->threads;
     size_t work = n * (act == KN_ACT_GELU ? 16 : 1);
     if (act == KN_ACT_GELU) {
-        S_OMP_FOR_SIMD
-        for (size_t i = 0; i < n; i++)
-            y [i] = kn_act_fwd (KN_ACT_GELU, x [i]);
+        #pragma omp parallel num_threads(nt) if(work >= 16384)
+        {
+            size_t lo, hi;
+            s_range (n, omp_get_thread_num (), omp_get_num_threads (), &lo, &hi);
+            s_gelu_fwd_range (x, y, lo, hi);
+        }
     }
     else {
         S_OMP_FOR_SIMD
@@ -191,9 +224,12 @@ s_act_bwd (kn_backend_t *self, int act, const float *x, const float *dy, float *
     int nt = self->threads;
     size_t work = n * (act == KN_ACT_GELU ? 16 : 1);
     if (act == KN_ACT_GELU) {
-        S_OMP_FOR_SIMD
-        for (size_t i = 0; i < n; i++)
-            dx [i] = kn_act_bwd (KN_ACT_GELU, x [i], dy [i]);
+        #pragma omp parallel num_threads(nt) if(work >= 16384)
+        {
+            size_t lo, hi;
+            s_range (n, omp_get_thread_num (), omp_get_num_threads (), &lo, &hi);
+            s_gelu_bwd_range (x, dy, dx, lo, hi);
+        }
     }
     else {
         S_OMP_FOR_SIMD

@@ -19,6 +19,8 @@
 #include "kn_model.h"
 #include "lb_mem.h"
 
+#ifdef KN_HAVE_CUDA
+
 typedef struct {
     kn_backend_t *cpu, *gpu;
     uint64_t rng;
@@ -461,3 +463,15 @@ main (int argc, char **argv)
     kn_backend_destroy (&c->cpu);
     return c->fails ? 1 : 0;
 }
+
+#else
+
+int
+main (void)
+{
+    printf ("SKIP test-gpu: no usable GPU here (built without CUDA: nvcc was not found when "
+            "this was compiled, so the CUDA kernels were not even built)\n");
+    return 77;
+}
+
+#endif

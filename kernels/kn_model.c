@@ -867,6 +867,15 @@ s_test_tensors (const kn_config_t *cfg)
     kn_backend_destroy (&be);
 }
 
+//  A backend allocation that always fails (out of memory).
+static float *
+s_test_alloc_fail (kn_backend_t *self, size_t n)
+{
+    (void) self;
+    (void) n;
+    return NULL;
+}
+
 //  Trains a few steps; returns the final parameters (caller frees).
 static float *
 s_test_train (const kn_config_t *cfg, int threads, uint64_t seed, int steps, kn_model_t **keep,
@@ -1057,6 +1066,32 @@ kn_model_test (bool verbose)
             free (got [k]);
         free (x);
         free (y);
+    }
+
+    //  backend failures (what a CUDA error or out-of-memory looks like to the
+    //  model): an allocation that fails makes kn_model_new say so; a failed
+    //  backend fails every call with its message, never a silent result
+    {
+        be = kn_cpu_new (1);
+        float *(*real_alloc) (kn_backend_t *, size_t) = be->alloc;
+        be->alloc = s_test_alloc_fail;
+        snprintf (be->error, sizeof be->error, "cudaMalloc of 4096 bytes on test: out of memory");
+        assert (kn_model_new (&mlp, 4, 1, be, err, sizeof err) == NULL
+                && strstr (err, "cannot allocate") && strstr (err, "out of memory"));
+        be->alloc = real_alloc;
+        be->error [0] = 0;
+        kn_model_t *m = kn_model_new (&mlp, 4, 1, be, err, sizeof err);
+        assert (m);
+        float x [4 * 4] = { 0 }, y [4] = { 0, 1, 0, 1 }, pr [4], loss;
+        kn_optim_defaults (&opt);
+        assert (kn_model_train_step (m, &opt, x, y, 4, &loss) == 0);
+        snprintf (be->error, sizeof be->error, "kernel: CUDA error 700 (an illegal memory access)");
+        assert (kn_model_train_step (m, &opt, x, y, 4, &loss) == -1
+                && strstr (kn_model_error (m), "illegal memory access"));
+        assert (kn_model_step (m) == 1);
+        assert (kn_model_predict (m, x, 4, pr) == -1);
+        kn_model_destroy (&m);
+        kn_backend_destroy (&be);
     }
 
     //  learning: an MLP separates a linear rule; predictions are probabilities

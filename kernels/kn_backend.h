@@ -67,8 +67,6 @@ struct kn_backend_s {
     void (*gemm_batched) (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
                           const float *a, int lda, size_t sa, const float *b, int ldb, size_t sb,
                           float beta, float *c, int ldc, size_t sc, int count);
-    //  y [r * cols + c] += bias [c]. (rows x cols)
-    void (*bias_add) (kn_backend_t *self, float *y, const float *bias, int rows, int cols);
     //  out [c] = beta * out [c] + sum over rows of a [r * ld + c], c < cols.
     void (*colsum) (kn_backend_t *self, const float *a, float *out, int rows, int cols, int ld,
                     float beta);
@@ -95,7 +93,8 @@ struct kn_backend_s {
                          int rows, int cols, float scale);
     //  y = alpha * y + x (n elements).
     void (*axpy) (kn_backend_t *self, float alpha, const float *x, float *y, size_t n);
-    //  x [b * len + i] += add [i] for b < batch (positional embedding).
+    //  x [b * len + i] += add [i] for b < batch (a bias on every row, the
+    //  positional embedding on every sample).
     void (*broadcast_add) (kn_backend_t *self, float *x, const float *add, int batch, size_t len);
     //  Mean over T of x (B, T, D) into y (B, D), and its backward dx = dy / T.
     void (*meanpool_fwd) (kn_backend_t *self, const float *x, float *y, int b, int t, int d);

@@ -129,20 +129,6 @@ s_gemm_batched (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float
 }
 
 static void
-s_bias_add (kn_backend_t *self, float *y, const float *bias, int rows, int cols)
-{
-    int nt = self->threads;
-    size_t work = (size_t) rows * cols;
-    S_OMP_FOR
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++)
-            y [(size_t) r * cols + c] += bias [c];
-}
-
-//  Column sums with rows outer and columns inner (vectorisable, cache-friendly):
-//  each thread owns a range of columns and adds rows in order, so every
-//  column is summed in exactly kn_colsum's order (the GPU's).
-static void
 s_colsum (kn_backend_t *self, const float *a, float *out, int rows, int cols, int ld, float beta)
 {
     int nt = self->threads;
@@ -401,7 +387,6 @@ kn_cpu_new (int threads)
     self->sync = s_sync;
     self->gemm = s_gemm;
     self->gemm_batched = s_gemm_batched;
-    self->bias_add = s_bias_add;
     self->colsum = s_colsum;
     self->act_fwd = s_act_fwd;
     self->act_bwd = s_act_bwd;
@@ -548,7 +533,7 @@ s_fwd_lin_x (s_fd_t *c, const float *in, float *out)
 {
     int o = c->task;
     c->be->gemm (c->be, false, true, c->rows, o, c->cols, 1.0f, in, c->cols, c->w, c->cols, 0.0f, out, o);
-    c->be->bias_add (c->be, out, c->bias, c->rows, o);
+    c->be->broadcast_add (c->be, out, c->bias, c->rows, (size_t) o);
 }
 
 static void
@@ -556,7 +541,7 @@ s_fwd_lin_w (s_fd_t *c, const float *in, float *out)
 {
     int o = c->task;
     c->be->gemm (c->be, false, true, c->rows, o, c->cols, 1.0f, c->aux, c->cols, in, c->cols, 0.0f, out, o);
-    c->be->bias_add (c->be, out, c->bias, c->rows, o);
+    c->be->broadcast_add (c->be, out, c->bias, c->rows, (size_t) o);
 }
 
 static void
@@ -564,7 +549,7 @@ s_fwd_lin_b (s_fd_t *c, const float *in, float *out)
 {
     int o = c->task;
     c->be->gemm (c->be, false, true, c->rows, o, c->cols, 1.0f, c->aux, c->cols, c->w, c->cols, 0.0f, out, o);
-    c->be->bias_add (c->be, out, in, c->rows, o);
+    c->be->broadcast_add (c->be, out, in, c->rows, (size_t) o);
 }
 
 //  out [row] = loss of row (logits in, labels in c->aux).
@@ -674,7 +659,7 @@ kn_cpu_test (bool verbose)
     be->softmax_bwd (be, y, r, g, R, C, 0.7f);
     s_fd_compare ("softmax", &c, s_fwd_softmax, x, N, r, N, g, 1e-3, 5e-3, verbose);
 
-    //  linear: gemm + bias_add forward, gemm + colsum backward
+    //  linear: gemm + broadcast_add forward, gemm + colsum backward
     s_rand (x, N, &seed, -1, 1);
     s_rand (w, O * C, &seed, -1, 1);
     s_rand (bias, O, &seed, -1, 1);

@@ -101,13 +101,6 @@ s_blocks (size_t n)
 // ---------------------------------------------------------------- CUDA kernels
 
 __global__ void
-k_bias_add (float *y, const float *bias, int rows, int cols)
-{
-    S_GRID_LOOP (i, (size_t) rows * cols)
-        y [i] += bias [i % cols];
-}
-
-__global__ void
 k_colsum (const float *a, float *out, int rows, int cols, int ld, float beta)
 {
     S_GRID_LOOP (c, (size_t) cols)
@@ -368,13 +361,6 @@ s_gemm_batched (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float
 }
 
 static void
-s_bias_add (kn_backend_t *self, float *y, const float *bias, int rows, int cols)
-{
-    size_t n = (size_t) rows * cols;
-    S_LAUNCH (self, n, "bias_add", k_bias_add S_GRID (n) (y, bias, rows, cols));
-}
-
-static void
 s_colsum (kn_backend_t *self, const float *a, float *out, int rows, int cols, int ld, float beta)
 {
     S_LAUNCH (self, cols, "colsum", k_colsum S_GRID (cols) (a, out, rows, cols, ld, beta));
@@ -614,7 +600,6 @@ s_new (int device, char *err, size_t err_size)
     self->sync = s_sync;
     self->gemm = s_gemm;
     self->gemm_batched = s_gemm_batched;
-    self->bias_add = s_bias_add;
     self->colsum = s_colsum;
     self->act_fwd = s_act_fwd;
     self->act_bwd = s_act_bwd;

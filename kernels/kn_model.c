@@ -427,7 +427,7 @@ kn_model_linear_fwd (kn_model_t *self, const float *x, int w, int b, float *y, i
     kn_backend_t *be = self->be;
     int out = self->tensors [w].rows, in = self->tensors [w].cols;
     be->gemm (be, false, true, rows, out, in, 1.0f, x, in, KN_P (w), in, 0.0f, y, out);
-    be->bias_add (be, y, KN_P (b), rows, out);
+    be->broadcast_add (be, y, KN_P (b), rows, (size_t) out);
 }
 
 //  Given dy (rows x out) and the forward input x: dW, db (overwritten) and,

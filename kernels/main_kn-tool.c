@@ -107,15 +107,6 @@ out:
     return rc;
 }
 
-static int
-s_header_int (const char *header, const char *key, int dflt)
-{
-    char pat [64];
-    snprintf (pat, sizeof pat, " %s=", key);
-    const char *p = strstr (header, pat);
-    return p ? atoi (p + strlen (pat)) : dflt;
-}
-
 static double
 s_header_num (const char *header, const char *key, double dflt)
 {
@@ -123,6 +114,12 @@ s_header_num (const char *header, const char *key, double dflt)
     snprintf (pat, sizeof pat, " %s=", key);
     const char *p = strstr (header, pat);
     return p ? atof (p + strlen (pat)) : dflt;
+}
+
+static int
+s_header_int (const char *header, const char *key, int dflt)
+{
+    return (int) s_header_num (header, key, dflt);
 }
 
 static const char *

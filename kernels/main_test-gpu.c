@@ -146,9 +146,9 @@ s_test_ops (s_ctx_t *c)
         float *out = (float *) lb_xcalloc (rc, sizeof (float));
         memcpy (out, x, rc * sizeof (float));
         float *d = s_dev (c, x, rc);
-        cpu->bias_add (cpu, out, gamma, R, C);
-        gpu->bias_add (gpu, d, dgam, R, C);
-        s_cmp (c, "bias_add", d, out, rc, 0, 0);
+        cpu->broadcast_add (cpu, out, gamma, R, C);
+        gpu->broadcast_add (gpu, d, dgam, R, C);
+        s_cmp (c, "broadcast_add (bias)", d, out, rc, 0, 0);
         memcpy (out, x, rc * sizeof (float));
         d = s_dev (c, x, rc);
         cpu->axpy (cpu, 0.5f, dy, out, rc);

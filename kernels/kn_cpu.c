@@ -128,6 +128,18 @@ s_gemm_batched (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float
         s_gemm_1 (ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, beta, c + i * sc, ldc);
 }
 
+//  [lo, hi) of n for thread t of tn, in blocks of 16 elements.
+static void
+s_range (size_t n, int t, int tn, size_t *lo, size_t *hi)
+{
+    size_t chunk = ((n + (size_t) tn - 1) / (size_t) tn + 15) / 16 * 16;
+    *lo = (size_t) t * chunk < n ? (size_t) t * chunk : n;
+    *hi = *lo + chunk < n ? *lo + chunk : n;
+}
+
+//  Column sums with rows outer and columns inner (vectorised, cache-friendly):
+//  each thread owns a range of columns and adds rows in order, so every
+//  column is summed in exactly kn_colsum's order (the GPU's).
 static void
 s_colsum (kn_backend_t *self, const float *a, float *out, int rows, int cols, int ld, float beta)
 {
@@ -135,17 +147,17 @@ s_colsum (kn_backend_t *self, const float *a, float *out, int rows, int cols, in
     size_t work = (size_t) rows * cols;
     #pragma omp parallel num_threads(nt) if(work >= 16384)
     {
-        int t = omp_get_thread_num (), tn = omp_get_num_threads ();
-        int chunk = ((cols + tn - 1) / tn + 15) / 16 * 16;
-        int lo = t * chunk, hi = lo + chunk < cols ? lo + chunk : cols;
+        size_t lo, hi;
+        s_range ((size_t) cols, omp_get_thread_num (), omp_get_num_threads (), &lo, &hi);
         if (hi > lo) {
-            float *acc = (float *) lb_xcalloc ((size_t) (hi - lo), sizeof (float));
+            float *acc = (float *) lb_xcalloc (hi - lo, sizeof (float));
             for (int r = 0; r < rows; r++) {
-                const float *row = a + (size_t) r * ld + lo;
-                for (int c = 0; c < hi - lo; c++)
-                    acc [c] += row [c];
+                const float *row = a + (size_t) r * ld;
+                #pragma omp simd
+                for (size_t c = lo; c < hi; c++)
+                    acc [c - lo] += row [c];
             }
-            for (int c = lo; c < hi; c++)
+            for (size_t c = lo; c < hi; c++)
                 out [c] = (beta == 0.0f ? 0.0f : beta * out [c]) + acc [c - lo];
             free (acc);
         }
@@ -171,15 +183,6 @@ s_gelu_bwd_range (const float *x, const float *dy, float *dx, size_t lo, size_t 
     #pragma omp simd
     for (size_t i = lo; i < hi; i++)
         dx [i] = kn_act_bwd (KN_ACT_GELU, x [i], dy [i]);
-}
-
-//  [lo, hi) of n for thread t of tn, in blocks of 16 elements.
-static void
-s_range (size_t n, int t, int tn, size_t *lo, size_t *hi)
-{
-    size_t chunk = ((n + (size_t) tn - 1) / (size_t) tn + 15) / 16 * 16;
-    *lo = (size_t) t * chunk < n ? (size_t) t * chunk : n;
-    *hi = *lo + chunk < n ? *lo + chunk : n;
 }
 
 //  One loop per activation, so each is a straight (vectorised, branch-free)
@@ -253,9 +256,32 @@ s_layernorm_bwd (kn_backend_t *self, const float *dy, const float *x, const floa
 {
     int nt = self->threads;
     size_t work = (size_t) rows * cols;
-    S_OMP_FOR
-    for (int c = 0; c < cols; c++)
-        kn_layernorm_col_bwd (dy, x, mean, rstd, dgamma, dbeta, rows, cols, c);
+    //  dgamma, dbeta: as kn_layernorm_col_bwd (each column summed over rows in
+    //  order), with rows outer so the reads are contiguous and vectorise
+    #pragma omp parallel num_threads(nt) if(work >= 16384)
+    {
+        size_t lo, hi;
+        s_range ((size_t) cols, omp_get_thread_num (), omp_get_num_threads (), &lo, &hi);
+        if (hi > lo) {
+            float *sg = (float *) lb_xcalloc (hi - lo, sizeof (float));
+            float *sb = (float *) lb_xcalloc (hi - lo, sizeof (float));
+            for (int r = 0; r < rows; r++) {
+                const float *dyr = dy + (size_t) r * cols, *xr = x + (size_t) r * cols;
+                float m = mean [r], s = rstd [r];
+                #pragma omp simd
+                for (size_t c = lo; c < hi; c++) {
+                    sg [c - lo] += kn_layernorm_dgamma_term (dyr [c], xr [c], m, s);
+                    sb [c - lo] += dyr [c];
+                }
+            }
+            for (size_t c = lo; c < hi; c++) {
+                dgamma [c] += sg [c - lo];
+                dbeta [c] += sb [c - lo];
+            }
+            free (sg);
+            free (sb);
+        }
+    }
     S_OMP_FOR
     for (int r = 0; r < rows; r++)
         kn_layernorm_row_bwd (dy + (size_t) r * cols, x + (size_t) r * cols, gamma, mean [r],

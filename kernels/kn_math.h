@@ -177,6 +177,13 @@ kn_layernorm_row_bwd (const float *dy, const float *x, const float *gamma, float
     }
 }
 
+//  One row's contribution to dgamma: dy * xhat, with xhat = (x - mean) * rstd.
+KN_HD float
+kn_layernorm_dgamma_term (float dy, float x, float mean, float rstd)
+{
+    return dy * (x - mean) * rstd;
+}
+
 //  dgamma [c] and dbeta [c] for column c, summing over rows in order
 //  (deterministic: one owner per column, no atomics). Adds to both.
 KN_HD void
@@ -186,7 +193,7 @@ kn_layernorm_col_bwd (const float *dy, const float *x, const float *mean, const 
     float sg = 0, sb = 0;
     for (int r = 0; r < rows; r++) {
         float d = dy [(size_t) r * cols + c];
-        sg += d * (x [(size_t) r * cols + c] - mean [r]) * rstd [r];
+        sg += kn_layernorm_dgamma_term (d, x [(size_t) r * cols + c], mean [r], rstd [r]);
         sb += d;
     }
     dgamma [c] += sg;

@@ -41,10 +41,12 @@ typedef struct {
 #define S_IMPL(self) ((s_gpu_t *) (self)->impl)
 #define S_THREADS 256
 
+//  Records the first failure (a reported out-of-memory, which does not fail
+//  the backend, is overwritten by a real failure).
 static void
 s_set_error (kn_backend_t *self, const char *fmt, ...)
 {
-    if (self->error [0])
+    if (S_IMPL (self)->failed)
         return;
     va_list args;
     va_start (args, fmt);

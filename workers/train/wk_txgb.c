@@ -304,9 +304,10 @@ wk_txgb_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *p
     }
     int trained = it < rounds ? it + 1 : rounds;
 
-    //  Keep the best round only: what is stored is what is scored.
+    //  With early stopping, keep the best round only: what is stored is what
+    //  is scored. Without it, every round is kept (as python3-xgboost does).
     BoosterHandle final = booster;
-    if (family == LB_MODEL_XGBOOST && best + 1 < trained) {
+    if (family == LB_MODEL_XGBOOST && esr > 0 && best + 1 < trained) {
         if (XGBoosterSlice (booster, 0, best + 1, 1, &best_booster)) {
             snprintf (err, err_size, "xgboost slice to round %d: %s", best + 1, XGBGetLastError ());
             goto out;

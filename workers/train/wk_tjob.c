@@ -51,11 +51,44 @@ s_param (const wk_tjob_req_t *req, const char *name)
     return NULL;
 }
 
+//  Job keys that are not hyperparameters: ours, and upstream outputs the
+//  scheduler adds as "STEP.OUTPUT" (they have a dot).
 static bool
 s_reserved (const char *name)
 {
-    return strcmp (name, "family") == 0 || strcmp (name, "dataset") == 0
-        || strcmp (name, "seed") == 0 || strcmp (name, "members") == 0;
+    return strcmp (name, "family") == 0 || strcmp (name, "model") == 0
+        || strcmp (name, "dataset") == 0 || strcmp (name, "seed") == 0
+        || strcmp (name, "members") == 0 || strchr (name, '.') != NULL;
+}
+
+//  Returns the values of every "STEP.<output>" key, sorted by key, as a new
+//  comma-separated list (caller frees), or NULL when there is none.
+static char *
+s_upstream (const wk_tjob_req_t *req, const char *output, size_t *count)
+{
+    size_t len = strlen (output);
+    const char **keys = lb_xcalloc (req->nparams + 1, sizeof *keys);
+    size_t n = 0;
+    for (size_t i = 0; i < req->nparams; i++) {
+        const char *dot = strrchr (req->names [i], '.');
+        if (dot && dot > req->names [i] && strcmp (dot + 1, output) == 0 && strlen (dot + 1) == len)
+            keys [n++] = req->names [i];
+    }
+    for (size_t i = 1; i < n; i++)          //  insertion sort: a handful of keys
+        for (size_t j = i; j > 0 && strcmp (keys [j - 1], keys [j]) > 0; j--) {
+            const char *t = keys [j];
+            keys [j] = keys [j - 1];
+            keys [j - 1] = t;
+        }
+    char *list = NULL;
+    for (size_t i = 0; i < n; i++) {
+        char *next = lb_xasprintf ("%s%s%s", list ? list : "", list ? "," : "", s_param (req, keys [i]));
+        free (list);
+        list = next;
+    }
+    free (keys);
+    *count = n;
+    return list;
 }
 
 int
@@ -361,10 +394,13 @@ wk_tjob_run (const wk_tjob_req_t *req, const wk_tjob_io_t *io, char **model_uri,
     lb_model_t *model = NULL;
     lb_model_t **members = NULL;
     size_t nmembers = 0;
-    char *members_copy = NULL;
+    char *members_copy = NULL, *upstream_dataset = NULL, *upstream_models = NULL;
 
-    //  Parameters.
+    //  Parameters: "family" (or the scheduler's "model"), "dataset" (or the
+    //  one upstream "STEP.dataset"), "members" (or every upstream "STEP.model").
     const char *family_name = s_param (req, "family");
+    if (!family_name)
+        family_name = s_param (req, "model");
     if (!family_name || lb_model_family_parse (family_name, &job.family)) {
         snprintf (err, err_size, "param family: '%s' is not one of xgboost, rf, mlp, transformer, "
                   "ensemble", family_name ? family_name : "(missing)");
@@ -372,8 +408,14 @@ wk_tjob_run (const wk_tjob_req_t *req, const wk_tjob_io_t *io, char **model_uri,
         goto out;
     }
     const char *dataset = s_param (req, "dataset");
+    size_t nup = 0;
+    if (!dataset) {
+        upstream_dataset = s_upstream (req, "dataset", &nup);
+        dataset = nup == 1 ? upstream_dataset : NULL;
+    }
     if (!dataset || !*dataset) {
-        snprintf (err, err_size, "param dataset: missing (the URI of a dataset artifact)");
+        snprintf (err, err_size, "param dataset: %s (the URI of a dataset artifact, or one upstream "
+                  "STEP.dataset output)", nup > 1 ? "several upstream STEP.dataset outputs" : "missing");
         status = s_fail (WK_FAIL, code, code_size, "bad_params");
         goto out;
     }
@@ -401,7 +443,12 @@ wk_tjob_run (const wk_tjob_req_t *req, const wk_tjob_io_t *io, char **model_uri,
         status = s_fail (WK_FAIL, code, code_size, "bad_params");
         goto out;
     }
-    if ((job.family == LB_MODEL_ENSEMBLE) != (s_param (req, "members") != NULL)) {
+    const char *members_list = s_param (req, "members");
+    if (!members_list && job.family == LB_MODEL_ENSEMBLE) {
+        upstream_models = s_upstream (req, "model", &nup);
+        members_list = upstream_models;
+    }
+    if ((job.family == LB_MODEL_ENSEMBLE) != (members_list != NULL)) {
         snprintf (err, err_size, "param members: %s", job.family == LB_MODEL_ENSEMBLE
                   ? "missing (comma-separated model URIs)" : "only the ensemble family takes members");
         status = s_fail (WK_FAIL, code, code_size, "bad_params");
@@ -470,6 +517,25 @@ wk_tjob_run (const wk_tjob_req_t *req, const wk_tjob_io_t *io, char **model_uri,
         goto out;
     }
 
+    //  Nets cannot take NaN: refuse unless imputation was asked for.
+    bool net = job.family == LB_MODEL_MLP || job.family == LB_MODEL_TRANSFORMER;
+    if (net && strcmp (wk_tparams_str (params, "impute"), "none") == 0) {
+        size_t r, c;
+        const char *split = "train";
+        bool found = wk_tdata_find_nan (data.x, data.rows, cols, &r, &c);
+        if (!found) {
+            split = "validation";
+            found = wk_tdata_find_nan (data.vx, data.vrows, cols, &r, &c);
+        }
+        if (found) {
+            snprintf (err, err_size, "dataset %s: %s row %zu, feature %s is NaN: %s cannot take "
+                      "missing values (set impute=mean to fill them with the training mean)",
+                      dataset, split, r, feat [c], family_name);
+            status = s_fail (WK_FAIL, code, code_size, "bad_dataset");
+            goto out;
+        }
+    }
+
     int nthread = wk_tjob_threads (req->config);
     wk_tctx_t ctx = { .nthread = nthread, .seed = seed, .clock = clock,
                       .progress_every_s = lb_config_seconds (req->config, "train.progress_every"),
@@ -499,7 +565,7 @@ wk_tjob_run (const wk_tjob_req_t *req, const wk_tjob_io_t *io, char **model_uri,
             break;
         }
         case LB_MODEL_ENSEMBLE: {
-            members_copy = lb_xstrdup (s_param (req, "members"));
+            members_copy = lb_xstrdup (members_list);
             char *save = NULL;
             for (char *tok = strtok_r (members_copy, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
                 uint8_t *bytes = NULL;
@@ -576,6 +642,8 @@ out:
         lb_model_destroy (&members [i]);
     free (members);
     free (members_copy);
+    free (upstream_dataset);
+    free (upstream_models);
     lb_model_destroy (&model);
     free (model_bytes);
     free (ckpt_image);
@@ -757,6 +825,7 @@ wk_tjob_test (bool verbose)
     const char *n2 [] = { "family", "dataset", "trees", "max_depth" };
     const char *v2 [] = { "rf", ds_uri, "20", "6" };
     assert (s_run (config, NULL, n2, v2, 4, &probe, &uri, code) == WK_DONE);
+    char *rf_uri = lb_xstrdup (uri);
     char *members = lb_xasprintf ("%s,%s", first, uri);
     const char *n3 [] = { "family", "dataset", "members" };
     const char *v3 [] = { "ensemble", ds_uri, members };
@@ -767,6 +836,18 @@ wk_tjob_test (bool verbose)
     lb_model_destroy (&model);
     free (mbytes);
     free (members);
+
+    //  The scheduler's names: "model" for the family, upstream outputs as
+    //  STEP.OUTPUT (other upstream outputs are not hyperparameters).
+    const char *n11 [] = { "model", "fetch.dataset", "discover.task", "train_xgboost.model",
+                           "train_rf.model" };
+    const char *v11 [] = { "ensemble", ds_uri, "file:///elsewhere", first, rf_uri };
+    assert (s_run (config, NULL, n11, v11, 5, &probe, &uri, code) == WK_DONE);
+    const char *n13 [] = { "model", "fetch.dataset", "max_depth", "seed", "rounds" };
+    const char *v13 [] = { "xgboost", ds_uri, "3", "5", "60" };
+    assert (s_run (config, NULL, n13, v13, 5, &probe, &uri, code) == WK_DONE);
+    assert (strcmp (uri, first) == 0);
+    free (rf_uri);
 
     //  Bad input, each with its code.
     const char *v4 [] = { "svm", ds_uri, "5", "60", "3" };
@@ -816,6 +897,12 @@ wk_tjob_test (bool verbose)
     free (one_path);
     free (path);
     free (one_uri);
+
+    //  NaN features: missing for trees (above), refused for nets.
+    const char *n14 [] = { "family", "dataset" };
+    const char *v14 [] = { "mlp", ds_uri };
+    assert (s_run (config, NULL, n14, v14, 2, &probe, &uri, code) == WK_FAIL);
+    assert (strcmp (code, "bad_dataset") == 0);
 
     //  A GPU job on a host without one.
     char why [256];

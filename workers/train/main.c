@@ -21,6 +21,7 @@
 #include "lb_model.h"
 
 #include <getopt.h>
+#include <jansson.h>
 #include <math.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -140,12 +141,11 @@ s_cli_progress (void *arg, double percent, const char *stage, const char *messag
     fprintf (stderr, "[%5.1f%%] %s: %s\n", percent, stage, message);
 }
 
+//  Keeps the last value of each metric (printed at the end with --metrics).
 static void
 s_cli_metric (void *arg, const char *name, double value)
 {
-    FILE *out = arg;
-    if (out)
-        fprintf (out, "%s %.10g\n", name, value);
+    json_object_set_new ((json_t *) arg, name, json_real (value));
 }
 
 static int
@@ -208,10 +208,16 @@ s_fit (int argc, char **argv)
     }
     wk_tjob_req_t req = { .config = config, .run = run, .step = step, .nparams = n,
                           .names = names, .values = values };
-    wk_tjob_io_t io = { s_cli_progress, s_cli_metric, NULL, metrics ? stdout : NULL };
+    json_t *collected = json_object ();
+    wk_tjob_io_t io = { s_cli_progress, s_cli_metric, NULL, collected };
     char *uri = NULL, code [64], err [1024];
     wk_status_t status = wk_tjob_run (&req, &io, &uri, code, sizeof code, err, sizeof err);
     if (status == WK_DONE) {
+        const char *key;
+        json_t *value;
+        if (metrics)
+            json_object_foreach (collected, key, value)
+                printf ("%s %.10g\n", key, json_real_value (value));
         printf ("%s\n", uri);
         rc = 0;
     }
@@ -221,6 +227,7 @@ s_fit (int argc, char **argv)
         rc = status == WK_RETRY ? 3 : 1;
     }
     free (uri);
+    json_decref (collected);
     lb_config_destroy (&config);
 out:
     free (names);

@@ -59,6 +59,9 @@ typedef struct {
     void (*progress) (void *arg, const wk_tprogress_t *p);
     //  Stores a checkpoint image; returns 0 or -1 (the trainer logs and goes on).
     int (*checkpoint) (void *arg, const uint8_t *data, size_t size);
+    //  Reports a figure about the run that is not part of the model (timings:
+    //  the model file must not depend on them).
+    void (*metric) (void *arg, const char *name, double value);
     //  True when the trainer should stop (worker shutting down, deadline).
     bool (*stopping) (void *arg);
     void *arg;

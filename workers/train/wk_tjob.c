@@ -360,6 +360,14 @@ s_progress (void *arg, const wk_tprogress_t *p)
     lb_log_info ("%s", msg);
 }
 
+static void
+s_metric (void *arg, const char *name, double value)
+{
+    s_job_t *job = arg;
+    if (job->io->metric)
+        job->io->metric (job->io->arg, name, value);
+}
+
 static bool
 s_stopping (void *arg)
 {
@@ -540,7 +548,8 @@ wk_tjob_run (const wk_tjob_req_t *req, const wk_tjob_io_t *io, char **model_uri,
     wk_tctx_t ctx = { .nthread = nthread, .seed = seed, .clock = clock,
                       .progress_every_s = lb_config_seconds (req->config, "train.progress_every"),
                       .checkpoint_every_s = lb_config_seconds (req->config, "train.checkpoint_every"),
-                      .progress = s_progress, .stopping = s_stopping, .arg = &job };
+                      .progress = s_progress, .metric = s_metric, .stopping = s_stopping,
+                      .arg = &job };
     s_fingerprint (&job, ds_hex, params, seed, nthread);
     if (req->run && req->step && ctx.checkpoint_every_s > 0) {
         char *run = s_safe (req->run), *step = s_safe (req->step);

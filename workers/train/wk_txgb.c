@@ -221,6 +221,7 @@ wk_txgb_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *p
     }
     bool maximise = strcmp (stop_metric, "auc") == 0;
 
+    int64_t t_dm = lb_clock_mono (&ctx->clock);      //  timed like python: matrices + boosting
     dtrain = s_dmatrix (data->x, data->y, data->rows, data->cols, ctx->nthread, err, err_size);
     dvalid = dtrain ? s_dmatrix (data->vx, data->vy, data->vrows, data->cols, ctx->nthread,
                                  err, err_size) : NULL;
@@ -303,6 +304,8 @@ wk_txgb_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *p
         }
     }
     int trained = it < rounds ? it + 1 : rounds;
+    if (ctx->metric)
+        ctx->metric (ctx->arg, "train_seconds", (double) (lb_clock_mono (&ctx->clock) - t_dm) / 1e6);
 
     //  With early stopping, keep the best round only: what is stored is what
     //  is scored. Without it, every round is kept (as python3-xgboost does).

@@ -7,6 +7,7 @@
     into the job's result and the registry, not into the file.
 */
 #include "lb_model.h"
+#include "lb_dataset.h"
 #include "lb_log.h"
 #include "lb_mem.h"
 #include "lb_selftest.h"
@@ -1100,6 +1101,63 @@ out:
     return rc;
 }
 
+int
+lb_model_score_dataset (lb_model_t *self, lb_dataset_t *dataset, int split, int nthread,
+                        float **out, size_t *rows, char *err, size_t err_size)
+{
+    assert (self && dataset && out && rows);
+    assert (split >= LB_DATASET_TRAIN && split <= LB_DATASET_TEST);
+    *out = NULL;
+    *rows = 0;
+    lb_dataset_task_t task = lb_dataset_task (dataset);
+    if ((self->task == LB_MODEL_BINARY) != (task == LB_DATASET_BINARY)
+    ||  (self->task == LB_MODEL_REGRESSION) != (task == LB_DATASET_REGRESSION)) {
+        lb_log_error ("model score: the dataset's task differs from the model's (%s)",
+                      lb_model_task_name (self->task));
+        s_err (err, err_size, "the dataset's task differs from the model's (%s)",
+               lb_model_task_name (self->task));
+        return -1;
+    }
+    size_t cols = lb_dataset_cols (dataset), begin, end;
+    lb_dataset_split (dataset, (lb_dataset_split_t) split, &begin, &end);
+    size_t n = end - begin, nf = self->nfeatures;
+    const float *x = lb_dataset_x (dataset) + begin * cols;
+    //  The model's columns in the dataset; copy only when they differ.
+    bool same = cols == nf;
+    size_t *map = lb_xcalloc (nf + 1, sizeof *map);
+    for (size_t f = 0; f < nf; f++) {
+        int c = lb_dataset_column_index (dataset, self->features [f]);
+        if (c < 0) {
+            lb_log_error ("model score: the dataset has no column '%s'", self->features [f]);
+            s_err (err, err_size, "the dataset has no column '%s' (model feature %zu)",
+                   self->features [f], f);
+            free (map);
+            return -1;
+        }
+        map [f] = (size_t) c;
+        same = same && map [f] == f;
+    }
+    float *copy = NULL;
+    if (!same) {
+        copy = lb_xmalloc ((n * nf + 1) * sizeof (float));
+        for (size_t r = 0; r < n; r++)
+            for (size_t f = 0; f < nf; f++)
+                copy [r * nf + f] = x [r * cols + map [f]];
+        x = copy;
+    }
+    free (map);
+    float *pred = lb_xmalloc ((n + 1) * sizeof (float));
+    int rc = lb_model_predict (self, x, n, nf, nthread, pred, err, err_size);
+    free (copy);
+    if (rc) {
+        free (pred);
+        return -1;
+    }
+    *out = pred;
+    *rows = n;
+    return 0;
+}
+
 // ---------------------------------------------------------------- selftest
 
 static bool
@@ -1292,6 +1350,34 @@ lb_model_test (bool verbose)
     free (image);
     lb_model_destroy (&mlp2);
     lb_model_destroy (&mlp);
+
+    //  Scoring a dataset: features found by name, in another order.
+    const char *dnames [4] = { "rsi_14", "extra", "ret_1", "vol_5" };
+    lb_dataset_t *ds = lb_dataset_new (LB_DATASET_BINARY, 2, "label", 4, dnames, NULL);
+    uint32_t entity = lb_dataset_entity (ds, "X");
+    for (size_t r = 0; r < ROWS; r++) {
+        float row [4] = { x [r * COLS + 2], 7, x [r * COLS], x [r * COLS + 1] };
+        assert (lb_dataset_append (ds, 1000 + (int64_t) r, entity, row, y [r], NAN, NAN) == 0);
+    }
+    size_t begin [3] = { 0, 100, 200 }, end [3] = { 100, 200, ROWS };
+    assert (lb_dataset_set_splits (ds, begin, end) == 0);
+    float *scores;
+    size_t nscores;
+    assert (lb_model_score_dataset (model, ds, LB_DATASET_TEST, 1, &scores, &nscores, err, sizeof err) == 0);
+    assert (nscores == ROWS - 200);
+    assert (memcmp (scores, p1 + 200, nscores * sizeof (float)) == 0);
+    free (scores);
+    lb_dataset_destroy (&ds);
+    const char *other [3] = { "ret_1", "vol_5", "nope" };
+    ds = lb_dataset_new (LB_DATASET_BINARY, 2, "label", 3, other, NULL);
+    entity = lb_dataset_entity (ds, "X");
+    for (size_t r = 0; r < 10; r++)
+        assert (lb_dataset_append (ds, 1000 + (int64_t) r, entity, x, 0, NAN, NAN) == 0);
+    size_t b2 [3] = { 0, 4, 8 }, e2 [3] = { 4, 8, 10 };
+    assert (lb_dataset_set_splits (ds, b2, e2) == 0);
+    assert (lb_model_score_dataset (model, ds, LB_DATASET_TEST, 1, &scores, &nscores, err, sizeof err) == -1);
+    assert (strstr (err, "no column 'rsi_14'"));
+    lb_dataset_destroy (&ds);
 
     lb_model_destroy (&ens);
     lb_model_destroy (&model);

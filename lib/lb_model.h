@@ -176,6 +176,17 @@ char *lb_model_digest (const lb_model_t *self);
 int lb_model_predict (lb_model_t *self, const float *x, size_t rows, size_t cols,
                       int nthread, float *out, char *err, size_t err_size);
 
+//  Scores the rows of one split of a dataset (lb_dataset.h): split is
+//  LB_DATASET_TRAIN, _VALID or _TEST (an int here so this header does not
+//  need lb_dataset.h). The model's features are looked up in the dataset by
+//  name (the dataset may order them differently or have more columns).
+//  Returns 0 with *out (caller frees; rows values as lb_model_predict) and
+//  *rows, or -1 (logged; reason in err) when a feature is missing, the task
+//  differs, or scoring fails.
+struct _lb_dataset_t;
+int lb_model_score_dataset (lb_model_t *self, struct _lb_dataset_t *dataset, int split,
+                            int nthread, float **out, size_t *rows, char *err, size_t err_size);
+
 //  Selftest.
 void lb_model_test (bool verbose);
 

@@ -187,6 +187,28 @@ struct _lb_dataset_t;
 int lb_model_score_dataset (lb_model_t *self, struct _lb_dataset_t *dataset, int split,
                             int nthread, float **out, size_t *rows, char *err, size_t err_size);
 
+//  Nets (mlp, transformer). The architecture travels in the hyperparameters
+//  as params.net = {arch: "mlp"|"transformer", n_in, n_out, act: "gelu"|"relu",
+//  dropout, hidden: [..], layernorm, window, d_model, n_heads, n_layers, d_ff,
+//  pool: "mean"|"last"}; the "weights" blob is the flat float32 parameter
+//  buffer of kernels/kn_model.h (little-endian); params.impute = "mean" makes
+//  NaN features the training mean (0 after standardisation), otherwise NaN
+//  is refused.
+//
+//  The transformer reads windows of rows: sample i is the `window` rows
+//  ending at row i, oldest first, following prev[] (prev[i] = the previous
+//  row of the same entity, or -1); where the history runs out the oldest
+//  available row repeats. lb_model_predict treats its rows as one sequence;
+//  lb_model_score_dataset follows each entity.
+
+//  Fills prev[rows]: the previous row with the same entity, or -1 (entity
+//  NULL: every row follows the one before).
+void lb_model_prev_rows (const uint32_t *entity, size_t rows, int64_t *prev);
+
+//  Writes the window of row i (window * cols floats) into out.
+void lb_model_window (const float *x, size_t cols, const int64_t *prev, size_t i, int window,
+                      float *out);
+
 //  Selftest.
 void lb_model_test (bool verbose);
 

@@ -19,6 +19,7 @@
 #include "lb_log.h"
 #include "lb_mem.h"
 #include "lb_model.h"
+#include "kn_backend.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -29,6 +30,31 @@
 #include <string.h>
 
 // ---------------------------------------------------------------- serving
+
+//  A GPU backend for the nets on device 0 (NULL with why where there is none).
+static kn_backend_t *
+s_gpu_backend (char *why, size_t why_size)
+{
+#ifdef KN_HAVE_CUDA
+    return kn_gpu_new (0, why, why_size);
+#else
+    snprintf (why, why_size, "built without CUDA");
+    return NULL;
+#endif
+}
+
+//  The usable GPUs of this host (0 with the reason in why). Only this
+//  program links the CUDA library, so detection lives here, not in wk_tjob.
+static int
+s_gpus (char *why, size_t why_size)
+{
+#ifdef KN_HAVE_CUDA
+    return kn_gpu_count (why, why_size);
+#else
+    snprintf (why, why_size, "built without CUDA (no nvcc when it was compiled)");
+    return 0;
+#endif
+}
 
 static void
 s_job_progress (void *arg, double percent, const char *stage, const char *message)
@@ -59,8 +85,11 @@ s_handle (wk_job_t *job, void *arg)
         names [i] = wk_job_param_name (job, i);
         values [i] = wk_job_param (job, names [i]);
     }
+    char why [256] = "";
+    int gpus = s_gpus (why, sizeof why);
     wk_tjob_req_t req = { .config = wk_job_config (job), .run = wk_job_run (job),
                           .step = wk_job_step (job), .needs_gpu = wk_job_needs_gpu (job),
+                          .gpus = gpus, .gpu_why = why, .gpu_backend = s_gpu_backend,
                           .nparams = (size_t) n, .names = names, .values = values };
     wk_tjob_io_t io = { s_job_progress, s_job_metric, s_job_stopping, job };
     char *uri = NULL, code [64] = "", err [1024] = "";
@@ -102,7 +131,7 @@ s_serve (int argc, char **argv)
     if (!config)
         return 1;
     char why [256] = "";
-    int gpus = wk_tjob_gpus (why, sizeof why);
+    int gpus = s_gpus (why, sizeof why);
     const char *mode = lb_config_str (config, "train.gpu");
     const char *service = s_option (argc, argv, "-s", "--service");
     int rc = 0;
@@ -206,8 +235,10 @@ s_fit (int argc, char **argv)
         rc = 1;
         goto out;
     }
-    wk_tjob_req_t req = { .config = config, .run = run, .step = step, .nparams = n,
-                          .names = names, .values = values };
+    char why [256] = "";
+    int gpus = s_gpus (why, sizeof why);
+    wk_tjob_req_t req = { .config = config, .run = run, .step = step, .gpus = gpus, .gpu_why = why,
+                          .gpu_backend = s_gpu_backend, .nparams = n, .names = names, .values = values };
     json_t *collected = json_object ();
     wk_tjob_io_t io = { s_cli_progress, s_cli_metric, NULL, collected };
     char *uri = NULL, code [64], err [1024];
@@ -345,7 +376,7 @@ main (int argc, char **argv)
     }
     if (strcmp (cmd, "gpu") == 0) {
         char why [256] = "", xwhy [256] = "";
-        int gpus = wk_tjob_gpus (why, sizeof why);
+        int gpus = s_gpus (why, sizeof why);
         bool xgb = wk_txgb_gpu_capable (xwhy, sizeof xwhy);
         printf ("gpus %d%s%s%s\nxgboost_gpu %s%s%s\nservice %s\n", gpus, gpus ? "" : " (",
                 gpus ? "" : why, gpus ? "" : ")", xgb ? "yes" : "no (", xgb ? "" : xwhy,

@@ -2,6 +2,7 @@
 #include "wk_tjob.h"
 #include "wk_tdata.h"
 #include "wk_tens.h"
+#include "wk_tnet.h"
 #include "wk_tparams.h"
 #include "wk_txgb.h"
 #include "lb_artifact.h"
@@ -21,10 +22,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#ifdef KN_HAVE_CUDA
-#include "kn_backend.h"
-#endif
 
 #define S_CKPT_MAGIC   "PRDCKPT"
 #define S_CKPT_VERSION 1
@@ -99,17 +96,6 @@ wk_tjob_threads (lb_config_t *config)
         return (int) n;
     long online = sysconf (_SC_NPROCESSORS_ONLN);
     return online > 0 ? (int) online : 1;
-}
-
-int
-wk_tjob_gpus (char *why, size_t why_size)
-{
-#ifdef KN_HAVE_CUDA
-    return kn_gpu_count (why, why_size);
-#else
-    snprintf (why, why_size, "built without CUDA (no nvcc when it was compiled)");
-    return 0;
-#endif
 }
 
 // ---------------------------------------------------------------- reading inputs
@@ -464,8 +450,8 @@ wk_tjob_run (const wk_tjob_req_t *req, const wk_tjob_io_t *io, char **model_uri,
     }
 
     //  GPU: a job that asks for one must have one here.
-    char why [256] = "";
-    int gpus = wk_tjob_gpus (why, sizeof why);
+    int gpus = req->gpus;
+    const char *why = req->gpu_why ? req->gpu_why : "no GPU found";
     const char *gpu_mode = lb_config_str (req->config, "train.gpu");
     if (req->needs_gpu && gpus == 0) {
         snprintf (err, err_size, "the job needs a GPU and this trainer has none (%s); GPU jobs go "
@@ -517,7 +503,9 @@ wk_tjob_run (const wk_tjob_req_t *req, const wk_tjob_io_t *io, char **model_uri,
     const float *x = lb_dataset_x (ds), *y = lb_dataset_y (ds);
     wk_tdata_t data = { .task = task, .cols = cols, .names = feat,
                         .x = x + tb * cols, .y = y + tb, .rows = te - tb,
-                        .vx = x + vb * cols, .vy = y + vb, .vrows = ve - vb };
+                        .vx = x + vb * cols, .vy = y + vb, .vrows = ve - vb,
+                        .entity = lb_dataset_entities (ds) + tb,
+                        .ventity = lb_dataset_entities (ds) + vb };
     char cerr [256];
     if (wk_tdata_check (&data, cerr, sizeof cerr)) {
         snprintf (err, err_size, "dataset %s: %s", dataset, cerr);
@@ -598,11 +586,10 @@ wk_tjob_run (const wk_tjob_req_t *req, const wk_tjob_io_t *io, char **model_uri,
         }
         case LB_MODEL_MLP:
         case LB_MODEL_TRANSFORMER:
-            snprintf (terr, sizeof terr, "family %s: training needs the kernels' model code "
-                      "(kernels/kn_model.c), which this build does not have yet", family_name);
-            snprintf (err, err_size, "%s", terr);
-            status = s_fail (WK_FAIL, code, code_size, "unsupported_family");
-            goto out;
+            ctx.gpu = use_gpu && req->gpu_backend;
+            ctx.gpu_backend = req->gpu_backend;
+            rc = wk_tnet_train (job.family, &data, params, &ctx, &model, terr, sizeof terr);
+            break;
     }
     if (rc != WK_T_OK) {
         snprintf (err, err_size, "%s: %s", family_name, terr);
@@ -912,11 +899,15 @@ wk_tjob_test (bool verbose)
     const char *v14 [] = { "mlp", ds_uri };
     assert (s_run (config, NULL, n14, v14, 2, &probe, &uri, code) == WK_FAIL);
     assert (strcmp (code, "bad_dataset") == 0);
+    const char *n15 [] = { "family", "dataset", "impute", "epochs", "hidden" };
+    const char *v15 [] = { "mlp", ds_uri, "mean", "2", "16" };
+    assert (s_run (config, NULL, n15, v15, 5, &probe, &uri, code) == WK_DONE);
+    assert (probe.val_auc > 0.6);
 
     //  A GPU job on a host without one.
-    char why [256];
-    if (wk_tjob_gpus (why, sizeof why) == 0) {
-        wk_tjob_req_t req = { .config = config, .needs_gpu = true, .nparams = 5,
+    {
+        wk_tjob_req_t req = { .config = config, .needs_gpu = true, .gpus = 0,
+                              .gpu_why = "none in the test", .nparams = 5,
                               .names = n1, .values = v1 };
         wk_tjob_io_t io = { 0 };
         char err [512];

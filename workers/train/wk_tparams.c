@@ -269,8 +269,12 @@ wk_tparams_print (FILE *out)
                  lb_model_family_name ((lb_model_family_t) f));
         for (size_t i = 0; i < n; i++) {
             char allowed [128];
-            if (t [i].type == WK_TP_CHOICE)
+            if (t [i].type == WK_TP_CHOICE) {
                 snprintf (allowed, sizeof allowed, "%s", t [i].choices);
+                for (char *c = allowed; *c; c++)
+                    if (*c == '|')
+                        *c = '/';       //  a bar would end the Markdown cell
+            }
             else
             if (t [i].type == WK_TP_BOOL)
                 snprintf (allowed, sizeof allowed, "true, false");

@@ -1,6 +1,7 @@
 /*  wk_tnet.c - mlp and transformer on our kernels (see wk_tnet.h). */
 #include "wk_tnet.h"
 #include "wk_tparams.h"
+#include "wk_tprobe.h"
 #include "kn_model.h"
 #include "lb_log.h"
 #include "lb_mem.h"
@@ -472,45 +473,11 @@ out:
 
 // ---------------------------------------------------------------- selftest
 
-typedef struct {
-    uint8_t *ckpt;
-    size_t ckpt_size;
-    int stop_after;
-    int stop_calls;
-} s_probe_t;
-
-static int
-s_probe_checkpoint (void *arg, const uint8_t *data, size_t size)
-{
-    s_probe_t *probe = arg;
-    free (probe->ckpt);
-    probe->ckpt = lb_xmalloc (size);
-    memcpy (probe->ckpt, data, size);
-    probe->ckpt_size = size;
-    return 0;
-}
-
-static bool
-s_probe_stopping (void *arg)
-{
-    s_probe_t *probe = arg;
-    return probe->stop_after && ++probe->stop_calls > probe->stop_after;
-}
-
 static lb_model_t *
 s_train (lb_model_family_t family, const wk_tdata_t *data, const char *const *names,
          const char *const *values, size_t count, const wk_tctx_t *ctx, wk_tresult_t want)
 {
-    char err [512] = "";
-    json_t *params = wk_tparams_resolve (family, names, values, count, err, sizeof err);
-    assert (params);
-    lb_model_t *model = NULL;
-    wk_tresult_t rc = wk_tnet_train (family, data, params, ctx, &model, err, sizeof err);
-    if (rc != want)
-        fprintf (stderr, "wk_tnet: got %d, wanted %d: %s\n", rc, want, err);
-    assert (rc == want);
-    json_decref (params);
-    return model;
+    return wk_tprobe_train (wk_tnet_train, family, data, names, values, count, ctx, want);
 }
 
 void
@@ -527,7 +494,7 @@ wk_tnet_test (bool verbose)
     const char *names [COLS] = { "a", "b", "c", "d", "e" };
     wk_tdata_t data = { .task = LB_MODEL_BINARY, .cols = COLS, .names = names, .x = x, .y = y,
                         .rows = ROWS, .vx = x + ROWS * COLS, .vy = y + ROWS, .vrows = VROWS };
-    s_probe_t probe = { 0 };
+    wk_tprobe_t probe = { 0 };
     wk_tctx_t ctx = { .nthread = 2, .seed = 5, .clock = lb_clock_system (), .arg = &probe };
 
     //  MLP: learns, deterministic, and the artifact scores as the trainer measured.
@@ -550,8 +517,8 @@ wk_tnet_test (bool verbose)
     lb_model_destroy (&m2);
 
     //  Stopped in epoch 4 with a checkpoint after each epoch; resumed: the same bytes.
-    ctx.checkpoint = s_probe_checkpoint;
-    ctx.stopping = s_probe_stopping;
+    ctx.checkpoint = wk_tprobe_checkpoint;
+    ctx.stopping = wk_tprobe_stopping;
     ctx.checkpoint_every_s = 1e-9;
     probe.stop_after = 3 * 32 + 10;                 //  32 batches an epoch
     assert (!s_train (LB_MODEL_MLP, &data, n1, v1, 5, &ctx, WK_T_STOPPED));
@@ -594,7 +561,7 @@ wk_tnet_test (bool verbose)
 
     free (d1);
     free (p);
-    free (probe.ckpt);
+    wk_tprobe_release (&probe);
     lb_model_destroy (&m1);
     free (x);
     free (y);

@@ -1,6 +1,7 @@
 /*  wk_txgb.c - xgboost and rf through XGBoost's C API (see wk_txgb.h). */
 #include "wk_txgb.h"
 #include "wk_tparams.h"
+#include "wk_tprobe.h"
 #include "lb_log.h"
 #include "lb_mem.h"
 
@@ -380,56 +381,11 @@ out:
 
 // ---------------------------------------------------------------- selftest
 
-typedef struct {
-    uint8_t *ckpt;              //  last checkpoint body
-    size_t ckpt_size;
-    int checkpoints;
-    int progress;
-    int stop_after;             //  stopping() says true after this many calls (0: never)
-    int stop_calls;
-} s_probe_t;
-
-static void
-s_probe_progress (void *arg, const wk_tprogress_t *p)
-{
-    s_probe_t *probe = arg;
-    assert (p->step >= 0 && p->step <= p->steps);
-    probe->progress++;
-}
-
-static int
-s_probe_checkpoint (void *arg, const uint8_t *data, size_t size)
-{
-    s_probe_t *probe = arg;
-    free (probe->ckpt);
-    probe->ckpt = lb_xmalloc (size);
-    memcpy (probe->ckpt, data, size);
-    probe->ckpt_size = size;
-    probe->checkpoints++;
-    return 0;
-}
-
-static bool
-s_probe_stopping (void *arg)
-{
-    s_probe_t *probe = arg;
-    return probe->stop_after && ++probe->stop_calls > probe->stop_after;
-}
-
 static lb_model_t *
 s_train (lb_model_family_t family, const wk_tdata_t *data, const char *const *names,
-         const char *const *values, size_t count, wk_tctx_t *ctx, wk_tresult_t want)
+         const char *const *values, size_t count, const wk_tctx_t *ctx, wk_tresult_t want)
 {
-    char err [512] = "";
-    json_t *params = wk_tparams_resolve (family, names, values, count, err, sizeof err);
-    assert (params);
-    lb_model_t *model = NULL;
-    wk_tresult_t rc = wk_txgb_train (family, data, params, ctx, &model, err, sizeof err);
-    if (rc != want)
-        fprintf (stderr, "wk_txgb: got %d, wanted %d: %s\n", rc, want, err);
-    assert (rc == want);
-    json_decref (params);
-    return model;
+    return wk_tprobe_train (wk_txgb_train, family, data, names, values, count, ctx, want);
 }
 
 void
@@ -447,9 +403,9 @@ wk_txgb_test (bool verbose)
     wk_tdata_t data = { .task = LB_MODEL_BINARY, .cols = COLS, .names = fnames,
                         .x = x, .y = y, .rows = ROWS,
                         .vx = x + ROWS * COLS, .vy = y + ROWS, .vrows = VROWS };
-    s_probe_t probe = { 0 };
+    wk_tprobe_t probe = { 0 };
     wk_tctx_t ctx = { .nthread = 2, .seed = 7, .progress_every_s = 0, .clock = lb_clock_system (),
-                      .progress = s_probe_progress, .arg = &probe };
+                      .progress = wk_tprobe_progress, .arg = &probe };
 
     //  xgboost with early stopping: learns, stops early, cut to the best round.
     const char *n1 [] = { "rounds", "eta", "max_depth", "early_stopping_rounds", "subsample" };
@@ -486,8 +442,8 @@ wk_txgb_test (bool verbose)
     d1 = lb_model_digest (m3);
     lb_model_destroy (&m3);
     probe.stop_after = 10;
-    ctx.checkpoint = s_probe_checkpoint;
-    ctx.stopping = s_probe_stopping;
+    ctx.checkpoint = wk_tprobe_checkpoint;
+    ctx.stopping = wk_tprobe_stopping;
     ctx.checkpoint_every_s = 1e9;
     assert (!s_train (LB_MODEL_XGBOOST, &data, n1, v1, 5, &ctx, WK_T_STOPPED));
     assert (probe.checkpoints == 1 && probe.ckpt);
@@ -547,7 +503,7 @@ wk_txgb_test (bool verbose)
 
     free (d1);
     free (p);
-    free (probe.ckpt);
+    wk_tprobe_release (&probe);
     lb_model_destroy (&rf);
     lb_model_destroy (&m1);
     free (x);

@@ -35,7 +35,9 @@
     Scoring: lb_model_predict takes raw (unstandardised) feature rows in the
     model's feature order, NaN meaning missing, and writes one value per row:
     P(label = 1) for binary models, the prediction for regression. The model
-    applies its own standardisation.
+    applies its own standardisation. A model builds its scorer (XGBoost
+    booster, kernel network) on first use and keeps it: use one model object
+    from one thread at a time.
 */
 #ifndef LB_MODEL_H_INCLUDED
 #define LB_MODEL_H_INCLUDED

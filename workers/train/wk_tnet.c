@@ -531,6 +531,8 @@ wk_tnet_test (bool verbose)
     assert (strcmp (d1, d2) == 0);
     free (d2);
     lb_model_destroy (&m2);
+    ctx.resume = probe.ckpt;                        //  the resumed run wrote newer ones
+    ctx.resume_size = probe.ckpt_size;
     probe.ckpt [4] ^= 0x7f;                          //  a damaged checkpoint is refused
     assert (!s_train (LB_MODEL_MLP, &data, n1, v1, 5, &ctx, WK_T_BAD_INPUT));
     ctx.resume = NULL;

@@ -1297,6 +1297,14 @@ lb_model_predict (lb_model_t *self, const float *x, size_t rows, size_t cols,
     return s_predict (self, x, rows, cols, NULL, nthread, out, err, err_size);
 }
 
+int
+lb_model_predict_entities (lb_model_t *self, const float *x, size_t rows, size_t cols,
+                           const uint32_t *entity, int nthread, float *out, char *err,
+                           size_t err_size)
+{
+    return s_predict (self, x, rows, cols, entity, nthread, out, err, err_size);
+}
+
 static int
 s_predict (lb_model_t *self, const float *x, size_t rows, size_t cols, const uint32_t *entity,
            int nthread, float *out, char *err, size_t err_size)

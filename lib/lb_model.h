@@ -178,6 +178,12 @@ char *lb_model_digest (const lb_model_t *self);
 int lb_model_predict (lb_model_t *self, const float *x, size_t rows, size_t cols,
                       int nthread, float *out, char *err, size_t err_size);
 
+//  lb_model_predict with the entity of each row (NULL: one sequence), so a
+//  transformer's windows follow each entity as in training.
+int lb_model_predict_entities (lb_model_t *self, const float *x, size_t rows, size_t cols,
+                               const uint32_t *entity, int nthread, float *out, char *err,
+                               size_t err_size);
+
 //  Scores the rows of one split of a dataset (lb_dataset.h): split is
 //  LB_DATASET_TRAIN, _VALID or _TEST (an int here so this header does not
 //  need lb_dataset.h). The model's features are looked up in the dataset by

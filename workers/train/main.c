@@ -332,23 +332,24 @@ s_score (int argc, char **argv)
         split = strcmp (argv [3], "train") == 0 ? LB_DATASET_TRAIN
               : strcmp (argv [3], "valid") == 0 ? LB_DATASET_VALID : LB_DATASET_TEST;
     float *pred = NULL;
-    if (model && ds) {
-        size_t b, e, cols = lb_dataset_cols (ds);
+    size_t n = 0, b, e;
+    if (model && ds
+    &&  lb_model_score_dataset (model, ds, (int) split, 0, &pred, &n, err, sizeof err) == 0) {
         lb_dataset_split (ds, split, &b, &e);
-        pred = lb_xmalloc ((e - b + 1) * sizeof (float));
-        if (lb_model_predict (model, lb_dataset_x (ds) + b * cols, e - b, cols, 0, pred, err, sizeof err) == 0) {
-            const float *y = lb_dataset_y (ds) + b;
-            printf ("rows %zu\nlogloss %.10g\nauc %.10g\n", e - b, wk_tdata_logloss (pred, y, e - b),
-                    wk_tdata_auc (pred, y, e - b));
-            rc = 0;
-            FILE *f = argc == 5 ? fopen (argv [4], "wb") : NULL;
-            if (argc == 5 && (!f || fwrite (pred, sizeof (float), e - b, f) != e - b)) {
-                fprintf (stderr, "worker-train score: cannot write %s\n", argv [4]);
-                rc = 1;
-            }
-            if (f)
-                fclose (f);
+        const float *y = lb_dataset_y (ds) + b;
+        if (lb_model_task (model) == LB_MODEL_BINARY)
+            printf ("rows %zu\nlogloss %.10g\nauc %.10g\n", n, wk_tdata_logloss (pred, y, n),
+                    wk_tdata_auc (pred, y, n));
+        else
+            printf ("rows %zu\nrmse %.10g\n", n, wk_tdata_rmse (pred, y, n));
+        rc = 0;
+        FILE *f = argc == 5 ? fopen (argv [4], "wb") : NULL;
+        if (argc == 5 && (!f || fwrite (pred, sizeof (float), n, f) != n)) {
+            fprintf (stderr, "worker-train score: cannot write %s\n", argv [4]);
+            rc = 1;
         }
+        if (f)
+            fclose (f);
     }
     free (pred);
     lb_model_destroy (&model);

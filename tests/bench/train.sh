@@ -6,7 +6,10 @@
 #   TRAIN_BENCH_FAMILIES="xgboost rf" (default both; rf 300 trees depth 20 takes minutes)
 #   TRAIN_BENCH_REPS=3 xgboost runs per side, alternating ours/python; the best of each is
 #   shown (the machine is shared: the minimum is the least disturbed run). rf runs once.
+#   OMP_WAIT_POLICY (default passive here, for both sides): libgomp's default spinning turns
+#   other users' load into CPU seconds and wall-time swings; passive measures the work.
 set -uo pipefail
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 BIN=${PREDICTORS_BIN:-$ROOT/bin}
 export ROOT
@@ -14,7 +17,7 @@ TMP=$(mktemp -d /tmp/bench-train.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 export PREDICTORS_ARTIFACTS_ROOT=$TMP/store
 "$BIN/worker-train" synth --rows 200000 --cols 16 --seed 1 --valid 0.2 -o "$TMP/ds.pdset" >/dev/null || exit 1
-echo "200,000 x 16 synthetic rows (worker-train synth --seed 1), 160,000 train / 40,000 validation, 2 threads"
+echo "200,000 x 16 synthetic rows (worker-train synth --seed 1), 160,000 train / 40,000 validation, 2 threads, OMP_WAIT_POLICY=$OMP_WAIT_POLICY, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 printf "| family | parameters | worker-train s | python3-xgboost s | ratio | CPU s ours | CPU s python | CPU ratio | AUC ours | AUC python |\n|---|---|---|---|---|---|---|---|---|---|\n"
 rc=0

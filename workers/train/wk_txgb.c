@@ -407,7 +407,7 @@ wk_txgb_test (bool verbose)
 {
     if (verbose)
         printf (" * wk_txgb: ");
-    enum { ROWS = 3000, VROWS = 1000, COLS = 6 };
+    enum { ROWS = 2000, VROWS = 700, COLS = 6 };
     float *x = lb_xmalloc ((ROWS + VROWS) * COLS * sizeof (float));
     float *y = lb_xmalloc ((ROWS + VROWS) * sizeof (float));
     wk_tdata_synth (42, ROWS + VROWS, COLS, x, y);

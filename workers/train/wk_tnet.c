@@ -93,17 +93,21 @@ s_batch (const s_shape_t *sh, const s_split_t *sp, const size_t *idx, size_t n, 
     }
 }
 
-//  Predictions for every row of a split. Returns 0 or -1 (kernel failure).
+//  Predictions for rows sub[0..count) of a split (sub NULL: every row, count
+//  ignored). Returns 0 or -1 (kernel failure).
 static int
-s_predict (kn_model_t *net, const s_shape_t *sh, const s_split_t *sp, float *X, float *pred)
+s_predict (kn_model_t *net, const s_shape_t *sh, const s_split_t *sp, const size_t *sub,
+           size_t count, float *X, float *pred)
 {
-    if (sh->mlp)
+    if (!sub)
+        count = sp->rows;
+    if (sh->mlp && !sub)
         return kn_model_predict (net, sp->z, sp->rows, pred);
     size_t idx [S_CHUNK];
-    for (size_t start = 0; start < sp->rows; start += S_CHUNK) {
-        size_t n = sp->rows - start < S_CHUNK ? sp->rows - start : S_CHUNK;
+    for (size_t start = 0; start < count; start += S_CHUNK) {
+        size_t n = count - start < S_CHUNK ? count - start : S_CHUNK;
         for (size_t i = 0; i < n; i++)
-            idx [i] = start + i;
+            idx [i] = sub ? sub [start + i] : start + i;
         s_batch (sh, sp, idx, n, X, NULL);
         if (kn_model_predict (net, X, n, pred + start))
             return -1;
@@ -230,7 +234,8 @@ wk_tnet_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *p
     kn_model_t *net = NULL;
     lb_model_t *model = NULL;
     float *X = NULL, *Y = NULL, *best = NULL, *vpred = NULL, *mean = NULL, *scale = NULL;
-    size_t *order = NULL;
+    float *vsub_y = NULL;
+    size_t *order = NULL, *vsub = NULL;
     json_t *stored = NULL;
 
     //  Architecture and optimiser from the hyperparameters.
@@ -264,6 +269,9 @@ wk_tnet_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *p
     int epochs = (int) wk_tparams_int (params, "epochs");
     int patience = (int) wk_tparams_int (params, "early_stopping_epochs");
     size_t per_epoch = (size_t) wk_tparams_int (params, "samples_per_epoch");
+    size_t val_count = (size_t) wk_tparams_int (params, "val_samples");
+    if (val_count == 0 || val_count > data->vrows)
+        val_count = data->vrows;
     if (per_epoch == 0 || per_epoch > data->rows)
         per_epoch = data->rows;
     size_t steps_per_epoch = (per_epoch + (size_t) batch - 1) / (size_t) batch;
@@ -315,6 +323,13 @@ wk_tnet_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *p
     vpred = lb_xmalloc ((data->vrows + 1) * sizeof (float));
     order = lb_xmalloc (data->rows * sizeof *order);
     kn_model_get_params (net, best);
+    //  The validation rows scored after each epoch: evenly spaced, fixed.
+    vsub = lb_xmalloc ((val_count + 1) * sizeof *vsub);
+    vsub_y = lb_xmalloc ((val_count + 1) * sizeof *vsub_y);
+    for (size_t i = 0; i < val_count; i++) {
+        vsub [i] = (size_t) ((double) i * (double) data->vrows / (double) val_count);
+        vsub_y [i] = data->vy [vsub [i]];
+    }
 
     int start = 0, best_epoch = -1;
     double best_loss = INFINITY;
@@ -326,7 +341,7 @@ wk_tnet_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *p
 
     const char *metric_name = data->task == LB_MODEL_BINARY ? "auc" : "rmse";
     int64_t t0 = lb_clock_mono (&ctx->clock), last_report = t0, last_ckpt = t0;
-    double done_samples = 0, val_loss = NAN, metric = NAN, train_loss = NAN;
+    double done_samples = 0, val_loss = NAN, metric = NAN, train_loss = NAN, train_s = 0;
     int epoch = start;
     for (; epoch < epochs; epoch++) {
         //  This epoch's order: a function of (seed, epoch) only.
@@ -340,6 +355,7 @@ wk_tnet_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *p
             order [j] = t;
         }
         double sum = 0;
+        int64_t epoch_t0 = lb_clock_mono (&ctx->clock);
         for (size_t b = 0; b < per_epoch; b += (size_t) batch) {
             if (ctx->stopping && ctx->stopping (ctx->arg)) {
                 snprintf (err, err_size, "stopped in epoch %d of %d (resumes from the last checkpoint)",
@@ -360,7 +376,7 @@ wk_tnet_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *p
             done_samples += (double) n;
             int64_t now = lb_clock_mono (&ctx->clock);
             if (ctx->progress && (double) (now - last_report) / 1e6 >= ctx->progress_every_s) {
-                double elapsed = (double) (now - t0) / 1e6;
+                double elapsed = train_s + (double) (now - epoch_t0) / 1e6;
                 double rate = elapsed > 0 ? done_samples / elapsed : 0;
                 double left = (double) (epochs - epoch) * (double) per_epoch - (double) (b + n);
                 wk_tprogress_t p = { .unit = "epoch", .step = epoch, .steps = epochs,
@@ -373,13 +389,14 @@ wk_tnet_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *p
             }
         }
         train_loss = sum / (double) per_epoch;
-        if (s_predict (net, &sh, &va, X, vpred)) {
+        train_s += (double) (lb_clock_mono (&ctx->clock) - epoch_t0) / 1e6;
+        if (s_predict (net, &sh, &va, val_count < data->vrows ? vsub : NULL, val_count, X, vpred)) {
             snprintf (err, err_size, "validation: %s", kn_model_error (net));
             rc = WK_T_FAILED;
             goto out;
         }
-        val_loss = s_loss (data->task, vpred, data->vy, data->vrows);
-        metric = data->task == LB_MODEL_BINARY ? wk_tdata_auc (vpred, data->vy, data->vrows)
+        val_loss = s_loss (data->task, vpred, vsub_y, val_count);
+        metric = data->task == LB_MODEL_BINARY ? wk_tdata_auc (vpred, vsub_y, val_count)
                                                : sqrt (val_loss);
         if (!isfinite (train_loss) || !isfinite (val_loss)) {
             snprintf (err, err_size, "epoch %d: the loss diverged (train %g, validation %g); "
@@ -395,11 +412,11 @@ wk_tnet_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *p
         double elapsed = (double) (now - t0) / 1e6;
         bool last = epoch + 1 == epochs || (patience > 0 && epoch - best_epoch >= patience);
         if (ctx->progress) {
-            double rate = elapsed > 0 ? done_samples / elapsed : 0;
+            double rate = train_s > 0 ? done_samples / train_s : 0;
             wk_tprogress_t p = { .unit = "epoch", .step = epoch + 1, .steps = epochs,
                                  .train_loss = train_loss, .val_loss = val_loss,
                                  .metric_name = metric_name, .metric = metric, .samples_per_s = rate,
-                                 .eta_s = last ? 0 : rate > 0 ? (double) (epochs - epoch - 1) * (double) per_epoch / rate : NAN,
+                                 .eta_s = last ? 0 : elapsed / (epoch + 1 - start) * (epochs - epoch - 1),
                                  .percent = 100.0 * (epoch + 1) / epochs };
             ctx->progress (ctx->arg, &p);
             last_report = now;
@@ -416,20 +433,20 @@ wk_tnet_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *p
     int trained = epoch < epochs ? epoch + 1 : epochs;
     if (ctx->metric) {
         ctx->metric (ctx->arg, "train_seconds", (double) (lb_clock_mono (&ctx->clock) - t0) / 1e6);
-        ctx->metric (ctx->arg, "samples_per_s", done_samples / ((double) (lb_clock_mono (&ctx->clock) - t0) / 1e6));
+        ctx->metric (ctx->arg, "samples_per_s", train_s > 0 ? done_samples / train_s : 0);
     }
 
-    //  With early stopping the best epoch's weights; without, the last.
-    if (patience > 0 && best_epoch + 1 < trained) {
+    //  With early stopping the best epoch's weights; without, the last. The
+    //  final metrics are on every validation row.
+    if (patience > 0 && best_epoch + 1 < trained)
         kn_model_set_params (net, best);
-        if (s_predict (net, &sh, &va, X, vpred)) {
-            snprintf (err, err_size, "validation: %s", kn_model_error (net));
-            rc = WK_T_FAILED;
-            goto out;
-        }
-    }
     else
         kn_model_get_params (net, best);
+    if (s_predict (net, &sh, &va, NULL, 0, X, vpred)) {
+        snprintf (err, err_size, "validation: %s", kn_model_error (net));
+        rc = WK_T_FAILED;
+        goto out;
+    }
     model = lb_model_new (family, data->task);
     lb_model_set_features (model, data->names, cols);
     lb_model_set_standardisation (model, mean, scale);
@@ -466,6 +483,8 @@ out:
     free (best);
     free (vpred);
     free (order);
+    free (vsub);
+    free (vsub_y);
     free (mean);
     free (scale);
     return rc;

@@ -59,6 +59,8 @@ static const wk_tparam_t s_mlp [] = {
     { "layernorm", WK_TP_BOOL, "false", 0, 0, false, NULL, "LayerNorm after each hidden layer" },
     { "samples_per_epoch", WK_TP_INT, "0", 0, S_BIG, false, NULL,
       "training samples drawn per epoch (0: every row)" },
+    { "val_samples", WK_TP_INT, "0", 0, S_BIG, false, NULL,
+      "validation rows scored after each epoch, evenly spaced (0: all; final metrics use all)" },
     S_NET_COMMON ("0.001", "1024", "20", "0", "5"),
 };
 
@@ -71,6 +73,8 @@ static const wk_tparam_t s_transformer [] = {
     { "pool", WK_TP_CHOICE, "mean", 0, 0, false, "mean|last", "pooling over the window" },
     { "samples_per_epoch", WK_TP_INT, "20000", 0, S_BIG, false, NULL,
       "training windows drawn per epoch (0: every row; all rows x 64 steps is slow on a CPU)" },
+    { "val_samples", WK_TP_INT, "5000", 0, S_BIG, false, NULL,
+      "validation windows scored after each epoch, evenly spaced (0: all; final metrics use all)" },
     S_NET_COMMON ("0.0003", "32", "10", "0.1", "3"),
 };
 

@@ -51,8 +51,7 @@ static const char s_system [] =
 "replace the file's header); a column other than a time column may appear in one source only; the "
 "target column must be a column of a source and not a time column; horizon in rows; features are "
 "COLUMN, FN(COLUMN,N) with FN in lag diff ret logret sma_ratio ema_ratio zscore vol rsi range_pos, "
-"dow|month|dayofyear|hour(TIME_COLUMN), or spread(COLUMN,COLUMN); the metric must fit the task type. "
-"Answer only through the propose_task tool.";
+"dow|month|dayofyear|hour(TIME_COLUMN), or spread(COLUMN,COLUMN); the metric must fit the task type.";
 
 void
 wd_outcome_release (wd_outcome_t *out)
@@ -380,7 +379,11 @@ s_run_llm (lb_config_t *config, wd_store_t *store, const char *run, const char *
     char *user = lb_xasprintf ("Propose one new prediction task.\n\n%s%s%s", *history ? "Tasks tried so far, "
                                "newest first (do not repeat any of them, nor reword one):\n" : "No task has been "
                                "tried yet.", history, *history ? "" : "\n");
-    wd_llm_start (llm, s_system, user);
+    const char *how = cfg.structured ? "Answer with the spec as one JSON object and nothing else."
+                                     : "Answer only through the propose_task tool.";
+    char *system = lb_xasprintf ("%s\n\n%s", s_system, how);
+    wd_llm_start (llm, system, user);
+    free (system);
     free (user);
     free (history);
 
@@ -421,8 +424,8 @@ s_run_llm (lb_config_t *config, wd_store_t *store, const char *run, const char *
             corrected = true;
             first_error = error;
             first_output = output;
-            char *feedback = lb_xasprintf ("The spec was rejected: %s. Send one corrected spec through the "
-                                           "propose_task tool.", first_error);
+            char *feedback = lb_xasprintf ("The spec was rejected: %s. Send one corrected spec. %s",
+                                           first_error, how);
             lb_log_info ("discover: asking for a correction: %s", first_error);
             wd_llm_feedback (llm, feedback);
             free (feedback);

@@ -199,6 +199,28 @@ reset; script "[$(tool "$(spec from_file "With the key read from a 0600 file the
 run keyfile ANTHROPIC_API_KEY= PREDICTORS_DISCOVER_API_KEY_FILE="$T_TMP/key"; expect_rc 0
 [ "$(pyq 'L[0]["headers"]["x-api-key"] == "'"$KEY"'"')" = True ] || t_fail "key file not used"
 
+# ---- 13. a pg: source must name columns its table has (the table as fetch's migration makes it)
+psql -X -q "$DATABASE_URL" -c "create table if not exists market_bars (symbol text, ts timestamptz,
+    open float8, high float8, low float8, close float8, volume float8, primary key (symbol, ts))"
+PGSPEC=$($PY - <<'EOF'
+import json
+def spec(name, cols, feats):
+    return {"version": 1, "name": name, "hypothesis": "SPY's hourly momentum and its RSI predict the next bar's direction.",
+            "novelty": "first market-table task here", "task_type": "binary",
+            "sources": [{"uri": "pg:market_bars", "format": "table", "columns": cols, "time_column": "ts",
+                         "where": {"symbol": "SPY"}, "size_bytes": 1 << 20}],
+            "target": {"column": "close", "kind": "direction", "horizon": 1}, "features": feats,
+            "metric": "accuracy", "model_families": ["xgboost"]}
+print(json.dumps([{"tool_input": spec("spy_rsi", ["symbol", "ts", "close", "rsi"], ["rsi"])},
+                  {"tool_input": spec("spy_mom", ["symbol", "ts", "close"], ["ret(close,5)", "rsi(close,14)"])}]))
+EOF
+)
+reset; script "$PGSPEC"
+run pgcols; expect_rc 0
+[ "$(pyq '"sources[0].columns[3]: '"'"'rsi'"'"' is not a column of table market_bars" in L[1]["body"]["messages"][-1]["content"][0]["content"]')" = True ] ||
+    t_fail "a missing table column was not caught"
+grep -q '"name":"spy_mom"' "$T_TMP/pgcols.out" || t_fail "pg task not accepted after correction"
+
 # ---- the key never appears in logs, PostgreSQL or Redis
 grep -q "TESTKEY" "$ALL_ERR" && { grep "TESTKEY" "$ALL_ERR" | head -3; t_fail "the API key appears in a log"; }
 pg_dump --data-only "$DATABASE_URL" | grep -q "TESTKEY" && t_fail "the API key appears in PostgreSQL"

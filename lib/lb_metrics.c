@@ -208,10 +208,13 @@ lb_metrics_reliability (const uint8_t *y, const double *p, size_t n,
     size_t *pos = lb_xcalloc (nbins, sizeof *pos);
     memset (bins, 0, nbins * sizeof *bins);
     for (size_t i = 0; i < n; i++) {
-        double q = p [i];
-        size_t k = q >= 1 ? nbins - 1 : q <= 0 ? 0 : (size_t) (q * (double) nbins);
-        if (k >= nbins)
-            k = nbins - 1;
+        //  k = number of inner edges j/nbins strictly below q, the edges
+        //  computed as j * (1/nbins) like numpy.linspace, so a score on an
+        //  edge lands where scikit-learn puts it.
+        double q = p [i], step = 1.0 / (double) nbins;
+        size_t k = 0;
+        while (k + 1 < nbins && (double) (k + 1) * step < q)
+            k++;
         bins [k].count++;
         sum_p [k] += q;
         pos [k] += y [i] != 0;

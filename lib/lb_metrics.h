@@ -15,9 +15,9 @@
     - log loss: mean of -log(p) for positives and -log(1-p) for negatives,
       p clipped to [eps, 1-eps] with eps = DBL_EPSILON (sklearn's "auto").
     - reliability bins: `bins` equal-width bins over [0, 1]; bin k holds
-      k/bins <= p < (k+1)/bins, p == 1 in the last (sklearn's
-      calibration_curve(strategy="uniform") bins, empty bins kept here with
-      count 0).
+      k/bins < p <= (k+1)/bins, p == 0 in the first (sklearn's
+      calibration_curve(strategy="uniform") bins, edges computed as
+      numpy.linspace does; empty bins kept here with count 0).
 
     Backtest of a signal: on row i the policy takes the trade when
     signal[i] is 1; its net return is fwd_return[i] - cost; rows without a

@@ -1,0 +1,230 @@
+/*  worker-eval - the evaluate step, and the same scoring from the command line.
+
+    Usage: worker-eval score --predictions FILE --out DIR [--importance POLICY=FILE]
+                    [--production-version N] [--run RUN] [--task TASK]
+                    [--config FILE] [--set section.key=value]...
+           worker-eval serve [--config FILE]
+
+    `score` scores a predictions CSV the way the evaluate step does and
+    writes the JSON summary, the Markdown report and the HTML report.
+
+    The CSV has columns ts, label, rule, fwd_return and one column per
+    model (NAME or NAME:FAMILY; `production` for the model in production).
+    An importance FILE has lines "feature,value". Exit 0 on success, 1 on
+    bad input (the reason on stderr), 2 on bad usage.
+*/
+#include "lb_config.h"
+#include "lb_log.h"
+#include "lb_mem.h"
+#include "wk_eval.h"
+#include "wk_report.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int
+s_write (const char *dir, const char *name, const char *text)
+{
+    char *path = lb_xasprintf ("%s/%s", dir, name);
+    FILE *f = fopen (path, "w");
+    int rc = -1;
+    if (!f)
+        lb_log_error ("cannot write path=%s: %s", path, strerror (errno));
+    else {
+        rc = fputs (text, f) < 0 ? -1 : 0;
+        if (fclose (f))
+            rc = -1;
+        if (rc)
+            lb_log_error ("write failed path=%s", path);
+    }
+    free (path);
+    return rc;
+}
+
+static int
+s_importance (wk_eval_t *eval, const char *arg)
+{
+    char *copy = lb_xstrdup (arg);
+    char *eq = strchr (copy, '=');
+    int rc = -1;
+    FILE *f = NULL;
+    char **names = NULL;
+    double *vals = NULL;
+    size_t n = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    if (!eq) {
+        lb_log_error ("--importance wants POLICY=FILE, got '%s'", arg);
+        goto out;
+    }
+    *eq = 0;
+    f = fopen (eq + 1, "r");
+    if (!f) {
+        lb_log_error ("cannot read %s: %s", eq + 1, strerror (errno));
+        goto out;
+    }
+    size_t lineno = 0;
+    while (getline (&line, &cap, f) >= 0) {
+        lineno++;
+        char *comma = strchr (line, ',');
+        char *end;
+        if (!comma) {
+            lb_log_error ("%s:%zu: expected feature,value", eq + 1, lineno);
+            goto out;
+        }
+        *comma = 0;
+        double v = strtod (comma + 1, &end);
+        while (*end == '\n' || *end == '\r' || *end == ' ')
+            end++;
+        if (end == comma + 1 || *end) {
+            lb_log_error ("%s:%zu: value is not a number", eq + 1, lineno);
+            goto out;
+        }
+        names = lb_xrealloc (names, (n + 1) * sizeof *names);
+        vals = lb_xrealloc (vals, (n + 1) * sizeof *vals);
+        names [n] = lb_xstrdup (line);
+        vals [n] = v;
+        n++;
+    }
+    if (wk_eval_set_importance (eval, copy, "given", n, (const char *const *) names, vals)) {
+        lb_log_error ("--importance: no policy named '%s'", copy);
+        goto out;
+    }
+    rc = 0;
+out:
+    for (size_t i = 0; i < n; i++)
+        free (names [i]);
+    free (names);
+    free (vals);
+    free (line);
+    if (f)
+        fclose (f);
+    free (copy);
+    return rc;
+}
+
+int
+main (int argc, char **argv)
+{
+    lb_log_setup ("worker-eval", LB_LOG_INFO);
+    if (argc < 2 || strcmp (argv [1], "--help") == 0 || strcmp (argv [1], "-h") == 0) {
+        printf ("usage: worker-eval score --predictions FILE --out DIR [options] (score --help)\n"
+                "       worker-eval serve [--config FILE]\n");
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp (argv [1], "serve") == 0) {
+        fprintf (stderr, "worker-eval: serve: not built yet: the worker runtime "
+                 "(workers/runtime/wk_runtime.h) has not landed on this branch\n");
+        return 1;
+    }
+    if (strcmp (argv [1], "score") != 0) {
+        fprintf (stderr, "worker-eval: unknown command %s (try --help)\n", argv [1]);
+        return 2;
+    }
+    argc--;
+    argv++;
+    const char *csv = NULL, *out = NULL, *run = NULL, *task = NULL, *config_path = NULL;
+    int prod_version = 0;
+    const char *imports [16];
+    size_t nimports = 0;
+    const char *sets [32];
+    size_t nsets = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv [i];
+        const char *v = i + 1 < argc ? argv [i + 1] : NULL;
+        if (strcmp (a, "--help") == 0 || strcmp (a, "-h") == 0) {
+            printf ("usage: worker-eval score --predictions FILE --out DIR [--importance POLICY=FILE]\n"
+                    "                      [--production-version N] [--run RUN] [--task TASK]\n"
+                    "                      [--config FILE] [--set section.key=value]...\n"
+                    "Scores every model column of the CSV (ts,label,rule,fwd_return,MODEL...)\n"
+                    "on its rows and writes DIR/evaluation.json, DIR/report.md, DIR/report.html.\n");
+            return 0;
+        }
+        if (!v) {
+            fprintf (stderr, "worker-eval score: %s needs a value (try --help)\n", a);
+            return 2;
+        }
+        if (strcmp (a, "--predictions") == 0) csv = v;
+        else if (strcmp (a, "--out") == 0) out = v;
+        else if (strcmp (a, "--run") == 0) run = v;
+        else if (strcmp (a, "--task") == 0) task = v;
+        else if (strcmp (a, "--config") == 0) config_path = v;
+        else if (strcmp (a, "--production-version") == 0) prod_version = atoi (v);
+        else if (strcmp (a, "--importance") == 0 && nimports < 16) imports [nimports++] = v;
+        else if (strcmp (a, "--set") == 0 && nsets < 32) sets [nsets++] = v;
+        else {
+            fprintf (stderr, "worker-eval score: unknown option %s (try --help)\n", a);
+            return 2;
+        }
+        i++;
+    }
+    if (!csv || !out) {
+        fprintf (stderr, "worker-eval score: --predictions and --out are required (try --help)\n");
+        return 2;
+    }
+    lb_config_t *config = lb_config_load (config_path);
+    if (!config)
+        return 1;
+    for (size_t i = 0; i < nsets; i++) {
+        char *kv = lb_xstrdup (sets [i]);
+        char *eq = strchr (kv, '=');
+        int bad = !eq;
+        if (eq) {
+            *eq = 0;
+            bad = lb_config_set (config, kv, eq + 1, "--set") != 0;
+        }
+        free (kv);
+        if (bad) {
+            fprintf (stderr, "worker-eval score: bad --set %s\n", sets [i]);
+            lb_config_destroy (&config);
+            return 2;
+        }
+    }
+    int rc = 1;
+    wk_eval_t *eval = NULL;
+    char *json = NULL, *md = NULL, *html = NULL;
+    char why [512];
+    wk_eval_settings_t settings;
+    if (wk_eval_settings_from_config (config, &settings))
+        goto done;
+    eval = wk_eval_load_csv (csv, prod_version, why, sizeof why);
+    if (!eval) {
+        lb_log_error ("%s", why);
+        goto done;
+    }
+    for (size_t i = 0; i < nimports; i++)
+        if (s_importance (eval, imports [i]))
+            goto done;
+    if (wk_eval_run (eval, &settings, why, sizeof why)) {
+        lb_log_error ("evaluation refused: %s", why);
+        goto done;
+    }
+    if (mkdir (out, 0755) && errno != EEXIST) {
+        lb_log_error ("cannot create %s: %s", out, strerror (errno));
+        goto done;
+    }
+    char title [256];
+    snprintf (title, sizeof title, "Evaluation%s%s%s%s", run ? " of run " : "", run ? run : "",
+              task ? ", task " : "", task ? task : "");
+    wk_report_info_t info = { .title = title, .run = run, .task = task,
+        .no_analysis = "no analysis: the evaluate tool does not call the LLM "
+                       "(the evaluate step does when an API key is set)" };
+    json = wk_eval_json (eval);
+    md = wk_report_markdown (eval, &info);
+    html = wk_report_html (eval, &info);
+    if (s_write (out, "evaluation.json", json) || s_write (out, "report.md", md)
+        || s_write (out, "report.html", html))
+        goto done;
+    printf ("%s\n", json);
+    rc = 0;
+done:
+    free (json);
+    free (md);
+    free (html);
+    wk_eval_destroy (&eval);
+    lb_config_destroy (&config);
+    return rc;
+}

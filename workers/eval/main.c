@@ -16,7 +16,11 @@
 #include "lb_config.h"
 #include "lb_log.h"
 #include "lb_mem.h"
+#include "lb_artifact.h"
+#include "lb_pg.h"
+#include "lb_redis.h"
 #include "wk_eval.h"
+#include "wk_evalstore.h"
 #include "wk_report.h"
 
 #include <errno.h>
@@ -106,6 +110,66 @@ out:
     return rc;
 }
 
+//  --artifact POLICY=PATH: the file goes into the artifact store and its
+//  URI and hash become the policy's.
+static int
+s_artifact (wk_eval_t *eval, lb_artifact_t *store, const char *arg)
+{
+    char *copy = lb_xstrdup (arg);
+    char *eq = strchr (copy, '=');
+    char *uri = NULL;
+    int rc = -1;
+    char hex [65];
+    if (!eq)
+        lb_log_error ("--artifact wants POLICY=PATH, got '%s'", arg);
+    else {
+        *eq = 0;
+        if (lb_artifact_put_file (store, eq + 1, false, &uri) == 0
+            && lb_artifact_uri_hash (uri, hex) == 0) {
+            if (wk_eval_set_artifact (eval, copy, uri, hex))
+                lb_log_error ("--artifact: no policy named '%s'", copy);
+            else
+                rc = 0;
+        }
+    }
+    free (uri);
+    free (copy);
+    return rc;
+}
+
+//  --store: the reports into the artifact store, the rows into PostgreSQL,
+//  the dashboard hash into Redis (optional).
+static int
+s_store (lb_config_t *config, wk_eval_t *eval, const char *run, const char *task,
+         const char *html, const char *md, char **report_uri)
+{
+    lb_artifact_t *store = lb_artifact_new (lb_config_str (config, "artifacts.root"));
+    if (!store)
+        return -1;
+    char *md_uri = NULL;
+    int rc = -1;
+    if (lb_artifact_put (store, html, strlen (html), report_uri)
+        || lb_artifact_put (store, md, strlen (md), &md_uri)) {
+        lb_artifact_destroy (&store);
+        return -1;
+    }
+    PGconn *pg = lb_pg_connect (lb_config_str (config, "postgres.url"), "worker-eval");
+    if (pg && wk_evalstore_save_pg (pg, eval, run, task, *report_uri) == 0) {
+        rc = 0;
+        redisContext *redis = lb_redis_connect (lb_config_str (config, "redis.url"), 1.0);
+        if (redis) {
+            wk_evalstore_save_redis (redis, eval, run, task, *report_uri);
+            redisFree (redis);
+        }
+        lb_log_info ("stored run=%s task=%s report=%s markdown=%s", run, task, *report_uri, md_uri);
+    }
+    if (pg)
+        PQfinish (pg);
+    free (md_uri);
+    lb_artifact_destroy (&store);
+    return rc;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -132,16 +196,27 @@ main (int argc, char **argv)
     size_t nimports = 0;
     const char *sets [32];
     size_t nsets = 0;
+    const char *artifacts [16];
+    size_t nartifacts = 0;
+    bool store = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv [i];
         const char *v = i + 1 < argc ? argv [i + 1] : NULL;
         if (strcmp (a, "--help") == 0 || strcmp (a, "-h") == 0) {
             printf ("usage: worker-eval score --predictions FILE --out DIR [--importance POLICY=FILE]\n"
+                    "                      [--artifact POLICY=PATH] [--store]\n"
                     "                      [--production-version N] [--run RUN] [--task TASK]\n"
                     "                      [--config FILE] [--set section.key=value]...\n"
                     "Scores every model column of the CSV (ts,label,rule,fwd_return,MODEL...)\n"
-                    "on its rows and writes DIR/evaluation.json, DIR/report.md, DIR/report.html.\n");
+                    "on its rows and writes DIR/evaluation.json, DIR/report.md, DIR/report.html.\n"
+                    "--artifact puts a model file into the artifact store as that policy's artifact;\n"
+                    "--store (with --run, --task) records the evaluation in PostgreSQL and Redis\n"
+                    "and the reports in the artifact store, as the evaluate step does.\n");
             return 0;
+        }
+        if (strcmp (a, "--store") == 0) {
+            store = true;
+            continue;
         }
         if (!v) {
             fprintf (stderr, "worker-eval score: %s needs a value (try --help)\n", a);
@@ -155,6 +230,7 @@ main (int argc, char **argv)
         else if (strcmp (a, "--production-version") == 0) prod_version = atoi (v);
         else if (strcmp (a, "--importance") == 0 && nimports < 16) imports [nimports++] = v;
         else if (strcmp (a, "--set") == 0 && nsets < 32) sets [nsets++] = v;
+        else if (strcmp (a, "--artifact") == 0 && nartifacts < 16) artifacts [nartifacts++] = v;
         else {
             fprintf (stderr, "worker-eval score: unknown option %s (try --help)\n", a);
             return 2;
@@ -163,6 +239,10 @@ main (int argc, char **argv)
     }
     if (!csv || !out) {
         fprintf (stderr, "worker-eval score: --predictions and --out are required (try --help)\n");
+        return 2;
+    }
+    if (store && (!run || !task)) {
+        fprintf (stderr, "worker-eval score: --store needs --run and --task\n");
         return 2;
     }
     lb_config_t *config = lb_config_load (config_path);
@@ -185,6 +265,8 @@ main (int argc, char **argv)
     }
     int rc = 1;
     wk_eval_t *eval = NULL;
+    lb_artifact_t *store_h = NULL;
+    char *report_uri = NULL;
     char *json = NULL, *md = NULL, *html = NULL;
     char why [512];
     wk_eval_settings_t settings;
@@ -197,6 +279,11 @@ main (int argc, char **argv)
     }
     for (size_t i = 0; i < nimports; i++)
         if (s_importance (eval, imports [i]))
+            goto done;
+    if (nartifacts && !(store_h = lb_artifact_new (lb_config_str (config, "artifacts.root"))))
+        goto done;
+    for (size_t i = 0; i < nartifacts; i++)
+        if (s_artifact (eval, store_h, artifacts [i]))
             goto done;
     if (wk_eval_run (eval, &settings, why, sizeof why)) {
         lb_log_error ("evaluation refused: %s", why);
@@ -218,12 +305,16 @@ main (int argc, char **argv)
     if (s_write (out, "evaluation.json", json) || s_write (out, "report.md", md)
         || s_write (out, "report.html", html))
         goto done;
+    if (store && s_store (config, eval, run, task, html, md, &report_uri))
+        goto done;
     printf ("%s\n", json);
     rc = 0;
 done:
     free (json);
     free (md);
     free (html);
+    free (report_uri);
+    lb_artifact_destroy (&store_h);
     wk_eval_destroy (&eval);
     lb_config_destroy (&config);
     return rc;

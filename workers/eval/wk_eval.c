@@ -165,6 +165,19 @@ wk_eval_add_model (wk_eval_t *self, const char *name, const char *family, const 
 }
 
 int
+wk_eval_set_artifact (wk_eval_t *self, const char *name, const char *uri, const char *sha256)
+{
+    wk_eval_policy_t *pol = s_find (self, name);
+    if (!pol)
+        return -1;
+    free (pol->artifact_uri);
+    free (pol->sha256);
+    pol->artifact_uri = uri ? lb_xstrdup (uri) : NULL;
+    pol->sha256 = sha256 ? lb_xstrdup (sha256) : NULL;
+    return 0;
+}
+
+int
 wk_eval_set_importance (wk_eval_t *self, const char *name, const char *method,
                         size_t count, const char *const *features, const double *values)
 {
@@ -658,6 +671,8 @@ wk_eval_test (bool verbose)
     double val [2] = { 2.5, 1.0 };
     assert (wk_eval_set_importance (ev, "ensemble", "permutation", 2, feat, val) == 0);
     assert (wk_eval_set_importance (ev, "nope", "gain", 2, feat, val) == -1);
+    assert (wk_eval_set_artifact (ev, "ensemble", "file:///y", "cd") == 0);
+    assert (wk_eval_set_artifact (ev, "nope", "file:///y", "cd") == -1);
     wk_eval_settings_t s = {
         .threshold = 0.5, .cost = 0.001, .periods_per_year = 252, .rounds = 200,
         .level = 0.95, .seed = 42, .blend = { 0.8, 0.6, 0.7 }, .candidate = "ensemble"

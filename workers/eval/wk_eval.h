@@ -104,6 +104,10 @@ wk_eval_t *wk_eval_load_csv (const char *path, int production_version, char *why
 int wk_eval_add_model (wk_eval_t *self, const char *name, const char *family, const char *role,
                        const double *p, const char *artifact_uri, const char *sha256, int version);
 
+//  Sets the artifact URI and SHA-256 of the policy name (copied). Returns
+//  0, or -1 when there is no such policy.
+int wk_eval_set_artifact (wk_eval_t *self, const char *name, const char *uri, const char *sha256);
+
 //  Attaches a feature importance table (copied) to the policy name.
 //  Returns 0, or -1 when there is no such policy.
 int wk_eval_set_importance (wk_eval_t *self, const char *name, const char *method,

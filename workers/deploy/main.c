@@ -1,0 +1,257 @@
+/*  worker-deploy - the deploy step, and the registry from the command line.
+
+    Usage: worker-deploy deploy --task TASK --run RUN [--json]
+           worker-deploy rollback --task TASK [--reason TEXT] [--json]
+           worker-deploy repair
+           worker-deploy show --task TASK [--json]
+           worker-deploy serve
+           (each also takes --config FILE and --set section.key=value)
+
+    deploy decides on the candidate the evaluate step recorded for the run
+    (lb_registry.h: the gate, the verified copy, the alias swap and the
+    Redis pointer together). Exit codes: 0 promoted, rejected, rolled back or
+    nothing to do; 3 refused (bad input - a permanent failure, the reason is
+    recorded and printed); 1 could not decide (database or disk trouble -
+    retry); 2 bad usage.
+*/
+#include "lb_config.h"
+#include "lb_log.h"
+#include "lb_mem.h"
+#include "lb_pg.h"
+#include "lb_registry.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *
+s_decision_name (lb_registry_decision_t d)
+{
+    switch (d) {
+        case LB_REGISTRY_PROMOTED: return "promoted";
+        case LB_REGISTRY_REJECTED: return "rejected";
+        case LB_REGISTRY_REFUSED: return "refused";
+        case LB_REGISTRY_ROLLED_BACK: return "rolled_back";
+    }
+    return "unknown";
+}
+
+static void
+s_json_str (const char *text)
+{
+    putchar ('"');
+    for (const char *c = text; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            printf ("\\%c", *c);
+        else
+        if ((unsigned char) *c < 0x20)
+            printf ("\\u%04x", *c);
+        else
+            putchar (*c);
+    }
+    putchar ('"');
+}
+
+static int
+s_print_outcome (const lb_registry_outcome_t *o, bool json)
+{
+    if (json) {
+        printf ("{\"decision\": \"%s\", \"version\": %d, \"incumbent\": %d, ",
+                s_decision_name (o->decision), o->version, o->incumbent);
+        if (isfinite (o->improvement))
+            printf ("\"improvement\": %.17g, \"needed\": %.17g, ", o->improvement, o->needed);
+        printf ("\"pointer_pending\": %s, \"replay\": %s, \"reason\": ",
+                o->pointer_pending ? "true" : "false", o->replay ? "true" : "false");
+        s_json_str (o->reason);
+        printf ("}\n");
+    }
+    else {
+        printf ("%s", s_decision_name (o->decision));
+        if (o->version)
+            printf (" v%d", o->version);
+        if (o->incumbent)
+            printf (" (production was v%d)", o->incumbent);
+        printf (": %s%s%s\n", o->reason, o->pointer_pending
+                ? " [serving pointer pending: Redis unavailable, repaired when it returns]" : "",
+                o->replay ? " [replay: nothing changed]" : "");
+    }
+    return o->decision == LB_REGISTRY_REFUSED ? 3 : 0;
+}
+
+static int
+s_show (lb_config_t *config, const char *task, bool json)
+{
+    PGconn *pg = lb_pg_connect (lb_config_str (config, "postgres.url"), "worker-deploy");
+    if (!pg)
+        return 1;
+    const char *p [1] = { task };
+    PGresult *r = lb_pg_query (pg,
+        "select json_build_object ('task', $1::text, "
+        "'aliases', (select coalesce (json_object_agg (alias, version), '{}') from model_aliases "
+        "            where task = $1), "
+        "'versions', (select coalesce (json_agg (json_build_object ('version', version, "
+        "            'run', run, 'family', family, 'status', status, 'sha256', sha256, "
+        "            'artifact_uri', artifact_uri, 'deployed_path', deployed_path, "
+        "            'metrics', metrics, 'created_at', created_at) order by version), '[]') "
+        "            from model_versions where task = $1), "
+        "'pointer', (select row_to_json (s) from serving_pointers s where task = $1), "
+        "'decisions', (select coalesce (json_agg (row_to_json (d) order by id), '[]') "
+        "            from deploy_decisions d where task = $1))::text", 1, p);
+    int rc = 1;
+    if (r && PQntuples (r) == 1) {
+        if (json)
+            printf ("%s\n", PQgetvalue (r, 0, 0));
+        else {
+            PGresult *q = lb_pg_query (pg,
+                "select v.version, v.run, v.family, v.status, coalesce (string_agg (a.alias, ','), '') "
+                "from model_versions v left join model_aliases a on a.task = v.task "
+                "and a.version = v.version where v.task = $1 group by 1, 2, 3, 4 order by 1", 1, p);
+            if (q) {
+                printf ("task %s\n%-8s %-12s %-12s %-12s %s\n", task, "version", "run", "family",
+                        "status", "aliases");
+                for (int i = 0; i < PQntuples (q); i++)
+                    printf ("v%-7s %-12s %-12s %-12s %s\n", PQgetvalue (q, i, 0),
+                            PQgetvalue (q, i, 1), PQgetvalue (q, i, 2), PQgetvalue (q, i, 3),
+                            PQgetvalue (q, i, 4));
+                PQclear (q);
+            }
+            q = lb_pg_query (pg, "select created_at::text, action, decision, reason "
+                             "from deploy_decisions where task = $1 order by id", 1, p);
+            if (q) {
+                printf ("decisions:\n");
+                for (int i = 0; i < PQntuples (q); i++)
+                    printf ("  %.19s %-8s %-11s %s\n", PQgetvalue (q, i, 0), PQgetvalue (q, i, 1),
+                            PQgetvalue (q, i, 2), PQgetvalue (q, i, 3));
+                PQclear (q);
+            }
+        }
+        rc = 0;
+    }
+    PQclear (r);
+    PQfinish (pg);
+    return rc;
+}
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+        "usage: worker-deploy deploy --task TASK --run RUN [--json]\n"
+        "       worker-deploy rollback --task TASK [--reason TEXT] [--json]\n"
+        "       worker-deploy repair\n"
+        "       worker-deploy show --task TASK [--json]\n"
+        "       worker-deploy serve\n"
+        "options for all: --config FILE, --set section.key=value\n"
+        "exit: 0 done (promoted, rejected, rolled back), 3 refused (bad input, recorded),\n"
+        "      1 could not decide (retry), 2 bad usage\n");
+}
+
+int
+main (int argc, char **argv)
+{
+    lb_log_setup ("worker-deploy", LB_LOG_INFO);
+    if (argc < 2 || strcmp (argv [1], "--help") == 0 || strcmp (argv [1], "-h") == 0) {
+        s_usage (argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv [1];
+    if (strcmp (cmd, "serve") == 0) {
+        fprintf (stderr, "worker-deploy: serve: not built yet: the worker runtime "
+                 "(workers/runtime/wk_runtime.h) has not landed on this branch\n");
+        return 1;
+    }
+    const char *task = NULL, *run = NULL, *reason = NULL, *config_path = NULL;
+    const char *sets [32];
+    size_t nsets = 0;
+    bool json = false;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv [i], *v = i + 1 < argc ? argv [i + 1] : NULL;
+        if (strcmp (a, "--json") == 0) { json = true; continue; }
+        if (strcmp (a, "--help") == 0) { s_usage (stdout); return 0; }
+        if (!v) {
+            fprintf (stderr, "worker-deploy: %s needs a value (try --help)\n", a);
+            return 2;
+        }
+        if (strcmp (a, "--task") == 0) task = v;
+        else if (strcmp (a, "--run") == 0) run = v;
+        else if (strcmp (a, "--reason") == 0) reason = v;
+        else if (strcmp (a, "--config") == 0) config_path = v;
+        else if (strcmp (a, "--set") == 0 && nsets < 32) sets [nsets++] = v;
+        else {
+            fprintf (stderr, "worker-deploy: unknown option %s (try --help)\n", a);
+            return 2;
+        }
+        i++;
+    }
+    bool needs_task = strcmp (cmd, "repair") != 0;
+    if (strcmp (cmd, "deploy") && strcmp (cmd, "rollback") && strcmp (cmd, "repair")
+        && strcmp (cmd, "show")) {
+        fprintf (stderr, "worker-deploy: unknown command %s (try --help)\n", cmd);
+        return 2;
+    }
+    if ((needs_task && !task) || (strcmp (cmd, "deploy") == 0 && !run)) {
+        fprintf (stderr, "worker-deploy %s: --task%s required\n", cmd,
+                 strcmp (cmd, "deploy") == 0 ? " and --run are" : " is");
+        return 2;
+    }
+    lb_config_t *config = lb_config_load (config_path);
+    if (!config)
+        return 2;
+    for (size_t i = 0; i < nsets; i++) {
+        char *kv = lb_xstrdup (sets [i]);
+        char *eq = strchr (kv, '=');
+        int bad = !eq || (*eq = 0, lb_config_set (config, kv, eq + 1, "--set") != 0);
+        free (kv);
+        if (bad) {
+            fprintf (stderr, "worker-deploy: bad --set %s\n", sets [i]);
+            lb_config_destroy (&config);
+            return 2;
+        }
+    }
+    int rc = 1;
+    if (strcmp (cmd, "show") == 0) {
+        rc = s_show (config, task, json);
+        lb_config_destroy (&config);
+        return rc;
+    }
+    lb_registry_settings_t settings = {
+        .metric = lb_config_str (config, "deploy.metric"),
+        .margin = lb_config_real (config, "deploy.margin"),
+        .first_margin = lb_config_real (config, "deploy.first_margin"),
+        .use_lower_bound = lb_config_bool (config, "deploy.use_lower_bound"),
+        .deploy_dir = lb_config_str (config, "deploy.dir"),
+    };
+    lb_registry_t *reg = lb_registry_new (lb_config_str (config, "postgres.url"),
+                                          lb_config_str (config, "redis.url"), &settings);
+    if (!reg) {
+        lb_config_destroy (&config);
+        return 1;
+    }
+    lb_registry_outcome_t out;
+    if (strcmp (cmd, "repair") == 0) {
+        int still = lb_registry_repair (reg);
+        if (still >= 0)
+            printf ("%d serving pointer%s still pending\n", still, still == 1 ? "" : "s");
+        rc = still == 0 ? 0 : 1;
+    }
+    else
+    if (strcmp (cmd, "rollback") == 0) {
+        if (lb_registry_rollback (reg, task, reason, &out) == 0)
+            rc = s_print_outcome (&out, json);
+    }
+    else {
+        lb_registry_candidate_t cand;
+        char why [512];
+        if (lb_registry_load_candidate (reg, task, run, &cand, why, sizeof why)) {
+            lb_log_error ("deploy task=%s run=%s: %s", task, run, why);
+            rc = 3;
+        }
+        else
+        if (lb_registry_deploy (reg, &cand, &out) == 0)
+            rc = s_print_outcome (&out, json);
+    }
+    lb_registry_destroy (&reg);
+    lb_config_destroy (&config);
+    return rc;
+}

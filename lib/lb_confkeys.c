@@ -86,6 +86,18 @@ static const lb_cfg_key_t s_keys [] = {
     { "worker.progress_interval", LB_CFG_SECONDS, "250ms", NULL, 0, 60, 0,
       "progress reports are sent at most this often" },
 
+    //  [train] - bin/worker-train (workers/train/, docs/train.md)
+    { "train.threads", LB_CFG_INT, "0", NULL, 0, 1024, 0,
+      "CPU threads per training job (XGBoost nthread, OpenMP, OpenBLAS); 0 = every online core" },
+    { "train.progress_every", LB_CFG_SECONDS, "2s", NULL, 0, 3600, 0,
+      "how often a job reports round/epoch, losses, metric, samples/s and ETA" },
+    { "train.checkpoint_every", LB_CFG_SECONDS, "5m", NULL, 0, 86400, 0,
+      "how often a job writes a checkpoint to the artifact store (0: never)" },
+    { "train.gpu", LB_CFG_STRING, "auto", NULL, 0, 0, 0,
+      "auto: train on a GPU when one is detected and usable; off: never; require: refuse to start without one" },
+    { "train.gpu_failure", LB_CFG_STRING, "retry", NULL, 0, 0, 0,
+      "what a CUDA error or GPU out-of-memory does to a job: retry (another attempt), cpu (finish on the CPU), fail" },
+
     //  [scheduler] - sched and its daemon (scheduler/, docs/scheduler.md)
     { "scheduler.pipelines", LB_CFG_STRING, "deploy/pipelines", NULL, 0, 0, 0,
       "directory of pipeline definitions (NAME.conf)" },

@@ -235,10 +235,10 @@ lb_metrics_reliability (const uint8_t *y, const double *p, size_t n,
     return ece;
 }
 
-int
+void
 lb_metrics_backtest (const uint8_t *signal, const double *fwd_return, size_t n,
                      double cost, double periods_per_year,
-                     lb_backtest_t *out, double *equity, char *why, size_t size)
+                     lb_backtest_t *out, double *equity)
 {
     assert (out);
     memset (out, 0, sizeof *out);
@@ -247,11 +247,10 @@ lb_metrics_backtest (const uint8_t *signal, const double *fwd_return, size_t n,
     size_t wins = 0;
     for (size_t i = 0; i < n; i++) {
         double r = 0;
+        if (signal [i] && !isfinite (fwd_return [i]))
+            out->skipped++;
+        else
         if (signal [i]) {
-            if (!isfinite (fwd_return [i])) {
-                s_why (why, size, "row %zu: forward return %g is not finite", i, fwd_return [i]);
-                return -1;
-            }
             r = fwd_return [i] - cost;
             out->trades++;
             wins += r > 0;
@@ -273,14 +272,13 @@ lb_metrics_backtest (const uint8_t *signal, const double *fwd_return, size_t n,
         //  Two-pass variance for accuracy.
         double mean = out->mean, ss = 0;
         for (size_t i = 0; i < n; i++) {
-            double r = signal [i] ? fwd_return [i] - cost : 0;
+            double r = signal [i] && isfinite (fwd_return [i]) ? fwd_return [i] - cost : 0;
             ss += (r - mean) * (r - mean);
         }
         double sd = sqrt (ss / (double) (n - 1));
         if (sd > 0)
             out->sharpe = mean / sd * sqrt (periods_per_year);
     }
-    return 0;
 }
 
 double
@@ -495,8 +493,8 @@ lb_metrics_test (bool verbose)
     double fwd [4] = { 0.02, -0.01, -0.01, 0.05 };
     double eq [4];
     lb_backtest_t bt;
-    assert (lb_metrics_backtest (sig, fwd, 4, 0.01, 1, &bt, eq, why, sizeof why) == 0);
-    assert (bt.trades == 3);
+    lb_metrics_backtest (sig, fwd, 4, 0.01, 1, &bt, eq);
+    assert (bt.trades == 3 && bt.skipped == 0);
     assert (s_near (bt.total, 0.03, 1e-15));
     assert (s_near (eq [2], -0.01, 1e-15) && s_near (eq [3], 0.03, 1e-15));
     assert (s_near (bt.max_drawdown, 0.02, 1e-15));
@@ -505,12 +503,10 @@ lb_metrics_test (bool verbose)
     //  deviations .0025 -.0075 -.0275 .0325 -> squares sum .00187500 / 3.
     double sd = sqrt (0.001875 / 3);
     assert (s_near (bt.sharpe, 0.0075 / sd, 1e-12));
-    //  NaN forward return on a traded row is refused; on an untraded row ignored.
-    double fwdnan [4] = { 0.02, NAN, 0.0, 0.0 };
-    assert (lb_metrics_backtest (sig, fwdnan, 4, 0, 1, &bt, NULL, why, sizeof why) == 0);
-    fwdnan [2] = NAN;
-    assert (lb_metrics_backtest (sig, fwdnan, 4, 0, 1, &bt, NULL, why, sizeof why) == -1);
-    assert (strstr (why, "row 2"));
+    //  An unknown forward return: a signal there is skipped, not traded.
+    double fwdnan [4] = { 0.02, NAN, NAN, 0.05 };
+    lb_metrics_backtest (sig, fwdnan, 4, 0.01, 1, &bt, NULL);
+    assert (bt.trades == 2 && bt.skipped == 1 && s_near (bt.total, 0.05, 1e-15));
 
     //  Blend: high 0.8, low 0.6, weight 0.7.
     lb_blend_t blend = { 0.8, 0.6, 0.7 };

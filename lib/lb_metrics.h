@@ -20,8 +20,10 @@
       numpy.linspace does; empty bins kept here with count 0).
 
     Backtest of a signal: on row i the policy takes the trade when
-    signal[i] is 1; its net return is fwd_return[i] - cost; rows without a
-    trade return 0. Equity is the running sum of net returns (additive, from
+    signal[i] is 1 and the row's forward return is known (finite); its net
+    return is fwd_return[i] - cost; rows without a trade return 0. A signal
+    on a row whose forward return is unknown (NaN) cannot be traded: it is
+    counted in `skipped`, never guessed. Equity is the running sum of net returns (additive, from
     0). Sharpe = mean / sample standard deviation (n-1) of the per-row net
     returns, times sqrt(periods_per_year). Hit rate = share of trades with
     net return > 0. Max drawdown = largest fall of equity from a previous
@@ -101,6 +103,7 @@ double lb_metrics_reliability (const uint8_t *y, const double *p, size_t n,
 typedef struct {
     size_t n;           //  rows
     size_t trades;
+    size_t skipped;     //  signals on rows with an unknown forward return
     double total;       //  sum of net returns
     double mean;        //  mean net return per row
     double sharpe;      //  NaN when the returns have no spread
@@ -109,11 +112,9 @@ typedef struct {
 } lb_backtest_t;
 
 //  Runs the backtest. equity, when not NULL, receives n running totals.
-//  Returns 0, or -1 when a forward return on a traded row is not finite
-//  (reason in why).
-int lb_metrics_backtest (const uint8_t *signal, const double *fwd_return, size_t n,
-                         double cost, double periods_per_year,
-                         lb_backtest_t *out, double *equity, char *why, size_t size);
+void lb_metrics_backtest (const uint8_t *signal, const double *fwd_return, size_t n,
+                          double cost, double periods_per_year,
+                          lb_backtest_t *out, double *equity);
 
 //  Blended policy settings.
 typedef struct {

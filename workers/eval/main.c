@@ -1,9 +1,15 @@
-/*  worker-eval - the evaluate step, and the same scoring from the command line.
+/*  worker-eval - the evaluate step, and the same work from the command line.
 
-    Usage: worker-eval score --predictions FILE --out DIR [--importance POLICY=FILE]
-                    [--production-version N] [--run RUN] [--task TASK]
-                    [--config FILE] [--set section.key=value]...
-           worker-eval serve [--config FILE]
+    Usage: worker-eval [runtime options]          serve `evaluate` on the broker
+           worker-eval run --run RUN --dataset URI --model URI... [--task TASK]
+                    [--candidate NAME] [--no-store] [--config FILE]
+           worker-eval score --predictions FILE --out DIR [--importance POLICY=FILE]
+                    [--artifact POLICY=PATH] [--production-version N] [--run RUN]
+                    [--task TASK] [--store] [--config FILE] [--set section.key=value]...
+
+    The step (and `run`, which does exactly what the step does) reads the
+    dataset and model artifacts, re-scores production, and stores the
+    evaluation and the report (wk_evaljob.h).
 
     `score` scores a predictions CSV the way the evaluate step does and
     writes the JSON summary, the Markdown report and the HTML report.
@@ -20,7 +26,9 @@
 #include "lb_pg.h"
 #include "lb_redis.h"
 #include "wk_eval.h"
+#include "wk_evaljob.h"
 #include "wk_evalstore.h"
+#include "wk_runtime.h"
 #include "wk_report.h"
 
 #include <errno.h>
@@ -170,24 +178,176 @@ s_store (lb_config_t *config, wk_eval_t *eval, const char *run, const char *task
     return rc;
 }
 
+//  ------------------------------------------------------------------ serving
+
+static void
+s_job_progress (void *arg, double percent, const char *stage, const char *message)
+{
+    wk_job_progress (arg, percent, stage, "%s", message);
+}
+
+//  Upstream outputs arrive as "STEP.NAME" parameters (docs/scheduler.md).
+static bool
+s_ends_with (const char *text, const char *suffix)
+{
+    size_t a = strlen (text), b = strlen (suffix);
+    return a > b && strcmp (text + a - b, suffix) == 0;
+}
+
+static wk_status_t
+s_handle (wk_job_t *job, void *arg)
+{
+    (void) arg;
+    const char *dataset = wk_job_param (job, "dataset");
+    const char *models_param = wk_job_param (job, "models");
+    int n = wk_job_param_count (job);
+    const char **models = lb_xcalloc ((size_t) n + 64, sizeof *models);
+    size_t nmodels = 0, ndatasets = 0;
+    char *models_copy = models_param ? lb_xstrdup (models_param) : NULL;
+    if (models_copy) {
+        char *save = NULL;
+        for (char *t = strtok_r (models_copy, ",", &save); t && nmodels < 64;
+             t = strtok_r (NULL, ",", &save))
+            models [nmodels++] = t;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *name = wk_job_param_name (job, i);
+        if (!models_param && s_ends_with (name, ".model"))
+            models [nmodels++] = wk_job_param (job, name);
+        if (!wk_job_param (job, "dataset") && s_ends_with (name, ".dataset")) {
+            dataset = wk_job_param (job, name);
+            ndatasets++;
+        }
+    }
+    wk_status_t status;
+    char code [64] = "", err [1024] = "";
+    if (ndatasets > 1) {
+        wk_job_error (job, "bad_params", "several upstream STEP.dataset outputs: give param dataset");
+        status = WK_FAIL;
+    }
+    else {
+        wk_evaljob_req_t req = {
+            .config = wk_job_config (job), .run = wk_job_run (job),
+            .task = wk_job_param (job, "task"), .dataset_uri = dataset,
+            .nmodels = nmodels, .model_uris = models,
+            .candidate = wk_job_param (job, "candidate"), .seed = wk_job_param (job, "seed"),
+            .store = true, .progress = s_job_progress, .arg = job
+        };
+        wk_evaljob_out_t out;
+        status = wk_evaljob_run (&req, &out, code, sizeof code, err, sizeof err);
+        if (status == WK_DONE) {
+            wk_job_output (job, "report", out.report_uri);
+            wk_job_output (job, "report_md", out.report_md_uri);
+            wk_job_output (job, "evaluation", out.summary_uri);
+            wk_job_metric (job, "accuracy", out.accuracy);
+            wk_job_metric (job, "roc_auc", out.auc);
+            if (out.production_version) {
+                wk_job_metric (job, "vs_production_diff", out.vs_production_diff);
+                wk_job_metric (job, "vs_production_lo", out.vs_production_lo);
+                wk_job_metric (job, "production_version", out.production_version);
+            }
+            wk_job_metric (job, "vs_rules_diff", out.vs_rules_diff);
+            wk_job_metric (job, "vs_rules_lo", out.vs_rules_lo);
+            wk_evaljob_out_release (&out);
+        }
+        else
+            wk_job_error (job, code, "%s", err);
+    }
+    free (models_copy);
+    free (models);
+    return status;
+}
+
+static int
+s_serve (int argc, char **argv)
+{
+    wk_spec_t spec = { .service = "evaluate", .handler = s_handle,
+                       .summary = "evaluates the trained models, the rules, the blended policy and "
+                                  "production on the test rows; stores metrics and a report "
+                                  "(also: worker-eval run|score --help)" };
+    return wk_runtime_main (&spec, argc, argv);
+}
+
+static void
+s_cli_progress (void *arg, double percent, const char *stage, const char *message)
+{
+    (void) arg;
+    lb_log_info ("[%5.1f%%] %s: %s", percent, stage, message);
+}
+
+//  worker-eval run: the step from the command line.
+static int
+s_cli_run (int argc, char **argv)
+{
+    lb_log_setup ("worker-eval", LB_LOG_INFO);
+    const char *run = NULL, *task = NULL, *dataset = NULL, *candidate = NULL, *config_path = NULL;
+    const char *models [64];
+    size_t nmodels = 0;
+    bool store = true;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv [i], *v = i + 1 < argc ? argv [i + 1] : NULL;
+        if (strcmp (a, "--help") == 0 || strcmp (a, "-h") == 0) {
+            printf ("usage: worker-eval run --run RUN --dataset URI --model URI [--model URI]...\n"
+                    "                       [--task TASK] [--candidate NAME] [--no-store] [--config FILE]\n"
+                    "Does what the evaluate step does and prints the report's URI.\n");
+            return 0;
+        }
+        if (strcmp (a, "--no-store") == 0) { store = false; continue; }
+        if (!v) {
+            fprintf (stderr, "worker-eval run: %s needs a value (try --help)\n", a);
+            return 2;
+        }
+        if (strcmp (a, "--run") == 0) run = v;
+        else if (strcmp (a, "--task") == 0) task = v;
+        else if (strcmp (a, "--dataset") == 0) dataset = v;
+        else if (strcmp (a, "--candidate") == 0) candidate = v;
+        else if (strcmp (a, "--config") == 0) config_path = v;
+        else if (strcmp (a, "--model") == 0 && nmodels < 64) models [nmodels++] = v;
+        else {
+            fprintf (stderr, "worker-eval run: unknown option %s (try --help)\n", a);
+            return 2;
+        }
+        i++;
+    }
+    if (!run || !dataset || !nmodels) {
+        fprintf (stderr, "worker-eval run: --run, --dataset and --model are required\n");
+        return 2;
+    }
+    lb_config_t *config = lb_config_load (config_path);
+    if (!config)
+        return 2;
+    wk_evaljob_req_t req = { .config = config, .run = run, .task = task, .dataset_uri = dataset,
+                             .nmodels = nmodels, .model_uris = models, .candidate = candidate,
+                             .store = store, .progress = s_cli_progress };
+    wk_evaljob_out_t out;
+    char code [64], err [1024];
+    wk_status_t st = wk_evaljob_run (&req, &out, code, sizeof code, err, sizeof err);
+    int rc = 0;
+    if (st == WK_DONE) {
+        printf ("task %s: candidate accuracy %.4f, ROC AUC %.4f\nreport %s\nmarkdown %s\n"
+                "summary %s\n", out.task, out.accuracy, out.auc, out.report_uri,
+                out.report_md_uri, out.summary_uri);
+        wk_evaljob_out_release (&out);
+    }
+    else {
+        fprintf (stderr, "worker-eval run: %s (%s): %s\n",
+                 st == WK_RETRY ? "failed, retryable" : "failed", code, err);
+        rc = st == WK_RETRY ? 1 : 3;
+    }
+    lb_config_destroy (&config);
+    return rc;
+}
+
+//  ------------------------------------------------------------------ score
+
 int
 main (int argc, char **argv)
 {
+    if (argc >= 2 && strcmp (argv [1], "run") == 0)
+        return s_cli_run (argc - 1, argv + 1);
+    if (argc < 2 || strcmp (argv [1], "score") != 0)
+        return s_serve (argc, argv);
     lb_log_setup ("worker-eval", LB_LOG_INFO);
-    if (argc < 2 || strcmp (argv [1], "--help") == 0 || strcmp (argv [1], "-h") == 0) {
-        printf ("usage: worker-eval score --predictions FILE --out DIR [options] (score --help)\n"
-                "       worker-eval serve [--config FILE]\n");
-        return argc < 2 ? 2 : 0;
-    }
-    if (strcmp (argv [1], "serve") == 0) {
-        fprintf (stderr, "worker-eval: serve: not built yet: the worker runtime "
-                 "(workers/runtime/wk_runtime.h) has not landed on this branch\n");
-        return 1;
-    }
-    if (strcmp (argv [1], "score") != 0) {
-        fprintf (stderr, "worker-eval: unknown command %s (try --help)\n", argv [1]);
-        return 2;
-    }
     argc--;
     argv++;
     const char *csv = NULL, *out = NULL, *run = NULL, *task = NULL, *config_path = NULL;

@@ -219,13 +219,9 @@ s_score (wk_eval_t *self, wk_eval_policy_t *pol, char *why, size_t size)
         sig [i] = pol->p [i] >= s->threshold;
     free (pol->equity);
     pol->equity = lb_xmalloc (self->n * sizeof *pol->equity);
-    int rc = lb_metrics_backtest (sig, self->fwd, self->n, s->cost, s->periods_per_year,
-                                  &pol->bt, pol->equity, reason, sizeof reason);
+    lb_metrics_backtest (sig, self->fwd, self->n, s->cost, s->periods_per_year,
+                         &pol->bt, pol->equity);
     free (sig);
-    if (rc) {
-        s_fail (why, size, "policy %s backtest: %s", pol->name, reason);
-        return -1;
-    }
     pol->scored = true;
     return 0;
 }
@@ -455,8 +451,8 @@ wk_eval_load_csv (const char *path, int production_version, char *why, size_t si
                 s_fail (why, size, "%s:%zu: more than %zu fields", path, lineno, ncols);
                 goto out;
             }
-            //  An empty forward return is missing (the row is never traded by anyone sane);
-            //  anything else must be a number.
+            //  An empty forward return is missing (unknown: a signal there is not
+            //  traded); anything else must be a number.
             double v;
             if (s_parse_double (field, &v)) {
                 if ((int) c == col_fwd && !*field)
@@ -576,6 +572,7 @@ s_policy_json (const wk_eval_policy_t *p)
     json_object_set_new (o, "reliability", bins);
     json_t *bt = json_object ();
     json_object_set_new (bt, "trades", json_integer ((json_int_t) p->bt.trades));
+    json_object_set_new (bt, "skipped", json_integer ((json_int_t) p->bt.skipped));
     json_object_set_new (bt, "total", s_num (p->bt.total));
     json_object_set_new (bt, "sharpe", s_num (p->bt.sharpe));
     json_object_set_new (bt, "hit_rate", s_num (p->bt.hit_rate));
@@ -685,8 +682,10 @@ wk_eval_test (bool verbose)
     const wk_eval_policy_t *r = wk_eval_find (ev, "rules");
     assert (r && r->m.accuracy == 5.0 / 8.0);
     assert (wk_eval_find (ev, "production")->m.accuracy == 0.5);
-    //  Row 7 has no forward return and nobody trades it: the backtest runs.
-    assert (c->bt.trades == 4);
+    //  Row 7 has no forward return and nobody trades it; rules signal on
+    //  rows 0 3 4 5 6.
+    assert (c->bt.trades == 4 && c->bt.skipped == 0);
+    assert (r->bt.trades == 5);
     assert (wk_eval_comparisons (ev) == 3);
     const wk_eval_cmp_t *cp = wk_eval_comparison (ev, 0);
     assert (strcmp (cp->baseline, "production") == 0 && cp->baseline_version == 3);

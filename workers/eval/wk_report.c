@@ -366,18 +366,24 @@ s_body (s_buf_t *b, s_fmt_t f, wk_eval_t *eval, const wk_report_info_t *info)
 
     s_heading (b, f, 2, "Backtest (trade on a positive signal, net of cost)");
     s_table_open (b, f);
-    const char *bhead [] = { "policy", "trades", "total return", "Sharpe", "hit rate",
-                             "max drawdown" };
-    s_row (b, f, true, 6, bhead);
+    const char *bhead [] = { "policy", "trades", "signals without return", "total return",
+                             "Sharpe", "hit rate", "max drawdown" };
+    s_row (b, f, true, 7, bhead);
+    size_t skipped = 0;
     for (size_t i = 0; i < wk_eval_policies (eval); i++) {
         const wk_eval_policy_t *p = wk_eval_policy (eval, i);
         snprintf (n1, 32, "%zu", p->bt.trades);
-        const char *cells [] = { p->name, n1, s_fmt (n2, 32, p->bt.total, 4),
+        snprintf (n6, 32, "%zu", p->bt.skipped);
+        skipped += p->bt.skipped;
+        const char *cells [] = { p->name, n1, n6, s_fmt (n2, 32, p->bt.total, 4),
             s_fmt (n3, 32, p->bt.sharpe, 3), s_fmt (n4, 32, p->bt.hit_rate, 3),
             s_fmt (n5, 32, p->bt.max_drawdown, 4) };
-        s_row (b, f, false, 6, cells);
+        s_row (b, f, false, 7, cells);
     }
     s_table_close (b, f);
+    if (skipped)
+        s_para (b, f, "Signals on rows whose forward return is unknown are not traded; "
+                "they are counted in the third column.");
 
     if (cand) {
         s_heading (b, f, 2, "Calibration of the candidate (reliability bins)");

@@ -1,11 +1,18 @@
 /*  worker-deploy - the deploy step, and the registry from the command line.
 
-    Usage: worker-deploy deploy --task TASK --run RUN [--json]
+    Usage: worker-deploy [runtime options]      serve `deploy` on the broker
+           worker-deploy deploy --task TASK --run RUN [--json]
            worker-deploy rollback --task TASK [--reason TEXT] [--json]
            worker-deploy repair
            worker-deploy show --task TASK [--json]
-           worker-deploy serve
-           (each also takes --config FILE and --set section.key=value)
+           (each command also takes --config FILE and --set section.key=value)
+
+    The step's job: the run is the job's; the task is param `task`, else
+    the one the evaluate step recorded for this run; param `margin`
+    overrides deploy.margin. Promoted, rejected and replayed decisions are
+    "done"; a refusal fails the step permanently (code "refused"); trouble
+    with the database or the disk is retried. Every job starts by writing
+    pending serving pointers to Redis (lb_registry_repair).
 
     deploy decides on the candidate the evaluate step recorded for the run
     (lb_registry.h: the gate, the verified copy, the alias swap and the
@@ -19,6 +26,7 @@
 #include "lb_mem.h"
 #include "lb_pg.h"
 #include "lb_registry.h"
+#include "wk_runtime.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -133,6 +141,125 @@ s_show (lb_config_t *config, const char *task, bool json)
     return rc;
 }
 
+//  The settings of [deploy] (strings borrowed from config).
+static lb_registry_settings_t
+s_settings (lb_config_t *config)
+{
+    lb_registry_settings_t settings = {
+        .metric = lb_config_str (config, "deploy.metric"),
+        .margin = lb_config_real (config, "deploy.margin"),
+        .first_margin = lb_config_real (config, "deploy.first_margin"),
+        .use_lower_bound = lb_config_bool (config, "deploy.use_lower_bound"),
+        .deploy_dir = lb_config_str (config, "deploy.dir"),
+    };
+    return settings;
+}
+
+//  The task the evaluate step recorded for run. Returns 0 or -1.
+static int
+s_task_of_run (lb_config_t *config, const char *run, char *task, size_t size)
+{
+    PGconn *pg = lb_pg_connect (lb_config_str (config, "postgres.url"), "worker-deploy");
+    if (!pg)
+        return -1;
+    const char *p [1] = { run };
+    PGresult *r = lb_pg_query (pg, "select task from evaluations where run = $1 "
+                               "and role = 'candidate'", 1, p);
+    int rc = -1;
+    if (r && PQntuples (r) == 1) {
+        snprintf (task, size, "%s", PQgetvalue (r, 0, 0));
+        rc = 0;
+    }
+    else
+    if (r)
+        rc = -2;
+    PQclear (r);
+    PQfinish (pg);
+    return rc;
+}
+
+static wk_status_t
+s_handle (wk_job_t *job, void *arg)
+{
+    (void) arg;
+    lb_config_t *config = wk_job_config (job);
+    const char *run = wk_job_run (job);
+    lb_registry_settings_t settings = s_settings (config);
+    double margin;
+    int got = wk_job_param_real (job, "margin", &margin);
+    if (got < 0)
+        return WK_FAIL;         //  the runtime recorded bad_params
+    if (got == 0) {
+        if (!(margin >= 0 && margin < 1)) {
+            wk_job_error (job, "bad_params", "param margin %g is not in [0, 1)", margin);
+            return WK_FAIL;
+        }
+        settings.margin = margin;
+    }
+    char task [128];
+    const char *given = wk_job_param (job, "task");
+    if (given)
+        snprintf (task, sizeof task, "%s", given);
+    else {
+        int rc = s_task_of_run (config, run, task, sizeof task);
+        if (rc == -1) {
+            wk_job_error (job, "postgres", "cannot read the evaluation of run %s", run);
+            return WK_RETRY;
+        }
+        if (rc == -2) {
+            wk_job_error (job, "refused", "run %s has no evaluated candidate (did the evaluate "
+                          "step run?)", run);
+            return WK_FAIL;
+        }
+    }
+    wk_job_progress (job, 10, "registry", "task %s", task);
+    lb_registry_t *reg = lb_registry_new (lb_config_str (config, "postgres.url"),
+                                          lb_config_str (config, "redis.url"), &settings);
+    if (!reg) {
+        wk_job_error (job, "postgres", "cannot reach the registry");
+        return WK_RETRY;
+    }
+    wk_status_t status;
+    lb_registry_candidate_t cand;
+    lb_registry_outcome_t out;
+    char why [512];
+    if (lb_registry_load_candidate (reg, task, run, &cand, why, sizeof why)) {
+        wk_job_error (job, "refused", "%s", why);
+        status = WK_FAIL;
+    }
+    else
+    if (lb_registry_deploy (reg, &cand, &out)) {
+        wk_job_error (job, "registry", "could not decide for task %s run %s (database or disk); "
+                      "nothing recorded", task, run);
+        status = WK_RETRY;
+    }
+    else
+    if (out.decision == LB_REGISTRY_REFUSED) {
+        wk_job_error (job, "refused", "%s", out.reason);
+        status = WK_FAIL;
+    }
+    else {
+        wk_job_metric (job, "promoted", out.decision == LB_REGISTRY_PROMOTED);
+        wk_job_metric (job, "version", out.version);
+        wk_job_metric (job, "incumbent", out.incumbent);
+        if (isfinite (out.improvement))
+            wk_job_metric (job, "improvement", out.improvement);
+        wk_job_metric (job, "needed", out.needed);
+        wk_job_metric (job, "pointer_pending", out.pointer_pending);
+        wk_job_progress (job, 100, s_decision_name (out.decision), "%s", out.reason);
+        char *path = NULL;
+        if (out.decision == LB_REGISTRY_PROMOTED && lb_registry_production (reg, task, &path) > 0) {
+            char *uri = lb_xasprintf ("file://%s", path);
+            wk_job_output (job, "deployed", uri);
+            free (uri);
+        }
+        free (path);
+        status = WK_DONE;
+    }
+    lb_registry_destroy (&reg);
+    return status;
+}
+
 static void
 s_usage (FILE *out)
 {
@@ -141,7 +268,7 @@ s_usage (FILE *out)
         "       worker-deploy rollback --task TASK [--reason TEXT] [--json]\n"
         "       worker-deploy repair\n"
         "       worker-deploy show --task TASK [--json]\n"
-        "       worker-deploy serve\n"
+        "       worker-deploy [runtime options: -c FILE, -b ENDPOINT, --once, -h]\n"
         "options for all: --config FILE, --set section.key=value\n"
         "exit: 0 done (promoted, rejected, rolled back), 3 refused (bad input, recorded),\n"
         "      1 could not decide (retry), 2 bad usage\n");
@@ -150,17 +277,16 @@ s_usage (FILE *out)
 int
 main (int argc, char **argv)
 {
+    const char *cmd = argc >= 2 ? argv [1] : "";
+    if (strcmp (cmd, "deploy") && strcmp (cmd, "rollback") && strcmp (cmd, "repair")
+        && strcmp (cmd, "show")) {
+        wk_spec_t spec = { .service = "deploy", .handler = s_handle,
+                           .summary = "promotes the evaluated candidate when it beats production "
+                                      "by the margin (also: worker-deploy deploy|rollback|repair|show "
+                                      "--help)" };
+        return wk_runtime_main (&spec, argc, argv);
+    }
     lb_log_setup ("worker-deploy", LB_LOG_INFO);
-    if (argc < 2 || strcmp (argv [1], "--help") == 0 || strcmp (argv [1], "-h") == 0) {
-        s_usage (argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    const char *cmd = argv [1];
-    if (strcmp (cmd, "serve") == 0) {
-        fprintf (stderr, "worker-deploy: serve: not built yet: the worker runtime "
-                 "(workers/runtime/wk_runtime.h) has not landed on this branch\n");
-        return 1;
-    }
     const char *task = NULL, *run = NULL, *reason = NULL, *config_path = NULL;
     const char *sets [32];
     size_t nsets = 0;
@@ -185,11 +311,6 @@ main (int argc, char **argv)
         i++;
     }
     bool needs_task = strcmp (cmd, "repair") != 0;
-    if (strcmp (cmd, "deploy") && strcmp (cmd, "rollback") && strcmp (cmd, "repair")
-        && strcmp (cmd, "show")) {
-        fprintf (stderr, "worker-deploy: unknown command %s (try --help)\n", cmd);
-        return 2;
-    }
     if ((needs_task && !task) || (strcmp (cmd, "deploy") == 0 && !run)) {
         fprintf (stderr, "worker-deploy %s: --task%s required\n", cmd,
                  strcmp (cmd, "deploy") == 0 ? " and --run are" : " is");
@@ -215,13 +336,7 @@ main (int argc, char **argv)
         lb_config_destroy (&config);
         return rc;
     }
-    lb_registry_settings_t settings = {
-        .metric = lb_config_str (config, "deploy.metric"),
-        .margin = lb_config_real (config, "deploy.margin"),
-        .first_margin = lb_config_real (config, "deploy.first_margin"),
-        .use_lower_bound = lb_config_bool (config, "deploy.use_lower_bound"),
-        .deploy_dir = lb_config_str (config, "deploy.dir"),
-    };
+    lb_registry_settings_t settings = s_settings (config);
     lb_registry_t *reg = lb_registry_new (lb_config_str (config, "postgres.url"),
                                           lb_config_str (config, "redis.url"), &settings);
     if (!reg) {

@@ -128,7 +128,7 @@ s_field (const s_field_t *f, const char *text, uint64_t *bits, bool *star, char 
             continue;
         }
         if (*p) {
-            snprintf (why, why_size, "unexpected '%c' in '%s'", *p, text);
+            snprintf (why, why_size, "unexpected '%c' in '%.40s'", *p, text);
             return -1;
         }
         return 0;

@@ -129,12 +129,16 @@ after=$(q "select count(*) from deploy_decisions")/$(q "select count(*) from mod
 [ "$before" = "$after" ] || t_fail "second deploy changed something ($before -> $after)"
 
 # Rollback: back to v1 in PG and Redis, logged; a second rollback is refused, not a flip back.
-"$DEPLOY" rollback --task spy --reason "test" >"$T_TMP/rb" 2>&1 || { cat "$T_TMP/rb"; t_fail "rollback failed"; }
+# (`sched rollback TASK`, the command people type, calls the same lb_registry_rollback.)
+"$PREDICTORS_BIN/sched" rollback spy --json >"$T_TMP/rb" 2>&1 || { cat "$T_TMP/rb"; t_fail "sched rollback failed"; }
+grep -q '"decision":"rolled_back"' "$T_TMP/rb" || { cat "$T_TMP/rb"; t_fail "sched rollback --json does not say rolled_back"; }
 [ "$(prod)" = 1 ] && [ "$(rget version)" = 1 ] || t_fail "rollback did not restore v1"
 [ "$(q "select status from model_versions where task='spy' and version=4")" = rolled_back ] || t_fail "v4 not marked rolled back"
 [ "$(q "select count(*) from deploy_decisions where action='rollback' and decision='rolled_back'")" = 1 ] || t_fail "rollback not logged"
 "$DEPLOY" rollback --task spy >"$T_TMP/rb2" 2>&1; [ $? = 3 ] || { cat "$T_TMP/rb2"; t_fail "second rollback not refused"; }
 grep -q "no previous version" "$T_TMP/rb2" || t_fail "second rollback does not say why"
+"$PREDICTORS_BIN/sched" rollback spy >/dev/null 2>"$T_TMP/rb2s"; [ $? = 1 ] || t_fail "sched rollback without a previous version did not exit 1"
+grep -q "refused: task spy: no previous version" "$T_TMP/rb2s" || { cat "$T_TMP/rb2s"; t_fail "sched rollback refusal unclear"; }
 
 # Stale comparison: evaluated against v4, but production is v1 again.
 evaluate 5 0.75 0.62 4
@@ -196,6 +200,6 @@ grep -q "no evaluated candidate" "$T_TMP/dep.99" || t_fail "missing evaluation n
 import json, sys; s = json.load(sys.stdin)
 assert s['aliases'] == {'production': 5, 'previous': 1}, s['aliases']
 assert [v['status'] for v in s['versions']] == ['promoted', 'rejected', 'rejected', 'rolled_back', 'promoted'], [v['status'] for v in s['versions']]
-assert sum(d['decision'] == 'refused' for d in s['decisions']) == 9, [d['decision'] for d in s['decisions']]
+assert sum(d['decision'] == 'refused' for d in s['decisions']) == 10, [d['decision'] for d in s['decisions']]
 " || t_fail "registry contents differ from the story"
 echo "deploy gate scenario passed"

@@ -203,6 +203,7 @@ s_handle (wk_job_t *job, void *arg)
     int n = wk_job_param_count (job);
     const char **models = lb_xcalloc ((size_t) n + 64, sizeof *models);
     size_t nmodels = 0, ndatasets = 0;
+    const char *task_uri = NULL;
     char *models_copy = models_param ? lb_xstrdup (models_param) : NULL;
     if (models_copy) {
         char *save = NULL;
@@ -214,6 +215,8 @@ s_handle (wk_job_t *job, void *arg)
         const char *name = wk_job_param_name (job, i);
         if (!models_param && s_ends_with (name, ".model"))
             models [nmodels++] = wk_job_param (job, name);
+        if (s_ends_with (name, ".task"))
+            task_uri = wk_job_param (job, name);
         if (!wk_job_param (job, "dataset") && s_ends_with (name, ".dataset")) {
             dataset = wk_job_param (job, name);
             ndatasets++;
@@ -228,7 +231,7 @@ s_handle (wk_job_t *job, void *arg)
     else {
         wk_evaljob_req_t req = {
             .config = wk_job_config (job), .run = wk_job_run (job),
-            .task = wk_job_param (job, "task"), .dataset_uri = dataset,
+            .task = wk_job_param (job, "task"), .task_uri = task_uri, .dataset_uri = dataset,
             .nmodels = nmodels, .model_uris = models,
             .candidate = wk_job_param (job, "candidate"), .seed = wk_job_param (job, "seed"),
             .store = true, .progress = s_job_progress, .arg = job

@@ -88,6 +88,26 @@ s_task_from_meta (lb_dataset_t *ds, char *task, size_t size)
     return rc;
 }
 
+//  The task name from discovery's task spec artifact. Returns 0 or -1.
+static int
+s_task_from_spec (s_job_t *job, const char *uri)
+{
+    uint8_t *data = NULL;
+    size_t size = 0;
+    if (!uri || lb_artifact_read (job->store, uri, &data, &size))
+        return -1;
+    json_t *root = json_loadb ((const char *) data, size, 0, NULL);
+    free (data);
+    json_t *name = json_object_get (root, "name");
+    int rc = -1;
+    if (json_is_string (name)) {
+        snprintf (job->task, sizeof job->task, "%s", json_string_value (name));
+        rc = 0;
+    }
+    json_decref (root);
+    return rc;
+}
+
 //  The test rows' features in the model's order (by name). Returns a new
 //  rows x model-cols matrix, or NULL with why.
 static float *
@@ -346,9 +366,10 @@ wk_evaljob_run (const wk_evaljob_req_t *req, wk_evaljob_out_t *out,
     if (req->task)
         snprintf (job.task, sizeof job.task, "%s", req->task);
     else
-    if (s_task_from_meta (job.ds, job.task, sizeof job.task)) {
-        status = s_fail (&job, WK_FAIL, "bad_params", "no task name: give param task, or a "
-                         "dataset whose meta names it (\"task\")");
+    if (s_task_from_meta (job.ds, job.task, sizeof job.task)
+        && s_task_from_spec (&job, req->task_uri)) {
+        status = s_fail (&job, WK_FAIL, "bad_params", "no task name: give param task, a "
+                         "dataset whose meta names it (\"task\"), or discovery's task spec");
         goto done;
     }
     if (!lb_registry_task_ok (job.task)) {

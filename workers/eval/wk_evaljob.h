@@ -16,7 +16,8 @@
     trades such a row is refused).
 
     The task name comes from the request, else from the dataset's meta JSON
-    ("task" as a string, or "task": {"name": ...}, or "name").
+    ("task" as a string, or "task": {"name": ...}, or "name"), else from the
+    "name" of the task spec artifact discovery wrote (upstream `task`).
 */
 #ifndef WK_EVALJOB_H_INCLUDED
 #define WK_EVALJOB_H_INCLUDED
@@ -30,7 +31,8 @@
 typedef struct {
     lb_config_t *config;
     const char *run;            //  required
-    const char *task;           //  NULL: from the dataset's meta
+    const char *task;           //  NULL: from the dataset's meta, else task_uri
+    const char *task_uri;       //  discover's task spec artifact (JSON with "name"), or NULL
     const char *dataset_uri;    //  artifact store URI
     size_t nmodels;
     const char *const *model_uris;

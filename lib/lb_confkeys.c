@@ -100,6 +100,8 @@ static const lb_cfg_key_t s_keys [] = {
       "gate on the lower bound of the bootstrap interval (false: on the point estimate)" },
     { "deploy.dir", LB_CFG_STRING, "var/deploy", NULL, 0, 0, 0,
       "directory the promoted model artifacts are copied to (verified by SHA-256)" },
+    { "deploy.repair_interval", LB_CFG_SECONDS, "10s", NULL, 0.05, 3600, 0,
+      "how often a serving deploy worker writes pointers left pending (Redis was down)" },
     //  [worker] - the runtime every worker links (workers/runtime/wk_runtime.h)
     { "worker.grace", LB_CFG_SECONDS, "30s", NULL, 0, 86400, 0,
       "on SIGTERM, how long the job in hand may take to finish before it is handed back" },

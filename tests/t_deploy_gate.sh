@@ -153,10 +153,17 @@ grep -q "^promoted v5" "$T_TMP/dep.6" && grep -q "pointer pending" "$T_TMP/dep.6
 [ "$(prod)" = 5 ] || t_fail "promotion with Redis down not in PG"
 [ "$(q "select pending from serving_pointers where task='spy'")" = t ] || t_fail "pointer not marked pending"
 "$DEPLOY" repair >/dev/null 2>&1 && t_fail "repair claims success while Redis is down"
+# A serving deploy worker (its broker need not be up) repairs the pointer soon after Redis returns.
+PREDICTORS_DEPLOY_REPAIR_INTERVAL=0.2s "$DEPLOY" -b "tcp://127.0.0.1:$(t_free_port)" >"$T_TMP/serve.log" 2>&1 &
+serve_pid=$!
+t_cleanup "kill $serve_pid"
+sleep 0.5
 redis_up
-[ -z "$(rget version)" ] || t_fail "fresh redis already has a pointer"
-"$DEPLOY" repair >"$T_TMP/repair" 2>&1 || { cat "$T_TMP/repair"; t_fail "repair failed with Redis back"; }
-[ "$(rget version)" = 5 ] || t_fail "pointer not repaired to v5"
+for i in $(seq 100); do [ "$(rget version)" = 5 ] && break; sleep 0.1; done
+[ "$(rget version)" = 5 ] || { tail "$T_TMP/serve.log"; t_fail "the serving deploy worker did not repair the pointer to v5"; }
+kill "$serve_pid"; wait "$serve_pid" 2>/dev/null
+"$DEPLOY" repair >"$T_TMP/repair" 2>&1 || { cat "$T_TMP/repair"; t_fail "repair reports pointers still pending"; }
+grep -q "^0 serving pointers still pending" "$T_TMP/repair" || t_fail "repair output unclear"
 [ "$(q "select pending from serving_pointers where task='spy'")" = f ] || t_fail "pointer still pending after repair"
 
 # Bad input. Truncated artifact.

@@ -12,7 +12,10 @@
     overrides deploy.margin. Promoted, rejected and replayed decisions are
     "done"; a refusal fails the step permanently (code "refused"); trouble
     with the database or the disk is retried. Every job starts by writing
-    pending serving pointers to Redis (lb_registry_repair).
+    pending serving pointers to Redis (lb_registry_repair), and while it
+    serves, a repairer actor does the same every deploy.repair_interval, so a
+    pointer left pending while Redis was down reaches it soon after Redis
+    is back, not at next week's deploy.
 
     deploy decides on the candidate the evaluate step recorded for the run
     (lb_registry.h: the gate, the verified copy, the alias swap and the
@@ -28,6 +31,7 @@
 #include "lb_registry.h"
 #include "wk_runtime.h"
 
+#include <czmq.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -260,6 +264,91 @@ s_handle (wk_job_t *job, void *arg)
     return status;
 }
 
+//  ------------------------------------------------------------------ repairer
+
+typedef struct {
+    char *pg_url, *redis_url, *deploy_dir;
+    int interval_ms;
+} s_repair_t;
+
+//  Actor: writes pending serving pointers to Redis every interval.
+static void
+s_repairer (zsock_t *pipe, void *arg)
+{
+    s_repair_t *r = arg;
+    lb_registry_settings_t settings = { .metric = "accuracy", .deploy_dir = r->deploy_dir };
+    lb_registry_t *reg = NULL;
+    zpoller_t *poller = zpoller_new (pipe, NULL);
+    zsock_signal (pipe, 0);
+    while (true) {
+        zsock_t *which = zpoller_wait (poller, r->interval_ms);
+        if (which == pipe) {
+            zmsg_t *msg = zmsg_recv (pipe);
+            char *command = msg ? zmsg_popstr (msg) : NULL;
+            bool term = !command || strcmp (command, "$TERM") == 0;
+            free (command);
+            zmsg_destroy (&msg);
+            if (term)
+                break;
+            continue;
+        }
+        if (zpoller_terminated (poller))
+            break;
+        if (!reg)
+            reg = lb_registry_new (r->pg_url, r->redis_url, &settings);
+        if (reg && lb_registry_repair (reg) < 0)
+            lb_registry_destroy (&reg);     //  reconnect at the next tick
+    }
+    lb_registry_destroy (&reg);
+    zpoller_destroy (&poller);
+}
+
+//  The value of a runtime option (-x VALUE, --long VALUE, --long=VALUE).
+static const char *
+s_option (int argc, char **argv, const char *shortopt, const char *longopt)
+{
+    size_t len = strlen (longopt);
+    for (int i = 1; i < argc; i++) {
+        if ((strcmp (argv [i], shortopt) == 0 || strcmp (argv [i], longopt) == 0) && i + 1 < argc)
+            return argv [i + 1];
+        if (strncmp (argv [i], longopt, len) == 0 && argv [i][len] == '=')
+            return argv [i] + len + 1;
+    }
+    return NULL;
+}
+
+//  Serves `deploy` with the repairer beside the runtime.
+static int
+s_serve (int argc, char **argv)
+{
+    wk_spec_t spec = { .service = "deploy", .handler = s_handle,
+                       .summary = "promotes the evaluated candidate when it beats production "
+                                  "by the margin (also: worker-deploy deploy|rollback|repair|show "
+                                  "--help)" };
+    bool help = false;
+    for (int i = 1; i < argc; i++)
+        help |= strcmp (argv [i], "-h") == 0 || strcmp (argv [i], "--help") == 0;
+    zactor_t *repairer = NULL;
+    s_repair_t r = { 0 };
+    lb_config_t *config = help ? NULL : lb_config_load (s_option (argc, argv, "-c", "--config"));
+    if (config) {
+        r.pg_url = lb_xstrdup (lb_config_str (config, "postgres.url"));
+        r.redis_url = lb_xstrdup (lb_config_str (config, "redis.url"));
+        r.deploy_dir = lb_xstrdup (lb_config_str (config, "deploy.dir"));
+        r.interval_ms = (int) (lb_config_seconds (config, "deploy.repair_interval") * 1000);
+        if (r.interval_ms < 1)
+            r.interval_ms = 1;
+        lb_config_destroy (&config);
+        repairer = zactor_new (s_repairer, &r);
+    }
+    int rc = wk_runtime_main (&spec, argc, argv);
+    zactor_destroy (&repairer);
+    free (r.pg_url);
+    free (r.redis_url);
+    free (r.deploy_dir);
+    return rc;
+}
+
 static void
 s_usage (FILE *out)
 {
@@ -280,11 +369,7 @@ main (int argc, char **argv)
     const char *cmd = argc >= 2 ? argv [1] : "";
     if (strcmp (cmd, "deploy") && strcmp (cmd, "rollback") && strcmp (cmd, "repair")
         && strcmp (cmd, "show")) {
-        wk_spec_t spec = { .service = "deploy", .handler = s_handle,
-                           .summary = "promotes the evaluated candidate when it beats production "
-                                      "by the margin (also: worker-deploy deploy|rollback|repair|show "
-                                      "--help)" };
-        return wk_runtime_main (&spec, argc, argv);
+        return s_serve (argc, argv);
     }
     lb_log_setup ("worker-deploy", LB_LOG_INFO);
     const char *task = NULL, *run = NULL, *reason = NULL, *config_path = NULL;

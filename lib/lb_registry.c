@@ -28,7 +28,7 @@ struct _lb_registry_t {
 
 //  Sets only when Redis holds an older generation, so a late repair never
 //  overwrites a newer pointer.
-static const char *s_pointer_script =
+static const char s_pointer_script [] =
     "local g = tonumber(redis.call('HGET', KEYS[1], 'generation') or '0') "
     "if tonumber(ARGV[1]) <= g then return 0 end "
     "redis.call('DEL', KEYS[1]) "

@@ -27,6 +27,13 @@ export PREDICTORS_ARTIFACTS_ROOT=$T_TMP/artifacts PREDICTORS_DEPLOY_DIR=$T_TMP/d
 EVAL=$PREDICTORS_BIN/worker-eval
 DEPLOY=$PREDICTORS_BIN/worker-deploy
 q() { psql -X -q "$DATABASE_URL" -Atc "$1"; }
+# On failure, show the registry's story so far (what the lead reads in the test log).
+t_fail() {
+    echo "t_fail: $*" >&2
+    psql -X -q "$DATABASE_URL" -c "select id, run, action, candidate_version, incumbent_version, decision, left (reason, 90) from deploy_decisions order by id" >&2
+    redis-cli -p "$RPORT" hgetall "pred:model:spy:production" >&2
+    exit 1
+}
 rget() { redis-cli -p "$RPORT" hget "pred:model:spy:production" "$1"; }
 
 cat >"$T_TMP/gen.py" <<'PY'

@@ -43,7 +43,10 @@ needs = evaluate
 timeout = 5m
 param.margin = ${margin}
 CONF
-sl_broker
+# The broker, given up to 60 s to listen (its journal's fsync can crawl on a busy disk).
+_sl_start broker "$PREDICTORS_BIN/broker"
+for i in $(seq 600); do ss -Hltn "sport = :$BROKER_PORT" | grep -q . && break; sleep 0.1; done
+ss -Hltn "sport = :$BROKER_PORT" | grep -q . || { tail -5 "$T_TMP/log/broker.log"; t_fail "the broker did not listen within 60 s"; }
 _sl_start worker-eval "$PREDICTORS_BIN/worker-eval"
 _sl_start worker-deploy "$PREDICTORS_BIN/worker-deploy"
 sl_daemon

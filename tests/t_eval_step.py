@@ -76,7 +76,7 @@ def job(program, service, run_id, step, params):
     proc = subprocess.Popen([f"{BIN}/{program}", "--once", "-b", f"tcp://127.0.0.1:{port}"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        if not router.poll(10000):
+        if not router.poll(60000):      # a cold start on a busy disk can take long
             fail(f"{program}: no READY")
         ident, proto, cmd, *rest = router.recv_multipart()
         if proto != b"MDPW02" or cmd != b"\x01" or rest != [service.encode()]:
@@ -103,7 +103,7 @@ def job(program, service, run_id, step, params):
         fail(f"{program}: no FINAL")
     finally:
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
             fail(f"{program} --once did not exit after its job")

@@ -6,6 +6,7 @@ it to prove that outside peers work unchanged.
 
 As a program:
   mdp.py worker EP SERVICE [--mode echo|upper|crash|hang|sleep:S|fail|retry|partial] [--v2] [--max N]
+                [--hb SECONDS] [--keys CERT SERVERCERT]
   mdp.py call EP SERVICE [BODY...]          one request, prints the reply frames
 """
 import os
@@ -34,6 +35,17 @@ def curve_options(sock, keys):
         sock.curve_serverkey = keys["server"].encode()
 
 
+def dealer(ctx, endpoint, keys, old=None):
+    """A fresh DEALER connected to endpoint (closing old): how both peers (re)connect."""
+    if old:
+        old.close(linger=0)
+    sock = ctx.socket(zmq.DEALER)
+    sock.linger = 0
+    curve_options(sock, keys)
+    sock.connect(endpoint)
+    return sock
+
+
 def load_cert(path):
     """Reads a czmq certificate file (ZPL text): returns dict with public/secret and metadata."""
     out = {}
@@ -56,12 +68,7 @@ class Client:
         self.connect()
 
     def connect(self):
-        if self.sock:
-            self.sock.close(linger=0)
-        self.sock = self.ctx.socket(zmq.DEALER)
-        self.sock.linger = 0
-        curve_options(self.sock, self.keys)
-        self.sock.connect(self.endpoint)
+        self.sock = dealer(self.ctx, self.endpoint, self.keys, self.sock)
 
     def send(self, service, *body):
         if isinstance(service, str):
@@ -132,12 +139,7 @@ class Worker:
         return W2[name]
 
     def connect(self):
-        if self.sock:
-            self.sock.close(linger=0)
-        self.sock = self.ctx.socket(zmq.DEALER)
-        self.sock.linger = 0
-        curve_options(self.sock, self.keys)
-        self.sock.connect(self.endpoint)
+        self.sock = dealer(self.ctx, self.endpoint, self.keys, self.sock)
         self._send(self._cmd("READY"), self.service)
         self.live = self.liveness
         self.hb_at = time.time() + self.heartbeat
@@ -232,13 +234,15 @@ def _handler_for(mode):
 def main(argv):
     if len(argv) >= 3 and argv[0] == "worker":
         ep, service = argv[1], argv[2]
-        mode, version, max_n, keys = "echo", 1, None, None
+        mode, version, max_n, keys, hb = "echo", 1, None, None, HEARTBEAT_INTERVAL
         i = 3
         while i < len(argv):
             if argv[i] == "--mode":
                 mode = argv[i + 1]; i += 2
             elif argv[i] == "--v2":
                 version = 2; i += 1
+            elif argv[i] == "--hb":
+                hb = float(argv[i + 1]); i += 2
             elif argv[i] == "--max":
                 max_n = int(argv[i + 1]); i += 2
             elif argv[i] == "--keys":   # CERT SERVERCERT
@@ -247,7 +251,7 @@ def main(argv):
                 i += 3
             else:
                 raise SystemExit("bad argument " + argv[i])
-        w = Worker(ep, service, _handler_for(mode), version=version, keys=keys)
+        w = Worker(ep, service, _handler_for(mode), version=version, keys=keys, heartbeat=hb)
         w.serve(max_n)
         return 0
     if len(argv) >= 3 and argv[0] == "call":

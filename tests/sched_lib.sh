@@ -36,7 +36,15 @@ _sl_start() {  # NAME CMD...
 }
 sl_broker() {
     _sl_start broker "$PREDICTORS_BIN/broker"
-    t_wait_port "$BROKER_PORT"
+    local pid i
+    pid=$(cat "$T_TMP/broker.pid")
+    for i in $(seq 600); do     # a busy machine under ASan: up to 60 s
+        ss -Hltn "sport = :$BROKER_PORT" | grep -q . && return 0
+        kill -0 "$pid" 2>/dev/null || { cat "$T_TMP/log/broker.log" >&2; t_fail "the broker exited at start"; }
+        sleep 0.1
+    done
+    cat "$T_TMP/log/broker.log" >&2
+    t_fail "the broker does not listen on $BROKER_PORT after 60 s"
 }
 sl_worker() {
     local n=${2:-$1}

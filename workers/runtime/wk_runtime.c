@@ -356,14 +356,34 @@ s_send_command (wk_runtime_t *self, int command, const char *address, zmsg_t **b
         zmsg_destroy (&msg);
 }
 
+//  Throws the broker socket away without lingering: a closed socket that
+//  lingers would reconnect under our name to deliver stale messages and take
+//  the name over (ROUTER handover) from the fresh socket.
+static void
+s_drop_broker (wk_runtime_t *self)
+{
+    if (!self->broker)
+        return;
+    zsock_set_linger (self->broker, 0);
+    zsock_destroy (&self->broker);
+}
+
 static void
 s_connect (wk_runtime_t *self)
 {
-    zsock_destroy (&self->broker);
+    s_drop_broker (self);
     self->broker = zsock_new (ZMQ_DEALER);
     assert (self->broker);
     zsock_set_linger (self->broker, 1000);
     zsock_set_sndtimeo (self->broker, 1000);
+    //  A readable identity, "host:pid", so the broker, `sched workers` and the
+    //  dashboard can say which process a worker is.
+    char host [128] = "localhost";
+    gethostname (host, sizeof host - 1);
+    host [sizeof host - 1] = 0;
+    char identity [160];
+    snprintf (identity, sizeof identity, "%.100s:%d", host, (int) getpid ());
+    zsock_set_identity (self->broker, identity);
     if (zsock_connect (self->broker, "%s", self->endpoint)) {
         lb_log_error ("cannot connect endpoint=%s", self->endpoint);
         zsock_destroy (&self->broker);
@@ -621,7 +641,7 @@ wk_runtime_run (wk_runtime_t *self, volatile const int *stop, int max_jobs)
         if (rc > 0 && (items [0].revents & ZMQ_POLLIN)) {
             if (s_on_broker (self, stopping)) {
                 s_abort_job (self);
-                zsock_destroy (&self->broker);
+                s_drop_broker (self);
                 continue;
             }
         }
@@ -638,7 +658,7 @@ wk_runtime_run (wk_runtime_t *self, volatile const int *stop, int max_jobs)
                 lb_log_warn ("broker silent for %d heartbeats: reconnecting%s", self->liveness_max,
                              self->pipe ? " (the broker re-queues the job in hand; it is abandoned here)" : "");
                 s_abort_job (self);
-                zsock_destroy (&self->broker);
+                s_drop_broker (self);
             }
         }
     }
@@ -916,6 +936,7 @@ wk_runtime_test (bool verbose)
     assert (config);
     zsock_t *router = zsock_new (ZMQ_ROUTER);
     assert (router);
+    zsock_set_router_handover (router, 1);      //  as the broker: workers reconnect under one name
     int port = zsock_bind (router, "tcp://127.0.0.1:*[30000-]");
     assert (port > 0);
     char endpoint [64];
@@ -939,6 +960,11 @@ wk_runtime_test (bool verbose)
     zmsg_t *rest = NULL;
     int command = s_test_expect (router, 5000, &identity, &rest, NULL);
     assert (command == S_READY);
+    char me [64];
+    snprintf (me, sizeof me, ":%d", (int) getpid ());
+    char *name = zframe_strdup (identity);
+    assert (strstr (name, me) && strcmp (strstr (name, me), me) == 0);     //  "host:pid"
+    free (name);
     char *service = zmsg_popstr (rest);
     assert (service && strcmp (service, "testsvc") == 0);
     free (service);
@@ -982,13 +1008,38 @@ wk_runtime_test (bool verbose)
     zclock_sleep (500);
     router = zsock_new (ZMQ_ROUTER);
     assert (router);
+    zsock_set_router_handover (router, 1);
     int again = zsock_bind (router, "%s", endpoint);
     assert (again == port);
     command = s_test_expect (router, 5000, &identity, &rest, NULL);
     assert (command == S_READY);
     zmsg_destroy (&rest);
 
-    //  Stop while a stubborn job runs: after the grace it is handed back as retry/shutdown.
+    //  Stop while a job runs that ends within the grace: its result goes out, then DISCONNECT.
+    s_test_job (router, zframe_dup (identity), "44444444444444444444444444444444", "stubborn", 150);
+    zclock_sleep (50);
+    t.stop = 1;
+    result = s_test_final (router, 5000, &heartbeats, &partials);
+    if (verbose)
+        printf ("  stop within grace: %s %s\n", result ? pr_status_name (result->status) : "none",
+                result ? result->error_code : ""), fflush (stdout);
+    assert (result && result->status == PR_STATUS_DONE);
+    pr_result_destroy (&result);
+    command = s_test_expect (router, 2000, &identity, &rest, NULL);
+    assert (command == S_DISCONNECT);
+    zmsg_destroy (&rest);
+    pthread_join (thread, NULL);
+    wk_runtime_destroy (&t.runtime);
+
+    //  A second worker; stop while a stubborn job runs: after the grace it is
+    //  handed back as retry/shutdown.
+    t.stop = 0;
+    t.runtime = wk_runtime_new (&spec, config);
+    pthread_create (&thread, NULL, s_test_run, &t);
+    zframe_destroy (&identity);
+    command = s_test_expect (router, 5000, &identity, &rest, NULL);
+    assert (command == S_READY);
+    zmsg_destroy (&rest);
     s_test_job (router, zframe_dup (identity), "33333333333333333333333333333333", "stubborn", 3000);
     zclock_sleep (150);
     t.stop = 1;

@@ -50,7 +50,8 @@ CUDA_PROGS := worker-train test-gpu
 
 # ---------------------------------------------------------------- sources
 COMMON_DIRS := proto lib kernels workers/runtime
-not_special = $(filter-out %/main.c %/main_%.c $(wildcard $(addsuffix /fuzz_*.c,$(COMMON_DIRS) broker scheduler monitoring workers/*)),$1)
+#   (filter-out takes one % per pattern, so main_NAME.c files are listed by wildcard)
+not_special = $(filter-out %/main.c $(wildcard $(addsuffix /main_*.c,$(COMMON_DIRS) broker scheduler monitoring workers/*)) $(wildcard $(addsuffix /fuzz_*.c,$(COMMON_DIRS) broker scheduler monitoring workers/*)),$1)
 COMMON_SRC  := $(call not_special,$(wildcard $(addsuffix /*.c,$(COMMON_DIRS))))
 COMMON_OBJ  := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 COMMON_LIB  := $(BUILD)/libpredictors.a

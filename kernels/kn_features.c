@@ -447,7 +447,7 @@ kn_features_test (bool verbose)
     assert (kn_rule_signal (KN_PAT_HAMMER, 30, 2) == 1);
     assert (kn_rule_signal (KN_PAT_HAMMER, 60, 2) == 0);
     assert (kn_rule_signal (KN_PAT_SHOOTING_STAR, 30, 2) == 0);
-    assert (kn_rule_signal (KN_PAT_DOJI, 30, 1.0) == 0);
+    assert (kn_rule_signal (KN_PAT_DOJI, 30, 0.9) == 0);
 
     double fwd [8];
     kn_forward_returns (pc, 8, 2, fwd);

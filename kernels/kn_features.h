@@ -93,8 +93,8 @@ typedef enum {
 #define KN_PAT_BULLISH            (KN_PAT_HAMMER | KN_PAT_BULLISH_ENGULFING | KN_PAT_DOJI | KN_PAT_PIERCING)
 #define KN_PAT_COUNT              6
 
-#define KN_RULE_RSI_MAX    45.0
-#define KN_RULE_SURGE_MIN  1.2
+#define KN_RULE_RSI_MAX    50.0
+#define KN_RULE_SURGE_MIN  1.0
 
 //  One symbol's series. Optional inputs may be NULL.
 typedef struct {

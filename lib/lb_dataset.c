@@ -937,6 +937,7 @@ s_expect_reject (const uint8_t *data, size_t size, const char *want, bool verbos
 void
 lb_dataset_test (bool verbose)
 {
+    int log_fd = verbose ? -2 : lb_log_setup_fd (-1);     //  expected errors stay quiet
     const char *names [] = { "rsi_14", "news_present", "sector" };
     lb_dataset_coltype_t types [] = { LB_DATASET_NUMERIC, LB_DATASET_FLAG, LB_DATASET_CATEGORY };
     lb_dataset_t *ds = lb_dataset_new (LB_DATASET_BINARY, 2, "pattern_success", 3, names, types);
@@ -1150,4 +1151,6 @@ lb_dataset_test (bool verbose)
     lb_dataset_destroy (&ds);
     assert (ds == NULL);
     lb_dataset_destroy (&ds);
+    if (log_fd != -2)
+        lb_log_setup_fd (log_fd);
 }

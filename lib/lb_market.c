@@ -213,7 +213,7 @@ lb_market_new (const lb_market_params_t *p)
     s_rng_t rng;
     s_rng_seed (&rng, p->seed);
     double u = bpd == 1 ? 0.004 * sqrt (7.0) : 0.004;
-    double phi = bpd == 1 ? 0.45 : 0.85;        //  transient persistence per bar
+    double phi = bpd == 1 ? 0.3 : 0.7;        //  transient persistence per bar
     double d_sd = u / sqrt (1 - phi * phi);     //  its stationary spread
     int nstock = p->symbols;
     s_stock_t *st = lb_xcalloc ((size_t) nstock, sizeof (s_stock_t));
@@ -238,7 +238,7 @@ lb_market_new (const lb_market_params_t *p)
         }
         double vm = volatile_regime ? 2.0 : 1.0;
         //  Market and VIX.
-        double rm = 0.00002 + u * 0.35 * vm * s_normal (&rng);
+        double rm = 0.00002 + u * 0.25 * vm * s_normal (&rng);
         double gap_m = first && k > 0 ? u * 0.5 * vm * s_normal (&rng) : 0;
         double m_open = exp (m_log + gap_m);
         m_log += gap_m + rm;
@@ -259,8 +259,8 @@ lb_market_new (const lb_market_params_t *p)
         vix->low [k] = fmax (1, fmin (vix_open, vix_level) - 0.2 * s_exponential (&rng));
         vix->volume [k] = 0;
         for (int s = 0; s < p->sectors; s++) {
-            sector_drift [s] = 0.996 * sector_drift [s] + 0.00005 * s_normal (&rng);
-            sector_ret [s] = sector_drift [s] + u * 0.25 * vm * s_normal (&rng);
+            sector_drift [s] = 0.996 * sector_drift [s] + 0.00008 * s_normal (&rng);
+            sector_ret [s] = sector_drift [s] + u * 0.15 * vm * s_normal (&rng);
         }
         //  Stocks.
         for (int i = 0; i < nstock; i++) {
@@ -281,7 +281,7 @@ lb_market_new (const lb_market_params_t *p)
                 if (--x->news_countdown == 0) {
                     news = 1;
                     jump = x->news_sign * u * 2.5 * (1 + fabs (s_normal (&rng)));
-                    x->drift = x->news_sign * u * 0.35;
+                    x->drift = x->news_sign * u * 1.0;
                     x->drift_left = 7;
                     spike = 3 + 2 * fabs (s_normal (&rng));
                 }
@@ -301,7 +301,7 @@ lb_market_new (const lb_market_params_t *p)
                 drift = x->drift;
                 x->drift_left--;
             }
-            x->f += x->beta * rm + sector_ret [s->sector] + u * 0.35 * x->vol * vm * s_normal (&rng)
+            x->f += x->beta * rm + sector_ret [s->sector] + u * 0.2 * x->vol * vm * s_normal (&rng)
                   + drift + jump;
             x->d = phi * x->d + u * x->vol * vm * s_normal (&rng);
             double close = exp (x->f + x->d);
@@ -312,7 +312,7 @@ lb_market_new (const lb_market_params_t *p)
             s->low [k] = fmin (open, close) * exp (-u * 0.3 * s_exponential (&rng) * (1 + 1.5 * oversold));
             double r = fabs (log (close / prev_close)) / u;
             s->volume [k] = round (x->base_volume * shape [bpd == 1 ? 1 : b] * exp (0.3 * s_normal (&rng))
-                                 * (1 + 0.3 * r) * (1 + 0.5 * oversold) * spike);
+                                 * (1 + 0.3 * r) * (1 + 1.0 * oversold * oversold) * spike);
             s->news [k] = news;
             s->options [k] = round (x->base_volume * 0.02 * exp (0.4 * s_normal (&rng)) * leak);
         }
@@ -446,6 +446,7 @@ s_count_emit (void *arg, const char *buf, size_t len)
 void
 lb_market_test (bool verbose)
 {
+    int log_fd = verbose ? -2 : lb_log_setup_fd (-1);     //  expected errors stay quiet
     lb_market_params_t p;
     lb_market_params_default (&p);
     p.symbols = 20;
@@ -502,4 +503,6 @@ lb_market_test (bool verbose)
                 a.close [0], a.close [419], news);
     lb_market_destroy (&m);
     lb_market_destroy (&m);
+    if (log_fd != -2)
+        lb_log_setup_fd (log_fd);
 }

@@ -8,7 +8,9 @@
 S=$T_TMP/runstack
 t_cleanup "$ROOT/deploy/stack down --dir $S"
 unset PREDICTORS_BROKER PREDICTORS_BROKER_BIND PREDICTORS_BROKER_EVENTS PREDICTORS_BROKER_JOURNAL REDIS_URL DATABASE_URL
+export PREDICTORS_FETCH_DEBIAN_DIR=$T_TMP/debian
 RUN_STACK_DIR=$S RUN_STACK_OPTS="--fast --random-ports" RUN_NO_WORKER_TIMEOUT=4s \
+    RUN_MARKET_OPTS="--symbols 20 --sectors 4 --days 160" \
     "$ROOT/deploy/run" >"$T_TMP/out" 2>&1
 rc=$?
 cat "$T_TMP/out"
@@ -16,7 +18,7 @@ grep -q "stack: up: redis" "$T_TMP/out" || t_fail "the stack did not come up"
 grep -Eq "^ *broker +up" "$T_TMP/out" || t_fail "the broker is not up"
 grep -Eq "^ *sched-daemon +up" "$T_TMP/out" || t_fail "the daemon is not up"
 grep -q "^== summary" "$T_TMP/out" || t_fail "no summary"
-grep -Eq "^  discover +(submitted|running|done)" "$T_TMP/out" || t_fail "the summary lacks the discover step"
+grep -Eq "^  discover +(submitted|running|done|task )" "$T_TMP/out" || t_fail "the summary lacks the discover step"
 grep -q "Where to look:" "$T_TMP/out" || t_fail "no pointers"
 all=1
 for w in discover fetch train eval deploy; do [ -x "$PREDICTORS_BIN/worker-$w" ] || all=0; done

@@ -5,7 +5,7 @@
 create table if not exists pattern_training_data (
     id                  bigserial primary key,
     symbol              text not null,
-    timestamp           timestamptz not null,
+    ts                  timestamptz not null,   -- the pattern bar (the seed called it timestamp)
     pattern_type        text not null,          -- e.g. 'hammer,doji'
     body_to_range_ratio double precision,
     upper_shadow_ratio  double precision,
@@ -26,8 +26,8 @@ create table if not exists pattern_training_data (
     rule_signal         smallint not null check (rule_signal in (0, 1)),
     horizon_bars        integer not null check (horizon_bars >= 1),
     label_timestamp     timestamptz not null,   -- when the outcome is known
-    forward_return      double precision not null,
+    fwd_return          double precision not null,
     pattern_success     boolean not null,
-    unique (symbol, timestamp)
+    unique (symbol, ts)
 );
-create index if not exists pattern_training_data_ts on pattern_training_data (timestamp);
+create index if not exists pattern_training_data_ts on pattern_training_data (ts);

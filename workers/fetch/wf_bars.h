@@ -1,4 +1,4 @@
-/*  lb_bars.h - OHLCV bars of many symbols in memory, checked on the way in,
+/*  wf_bars.h - OHLCV bars of many symbols in memory, checked on the way in,
     and the pattern events computed from them (features, detector, label).
 
     Bars come from PostgreSQL (market_bars, read with COPY), a CSV file or the
@@ -6,7 +6,7 @@
     market index, or the volatility index. Appending checks every value:
     prices finite and > 0, high >= max(open, close), low <= min(open, close),
     volume finite and >= 0, time strictly increasing within a symbol. A
-    rejected bar leaves the container unchanged and lb_bars_error says what
+    rejected bar leaves the container unchanged and wf_bars_error says what
     and where ("market_bars: symbol MSFT ts 2026-11-20T14:30:00Z: close is NaN").
 
     Events: the rows of pattern_training_data and of the pattern dataset. For
@@ -18,8 +18,8 @@
     bar's time (the last context bar at or before it); cross-sectional context
     (sector momentum, breadth) from the stocks with a bar at the same time.
 */
-#ifndef LB_BARS_H_INCLUDED
-#define LB_BARS_H_INCLUDED
+#ifndef WF_BARS_H_INCLUDED
+#define WF_BARS_H_INCLUDED
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,12 +32,12 @@ extern "C" {
 #endif
 
 typedef enum {
-    LB_BARS_STOCK = 0,
-    LB_BARS_INDEX = 1,
-    LB_BARS_VOLATILITY = 2
-} lb_bars_kind_t;
+    WF_BARS_STOCK = 0,
+    WF_BARS_INDEX = 1,
+    WF_BARS_VOLATILITY = 2
+} wf_bars_kind_t;
 
-typedef struct _lb_bars_t lb_bars_t;
+typedef struct _wf_bars_t wf_bars_t;
 
 typedef struct {
     uint32_t series;            //  which symbol
@@ -48,54 +48,54 @@ typedef struct {
     int signal;                 //  the rule's 0/1
     double fwd_return;
     int success;                //  fwd_return > threshold
-} lb_bars_event_t;
+} wf_bars_event_t;
 
 typedef struct {
     int horizon;                //  bars ahead, >= 1 (default 5)
     double threshold;           //  success when fwd_return > threshold (default 0)
     bool all_rows;              //  every bar, not only bullish patterns
-} lb_bars_label_t;
+} wf_bars_label_t;
 
 //  Returns a new, empty container.
-lb_bars_t *lb_bars_new (void);
+wf_bars_t *wf_bars_new (void);
 
 //  Destroys it. Accepts NULL; sets *self_p to NULL.
-void lb_bars_destroy (lb_bars_t **self_p);
+void wf_bars_destroy (wf_bars_t **self_p);
 
 //  Returns the index of symbol's series, adding it (with sector, may be NULL
 //  or "", and kind) if new. Returns -1 if symbol is not 1..31 printable
-//  characters (lb_bars_error says so).
-int lb_bars_series (lb_bars_t *self, const char *symbol, const char *sector, lb_bars_kind_t kind);
+//  characters (wf_bars_error says so).
+int wf_bars_series (wf_bars_t *self, const char *symbol, const char *sector, wf_bars_kind_t kind);
 
 //  Appends one bar to series (news, options: NaN when unknown). Returns 0,
-//  or -1 with lb_bars_error set (nothing appended).
-int lb_bars_append (lb_bars_t *self, int series, int64_t ts, double open, double high,
+//  or -1 with wf_bars_error set (nothing appended).
+int wf_bars_append (wf_bars_t *self, int series, int64_t ts, double open, double high,
                     double low, double close, double volume, double news, double options);
 
 //  The last error, "" when none. Borrowed.
-const char *lb_bars_error (lb_bars_t *self);
+const char *wf_bars_error (wf_bars_t *self);
 
 //  Counts and names.
-int lb_bars_nseries (lb_bars_t *self);
-size_t lb_bars_count (lb_bars_t *self);                 //  bars in all series
-size_t lb_bars_length (lb_bars_t *self, int series);
-const char *lb_bars_symbol (lb_bars_t *self, int series);
-const char *lb_bars_sector (lb_bars_t *self, int series);
-lb_bars_kind_t lb_bars_kind (lb_bars_t *self, int series);
+int wf_bars_nseries (wf_bars_t *self);
+size_t wf_bars_count (wf_bars_t *self);                 //  bars in all series
+size_t wf_bars_length (wf_bars_t *self, int series);
+const char *wf_bars_symbol (wf_bars_t *self, int series);
+const char *wf_bars_sector (wf_bars_t *self, int series);
+wf_bars_kind_t wf_bars_kind (wf_bars_t *self, int series);
 //  The earliest and latest ts of any bar (0, 0 when empty).
-void lb_bars_span (lb_bars_t *self, int64_t *first, int64_t *last);
+void wf_bars_span (wf_bars_t *self, int64_t *first, int64_t *last);
 
 //  Fills series's arrays into s (borrowed; context fields NULL).
-void lb_bars_view (lb_bars_t *self, int series, kn_series_t *s);
+void wf_bars_view (wf_bars_t *self, int series, kn_series_t *s);
 
 //  Computes the events (see above) in (ts, symbol) order. Returns 0 and a
-//  new array (caller frees) with its count, or -1 with lb_bars_error set
+//  new array (caller frees) with its count, or -1 with wf_bars_error set
 //  (no stock series, horizon < 1).
-int lb_bars_events (lb_bars_t *self, const lb_bars_label_t *label, lb_bars_event_t **events,
+int wf_bars_events (wf_bars_t *self, const wf_bars_label_t *label, wf_bars_event_t **events,
                     size_t *count);
 
 //  Selftest.
-void lb_bars_test (bool verbose);
+void wf_bars_test (bool verbose);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,5 @@
-/*  lb_marketdb.c - market data in PostgreSQL through COPY (see lb_marketdb.h). */
-#include "lb_marketdb.h"
+/*  wf_marketdb.c - market data in PostgreSQL through COPY (see wf_marketdb.h). */
+#include "wf_marketdb.h"
 #include "lb_log.h"
 #include "lb_mem.h"
 
@@ -83,26 +83,41 @@ s_type_ok (const char *pg_type, s_type_t want)
 //  (all there), 0 (the table does not exist: *error_p set), -1 (a column is
 //  missing or mistyped, or a query failed: *error_p set). *present gets,
 //  per column, whether it exists (for optional ones).
+//  The (name, type) rows of table's columns into *res (caller clears).
+//  Returns 1, 0 if the table does not exist, -1 on a failure (*error_p set
+//  unless 1).
 static int
-s_check_table (PGconn *conn, const char *table, const s_column_t *cols, bool *present,
-               char **error_p, bool *retryable)
+s_table_columns (PGconn *conn, const char *table, PGresult **res_p, char **error_p, bool *retryable)
 {
     const char *params [1] = { table };
     PGresult *res = PQexecParams (conn,
         "select a.attname, format_type (a.atttypid, a.atttypmod) from pg_attribute a "
         "where a.attrelid = to_regclass ($1) and a.attnum > 0 and not a.attisdropped",
         1, NULL, params, NULL, NULL, 0);
+    *res_p = NULL;
     if (PQresultStatus (res) != PGRES_TUPLES_OK) {
         s_pg_error (conn, res, table, error_p, retryable);
         PQclear (res);
         return -1;
     }
-    int rows = PQntuples (res);
-    if (rows == 0) {
+    if (PQntuples (res) == 0) {
         s_set_error (error_p, "table %s does not exist (run deploy/migrate, or load it with bin/marketgen)", table);
         PQclear (res);
         return 0;
     }
+    *res_p = res;
+    return 1;
+}
+
+static int
+s_check_table (PGconn *conn, const char *table, const s_column_t *cols, bool *present,
+               char **error_p, bool *retryable)
+{
+    PGresult *res;
+    int found = s_table_columns (conn, table, &res, error_p, retryable);
+    if (found != 1)
+        return found;
+    int rows = PQntuples (res);
     int rc = 1;
     for (int c = 0; cols [c].name && rc == 1; c++) {
         present [c] = false;
@@ -233,7 +248,7 @@ s_fill_bars (void *arg, s_copy_in_t *c)
 }
 
 int
-lb_marketdb_load_market (PGconn *conn, lb_market_t *m, bool replace, size_t *loaded, char **error_p)
+wf_marketdb_load_market (PGconn *conn, lb_market_t *m, bool replace, size_t *loaded, char **error_p)
 {
     assert (conn && m && loaded);
     *loaded = 0;
@@ -344,8 +359,30 @@ s_number (const char *text, double *out)
 
 //  Streams "COPY (query) TO STDOUT", calling row for each line split into
 //  fields. row returns 0 to go on, -1 to stop with its error set.
+//  Ends a COPY OUT after PQgetCopyData returned len: collects the final
+//  result. rc is the caller's verdict so far. Returns 0 or -1.
 static int
-s_copy_out (PGconn *conn, const char *query, int nfields,
+s_copy_out_end (PGconn *conn, int len, int rc, char **error_p, bool *retryable)
+{
+    if (len == -2) {
+        s_pg_error (conn, NULL, "COPY out", error_p, retryable);
+        return -1;
+    }
+    PGresult *res = PQgetResult (conn);
+    if (PQresultStatus (res) != PGRES_COMMAND_OK && rc == 0) {
+        s_pg_error (conn, res, "COPY out", error_p, retryable);
+        rc = -1;
+    }
+    PQclear (res);
+    while ((res = PQgetResult (conn)))
+        PQclear (res);
+    if (rc && retryable && PQstatus (conn) == CONNECTION_OK)
+        *retryable = false;
+    return rc;
+}
+
+int
+wf_marketdb_copy_out (PGconn *conn, const char *query, int nfields,
             int (*row) (void *arg, char **fields, size_t line_no), void *arg,
             char **error_p, bool *retryable)
 {
@@ -379,73 +416,304 @@ s_copy_out (PGconn *conn, const char *query, int nfields,
         }
         PQfreemem (line);       //  keep draining after an error: the connection stays usable
     }
-    if (len == -2) {
-        s_pg_error (conn, NULL, "COPY out", error_p, retryable);
-        return -1;
+    return s_copy_out_end (conn, len, rc, error_p, retryable);
+}
+
+static uint32_t
+s_be32 (const unsigned char *p)
+{
+    return (uint32_t) p [0] << 24 | (uint32_t) p [1] << 16 | (uint32_t) p [2] << 8 | p [3];
+}
+
+static uint64_t
+s_be64 (const unsigned char *p)
+{
+    return (uint64_t) s_be32 (p) << 32 | s_be32 (p + 4);
+}
+
+//  Rows as they come off the wire, per symbol, before they are ordered and
+//  checked (wf_bars wants each symbol's bars in time order, and an unordered
+//  scan is much cheaper for the server than ORDER BY).
+typedef struct {
+    char symbol [32];
+    size_t n, max;
+    int64_t *ts;
+    double *v;                  //  7 values per row: open high low close volume news options
+} s_stage_sym_t;
+
+typedef struct {
+    s_stage_sym_t *sym;
+    size_t n, max;
+    uint32_t *slots;            //  open addressing over sym, index + 1
+    size_t nslots;
+} s_stage_t;
+
+static void
+s_stage_release (s_stage_t *st)
+{
+    for (size_t i = 0; i < st->n; i++) {
+        free (st->sym [i].ts);
+        free (st->sym [i].v);
     }
-    res = PQgetResult (conn);
-    if (PQresultStatus (res) != PGRES_COMMAND_OK && rc == 0) {
-        s_pg_error (conn, res, "COPY out", error_p, retryable);
-        rc = -1;
+    free (st->sym);
+    free (st->slots);
+    memset (st, 0, sizeof *st);
+}
+
+static uint64_t
+s_hash (const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char) s [i]) * 1099511628211ull;
+    return h;
+}
+
+//  The staging entry of symbol (len bytes, < 32), added if new.
+static s_stage_sym_t *
+s_stage_sym (s_stage_t *st, const char *symbol, size_t len)
+{
+    if (2 * (st->n + 1) > st->nslots) {
+        size_t slots = st->nslots ? 2 * st->nslots : 64;
+        uint32_t *t = lb_xcalloc (slots, sizeof (uint32_t));
+        for (size_t i = 0; i < st->n; i++) {
+            size_t k = (size_t) s_hash (st->sym [i].symbol, strlen (st->sym [i].symbol)) & (slots - 1);
+            while (t [k])
+                k = (k + 1) & (slots - 1);
+            t [k] = (uint32_t) i + 1;
+        }
+        free (st->slots);
+        st->slots = t;
+        st->nslots = slots;
     }
-    PQclear (res);
-    while ((res = PQgetResult (conn)))
-        PQclear (res);
-    if (rc && retryable && PQstatus (conn) == CONNECTION_OK)
-        *retryable = false;
-    return rc;
+    size_t k = (size_t) s_hash (symbol, len) & (st->nslots - 1);
+    while (st->slots [k]) {
+        s_stage_sym_t *e = &st->sym [st->slots [k] - 1];
+        if (strlen (e->symbol) == len && memcmp (e->symbol, symbol, len) == 0)
+            return e;
+        k = (k + 1) & (st->nslots - 1);
+    }
+    if (st->n == st->max) {
+        st->max = st->max ? 2 * st->max : 64;
+        st->sym = lb_xrealloc (st->sym, st->max * sizeof (s_stage_sym_t));
+    }
+    s_stage_sym_t *e = &st->sym [st->n];
+    memset (e, 0, sizeof *e);
+    memcpy (e->symbol, symbol, len);
+    st->slots [k] = (uint32_t) ++st->n;
+    return e;
+}
+
+static void
+s_stage_push (s_stage_sym_t *e, int64_t ts, const double v [7])
+{
+    if (e->n == e->max) {
+        e->max = e->max ? 2 * e->max : 1024;
+        e->ts = lb_xrealloc (e->ts, e->max * sizeof (int64_t));
+        e->v = lb_xrealloc (e->v, e->max * 7 * sizeof (double));
+    }
+    e->ts [e->n] = ts;
+    memcpy (e->v + 7 * e->n, v, 7 * sizeof (double));
+    e->n++;
 }
 
 typedef struct {
-    lb_bars_t *bars;
-    int last;
-    char last_symbol [64];
-    char **error_p;
-} s_bar_reader_t;
+    const int64_t *ts;
+    uint32_t part;
+    uint32_t pos;
+} s_row_ref_t;
 
 static int
-s_bar_row (void *arg, char **f, size_t line_no)
+s_cmp_row_ref (const void *a, const void *b)
 {
-    s_bar_reader_t *r = arg;
-    //  symbol, sector, kind, ts, open, high, low, close, volume, news, options
-    if (!f [0] || !f [3]) {
-        s_set_error (r->error_p, "market_bars row %zu: symbol or ts is null", line_no);
+    const s_row_ref_t *x = a, *y = b;
+    int64_t tx = x->ts [x->pos], ty = y->ts [y->pos];
+    return tx < ty ? -1 : tx > ty;
+}
+
+static int
+s_cmp_name (const void *a, const void *b)
+{
+    return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+//  Moves the rows of every stage into bars: symbols in name order, each
+//  symbol's rows in time order, every value checked by wf_bars_append.
+//  kinds: market_symbols rows or NULL. Returns 0 or -1 (*error_p set).
+static int
+s_stage_flush (s_stage_t *stages, size_t nstages, PGresult *kinds, wf_bars_t *bars, char **error_p)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < nstages; k++)
+        total += stages [k].n;
+    const char **names = lb_xmalloc ((total ? total : 1) * sizeof (char *));
+    size_t nn = 0;
+    for (size_t k = 0; k < nstages; k++)
+        for (size_t i = 0; i < stages [k].n; i++)
+            names [nn++] = stages [k].sym [i].symbol;
+    qsort (names, nn, sizeof (char *), s_cmp_name);
+    int rc = 0;
+    for (size_t i = 0; i < nn && rc == 0; i++) {
+        if (i && strcmp (names [i], names [i - 1]) == 0)
+            continue;
+        const char *symbol = names [i], *sector = "", *kind = "stock";
+        for (int r = 0; kinds && r < PQntuples (kinds); r++)
+            if (strcmp (PQgetvalue (kinds, r, 0), symbol) == 0) {
+                sector = PQgetvalue (kinds, r, 1);
+                kind = PQgetvalue (kinds, r, 2);
+            }
+        int series = wf_bars_series (bars, symbol, sector,
+                                     strcmp (kind, "index") == 0 ? WF_BARS_INDEX
+                                   : strcmp (kind, "volatility") == 0 ? WF_BARS_VOLATILITY : WF_BARS_STOCK);
+        if (series < 0) {
+            s_set_error (error_p, "market_bars: %s", wf_bars_error (bars));
+            rc = -1;
+            break;
+        }
+        //  This symbol's rows from every stage, ordered by time.
+        s_stage_sym_t *parts [64];
+        size_t np = 0, n = 0;
+        for (size_t k = 0; k < nstages; k++) {
+            s_stage_sym_t *e = stages [k].n ? s_stage_sym (&stages [k], symbol, strlen (symbol)) : NULL;
+            if (e && e->n) {
+                assert (np < 64);
+                parts [np++] = e;
+                n += e->n;
+            }
+        }
+        s_row_ref_t *refs = lb_xmalloc ((n ? n : 1) * sizeof (s_row_ref_t));
+        size_t m = 0;
+        bool sorted = true;
+        for (size_t p = 0; p < np; p++)
+            for (size_t j = 0; j < parts [p]->n; j++) {
+                refs [m] = (s_row_ref_t) { parts [p]->ts, (uint32_t) p, (uint32_t) j };
+                if (m && s_cmp_row_ref (&refs [m - 1], &refs [m]) > 0)
+                    sorted = false;
+                m++;
+            }
+        if (!sorted)
+            qsort (refs, n, sizeof (s_row_ref_t), s_cmp_row_ref);
+        for (size_t j = 0; j < n && rc == 0; j++) {
+            const double *v = parts [refs [j].part]->v + 7 * (size_t) refs [j].pos;
+            if (wf_bars_append (bars, series, refs [j].ts [refs [j].pos], v [0], v [1], v [2], v [3], v [4],
+                                v [5], v [6])) {
+                s_set_error (error_p, "market_bars: %s", wf_bars_error (bars));
+                rc = -1;
+            }
+        }
+        free (refs);
+    }
+    free (names);
+    return rc;
+}
+
+//  Streams a binary COPY of (symbol, ts, open, high, low, close, volume,
+//  news, options) into a stage: binary saves the server formatting every
+//  float and us parsing it. Returns 0 or -1 (*error_p set).
+static int
+s_copy_bars_binary (PGconn *conn, const char *query, s_stage_t *stage, char **error_p, bool *retryable)
+{
+    PGresult *res = PQexec (conn, query);
+    if (PQresultStatus (res) != PGRES_COPY_OUT) {
+        s_pg_error (conn, res, "COPY out", error_p, retryable);
+        PQclear (res);
         return -1;
     }
-    if (r->last < 0 || strcmp (r->last_symbol, f [0]) != 0) {
-        lb_bars_kind_t kind = LB_BARS_STOCK;
-        if (f [2] && strcmp (f [2], "index") == 0)
-            kind = LB_BARS_INDEX;
-        else
-        if (f [2] && strcmp (f [2], "volatility") == 0)
-            kind = LB_BARS_VOLATILITY;
-        r->last = lb_bars_series (r->bars, f [0], f [1] ? f [1] : "", kind);
-        if (r->last < 0) {
-            s_set_error (r->error_p, "market_bars row %zu: %s", line_no, lb_bars_error (r->bars));
-            return -1;
-        }
-        snprintf (r->last_symbol, sizeof r->last_symbol, "%s", f [0]);
-    }
-    double v [8];
-    static const char *names [8] = { "ts", "open", "high", "low", "close", "volume",
+    PQclear (res);
+    static const char *names [9] = { "symbol", "ts", "open", "high", "low", "close", "volume",
                                      "news_count", "options_volume" };
-    for (int k = 0; k < 8; k++) {
-        if (!s_number (f [3 + k], &v [k])) {
-            s_set_error (r->error_p, "market_bars row %zu (symbol %s): %s '%.40s' is not a number",
-                         line_no, f [0], names [k], f [3 + k]);
-            return -1;
+    int rc = 0;
+    bool header = false;
+    char symbol [32] = "";
+    s_stage_sym_t *current = NULL;
+    size_t row = 0;
+    char *buf;
+    int len;
+    while ((len = PQgetCopyData (conn, &buf, 0)) > 0) {
+        const unsigned char *p = (const unsigned char *) buf, *end = p + len;
+        if (!header && rc == 0) {
+            if (len < 19 || memcmp (p, "PGCOPY\n\377\r\n\0", 11) != 0) {
+                s_set_error (error_p, "COPY: not a binary COPY header");
+                rc = -1;
+            }
+            else {
+                uint32_t ext = s_be32 (p + 15);
+                p += 19 + (ext <= (uint32_t) (len - 19) ? ext : 0);
+            }
+            header = true;
         }
-        if (!f [3 + k] && k < 6) {
-            s_set_error (r->error_p, "market_bars row %zu (symbol %s): %s is null", line_no, f [0], names [k]);
-            return -1;
+        while (rc == 0 && p < end) {
+            if (end - p < 2) {
+                s_set_error (error_p, "COPY: row %zu is cut short", row + 1);
+                rc = -1;
+                break;
+            }
+            int16_t nf = (int16_t) (p [0] << 8 | p [1]);
+            p += 2;
+            if (nf == -1)
+                break;
+            row++;
+            if (nf != 9) {
+                s_set_error (error_p, "COPY: row %zu has %d fields, want 9", row, nf);
+                rc = -1;
+                break;
+            }
+            const unsigned char *field [9];
+            int32_t flen [9];
+            for (int k = 0; k < 9 && rc == 0; k++) {
+                if (end - p < 4) {
+                    rc = -1;
+                    break;
+                }
+                flen [k] = (int32_t) s_be32 (p);
+                p += 4;
+                field [k] = p;
+                if (flen [k] > 0) {
+                    if (end - p < flen [k])
+                        rc = -1;
+                    else
+                        p += flen [k];
+                }
+                if (rc == 0 && k >= 1 && flen [k] != -1 && flen [k] != 8)
+                    rc = -1;
+            }
+            if (rc) {
+                s_set_error (error_p, "COPY: row %zu is malformed", row);
+                break;
+            }
+            if (flen [0] < 1 || flen [0] >= (int32_t) sizeof symbol || flen [1] < 0) {
+                s_set_error (error_p, "market_bars row %zu: symbol or ts is null or too long", row);
+                rc = -1;
+                break;
+            }
+            if (!current || strlen (symbol) != (size_t) flen [0] || memcmp (symbol, field [0], (size_t) flen [0])) {
+                memcpy (symbol, field [0], (size_t) flen [0]);
+                symbol [flen [0]] = 0;
+                current = s_stage_sym (stage, symbol, (size_t) flen [0]);
+            }
+            int64_t us = (int64_t) s_be64 (field [1]);
+            int64_t ts = (us >= 0 ? us / 1000000 : (us - 999999) / 1000000) + 946684800;
+            double v [7];
+            for (int k = 0; k < 7; k++) {
+                if (flen [2 + k] < 0) {
+                    if (k < 5) {
+                        s_set_error (error_p, "market_bars row %zu (symbol %s): %s is null", row, symbol,
+                                     names [2 + k]);
+                        rc = -1;
+                        break;
+                    }
+                    v [k] = NAN;
+                    continue;
+                }
+                uint64_t bits = s_be64 (field [2 + k]);
+                memcpy (&v [k], &bits, 8);
+            }
+            if (rc == 0)
+                s_stage_push (current, ts, v);
         }
+        PQfreemem (buf);            //  keep draining after an error: the connection stays usable
     }
-    if (lb_bars_append (r->bars, r->last, (int64_t) v [0], v [1], v [2], v [3], v [4], v [5],
-                        v [6], v [7])) {
-        s_set_error (r->error_p, "market_bars: %s", lb_bars_error (r->bars));
-        return -1;
-    }
-    return 0;
+    return s_copy_out_end (conn, len, rc, error_p, retryable);
 }
 
 //  " and b.ts >= ..." clauses for a window. Caller frees.
@@ -460,27 +728,21 @@ s_window (const char *column, int64_t from, int64_t to)
     return lb_xasprintf ("%s%s", a, b);
 }
 
-lb_bars_t *
-lb_marketdb_read_bars (PGconn *conn, int64_t from, int64_t to, const char *const *symbols,
-                       char **error_p, bool *retryable)
+//  Reads market_bars rows (window, symbols, and pages [page_lo, page_hi) of
+//  the table when page_hi > 0) into stage with one unordered binary COPY.
+//  Returns 0 or -1 (*error_p set).
+static int
+s_read_stage (PGconn *conn, int64_t from, int64_t to, const char *const *symbols, long page_lo,
+              long page_hi, bool last_part, s_stage_t *stage, char **error_p, bool *retryable)
 {
-    assert (conn);
-    if (retryable)
-        *retryable = false;
     static const s_column_t cols [] = {
         { "symbol", S_TEXT, false }, { "ts", S_TIME, false }, { "open", S_NUMBER, false },
         { "high", S_NUMBER, false }, { "low", S_NUMBER, false }, { "close", S_NUMBER, false },
         { "volume", S_NUMBER, false }, { "news_count", S_NUMBER, true },
         { "options_volume", S_NUMBER, true }, { NULL, 0, false } };
-    static const s_column_t sym_cols [] = {
-        { "symbol", S_TEXT, false }, { "sector", S_TEXT, false }, { "kind", S_TEXT, false },
-        { NULL, 0, false } };
-    bool present [16], sym_present [8];
+    bool present [16];
     if (s_check_table (conn, "market_bars", cols, present, error_p, retryable) != 1)
-        return NULL;
-    char *ignored = NULL;
-    int have_symbols = s_check_table (conn, "market_symbols", sym_cols, sym_present, &ignored, NULL);
-    free (ignored);
+        return -1;
     //  Symbol filter as an escaped array literal.
     char *filter = lb_xstrdup ("");
     if (symbols) {
@@ -508,31 +770,170 @@ lb_marketdb_read_bars (PGconn *conn, int64_t from, int64_t to, const char *const
         PQfreemem (lit);
         free (arr);
     }
+    char pages [96] = "";
+    if (page_hi > 0) {
+        if (last_part)
+            snprintf (pages, sizeof pages, " and b.ctid >= '(%ld,0)'::tid", page_lo);
+        else
+            snprintf (pages, sizeof pages, " and b.ctid >= '(%ld,0)'::tid and b.ctid < '(%ld,0)'::tid",
+                      page_lo, page_hi);
+    }
     char *window = s_window ("b.ts", from, to);
     char *query = lb_xasprintf (
-        "select b.symbol, %s, %s, floor (extract (epoch from b.ts))::bigint, b.open, b.high, "
-        "b.low, b.close, b.volume, %s, %s from market_bars b%s where true%s%s order by b.symbol, b.ts",
-        have_symbols == 1 ? "coalesce (s.sector, '')" : "''",
-        have_symbols == 1 ? "coalesce (s.kind, 'stock')" : "'stock'",
-        present [7] ? "b.news_count" : "null", present [8] ? "b.options_volume" : "null",
-        have_symbols == 1 ? " left join market_symbols s using (symbol)" : "", window, filter);
+        "copy (select b.symbol::text, b.ts::timestamptz, b.open::float8, b.high::float8, b.low::float8, "
+        "b.close::float8, b.volume::float8, %s::float8, %s::float8 from market_bars b where true%s%s%s) "
+        "to stdout (format binary)",
+        present [7] ? "b.news_count" : "null", present [8] ? "b.options_volume" : "null", window, filter, pages);
     free (window);
     free (filter);
-    s_bar_reader_t r = { lb_bars_new (), -1, "", error_p };
-    int rc = s_copy_out (conn, query, 11, s_bar_row, &r, error_p, retryable);
+    int rc = s_copy_bars_binary (conn, query, stage, error_p, retryable);
     free (query);
-    if (rc) {
-        lb_bars_destroy (&r.bars);
+    return rc;
+}
+
+//  market_symbols rows (symbol, sector, kind), or NULL when there is no such table.
+static PGresult *
+s_kinds (PGconn *conn)
+{
+    static const s_column_t sym_cols [] = {
+        { "symbol", S_TEXT, false }, { "sector", S_TEXT, false }, { "kind", S_TEXT, false },
+        { NULL, 0, false } };
+    bool present [8];
+    char *ignored = NULL;
+    int have = s_check_table (conn, "market_symbols", sym_cols, present, &ignored, NULL);
+    free (ignored);
+    if (have != 1)
+        return NULL;
+    PGresult *kinds = PQexec (conn, "select symbol, sector, kind from market_symbols");
+    if (PQresultStatus (kinds) != PGRES_TUPLES_OK) {
+        PQclear (kinds);
+        kinds = NULL;
+    }
+    return kinds;
+}
+
+wf_bars_t *
+wf_marketdb_read_bars (PGconn *conn, int64_t from, int64_t to, const char *const *symbols,
+                       char **error_p, bool *retryable)
+{
+    assert (conn);
+    if (retryable)
+        *retryable = false;
+    s_stage_t stage = { 0 };
+    wf_bars_t *bars = NULL;
+    if (s_read_stage (conn, from, to, symbols, 0, 0, true, &stage, error_p, retryable) == 0) {
+        PGresult *kinds = s_kinds (conn);
+        bars = wf_bars_new ();
+        if (s_stage_flush (&stage, 1, kinds, bars, error_p))
+            wf_bars_destroy (&bars);
+        PQclear (kinds);
+    }
+    s_stage_release (&stage);
+    return bars;
+}
+
+wf_bars_t *
+wf_marketdb_read_bars_parallel (const char *url, int connections, int64_t from, int64_t to,
+                                char **error_p, bool *retryable)
+{
+    assert (url && connections >= 1 && connections <= 64);
+    if (retryable)
+        *retryable = false;
+    PGconn *conn = PQconnectdb (url);
+    if (PQstatus (conn) != CONNECTION_OK) {
+        s_pg_error (conn, NULL, "connect", error_p, retryable);
+        PQfinish (conn);
         return NULL;
     }
-    return r.bars;
+    //  Each connection scans its share of the table's pages (a TID range scan).
+    PGresult *res = PQexec (conn, "select pg_relation_size ('market_bars') / current_setting ('block_size')::int");
+    long pages = PQresultStatus (res) == PGRES_TUPLES_OK ? atol (PQgetvalue (res, 0, 0)) : 0;
+    PQclear (res);
+    if (pages < connections)
+        connections = 1;
+    s_stage_t *stages = lb_xcalloc ((size_t) connections, sizeof (s_stage_t));
+    char **errors = lb_xcalloc ((size_t) connections, sizeof (char *));
+    bool *retry = lb_xcalloc ((size_t) connections, sizeof (bool));
+    int *failed = lb_xcalloc ((size_t) connections, sizeof (int));
+    #pragma omp parallel for num_threads(connections) schedule(static, 1)
+    for (int c = 0; c < connections; c++) {
+        PGconn *mine = PQconnectdb (url);
+        if (PQstatus (mine) != CONNECTION_OK) {
+            s_pg_error (mine, NULL, "connect", &errors [c], &retry [c]);
+            retry [c] = true;
+            failed [c] = 1;
+        }
+        else {
+            long lo = pages * c / connections, hi = pages * (c + 1) / connections;
+            failed [c] = s_read_stage (mine, from, to, NULL, lo, connections > 1 ? hi : 0,
+                                       c == connections - 1, &stages [c], &errors [c], &retry [c]) != 0;
+        }
+        PQfinish (mine);
+    }
+    wf_bars_t *bars = NULL;
+    int bad = -1;
+    for (int c = 0; c < connections && bad < 0; c++)
+        if (failed [c])
+            bad = c;
+    if (bad >= 0) {
+        if (error_p) {
+            free (*error_p);
+            *error_p = errors [bad];
+            errors [bad] = NULL;
+        }
+        if (retryable)
+            *retryable = retry [bad];
+    }
+    else {
+        PGresult *kinds = s_kinds (conn);
+        bars = wf_bars_new ();
+        if (s_stage_flush (stages, (size_t) connections, kinds, bars, error_p))
+            wf_bars_destroy (&bars);
+        PQclear (kinds);
+    }
+    for (int c = 0; c < connections; c++) {
+        s_stage_release (&stages [c]);
+        free (errors [c]);
+    }
+    free (stages);
+    free (errors);
+    free (retry);
+    free (failed);
+    PQfinish (conn);
+    return bars;
+}
+
+int
+wf_marketdb_column_kinds (PGconn *conn, const char *table, const char *const *columns,
+                          size_t n, wf_marketdb_kind_t *kinds, char **error_p, bool *retryable)
+{
+    assert (conn && table && (columns || n == 0) && kinds);
+    if (retryable)
+        *retryable = false;
+    PGresult *res;
+    int found = s_table_columns (conn, table, &res, error_p, retryable);
+    if (found != 1)
+        return found;
+    int rows = PQntuples (res);
+    for (size_t c = 0; c < n; c++) {
+        kinds [c] = WF_MARKETDB_MISSING;
+        for (int r = 0; r < rows; r++)
+            if (strcmp (PQgetvalue (res, r, 0), columns [c]) == 0) {
+                const char *type = PQgetvalue (res, r, 1);
+                kinds [c] = s_type_ok (type, S_NUMBER) ? WF_MARKETDB_NUMBER
+                          : s_type_ok (type, S_TIME) ? WF_MARKETDB_TIME
+                          : s_type_ok (type, S_TEXT) ? WF_MARKETDB_TEXT : WF_MARKETDB_OTHER;
+            }
+    }
+    PQclear (res);
+    return 1;
 }
 
 // ---------------------------------------------------------------- events
 
 typedef struct {
-    lb_bars_t *bars;
-    const lb_bars_event_t *events;
+    wf_bars_t *bars;
+    const wf_bars_event_t *events;
     size_t count;
     int horizon;
 } s_event_writer_t;
@@ -557,10 +958,10 @@ s_fill_events (void *arg, s_copy_in_t *c)
     char *buf = lb_xmalloc (max + 4096);
     size_t len = 0;
     for (size_t i = 0; i < w->count && !c->failed; i++) {
-        const lb_bars_event_t *e = &w->events [i];
+        const wf_bars_event_t *e = &w->events [i];
         char ts [40], lts [40], pats [128];
         s_pattern_names (e->patterns, pats, sizeof pats);
-        len += (size_t) snprintf (buf + len, 4096, "%s\t%s\t%s", lb_bars_symbol (w->bars, (int) e->series),
+        len += (size_t) snprintf (buf + len, 4096, "%s\t%s\t%s", wf_bars_symbol (w->bars, (int) e->series),
                                   s_iso (e->ts, ts, sizeof ts), pats);
         for (int k = 0; k < KN_FEATURES_COUNT; k++)
             len += isnan (e->features [k]) ? (size_t) snprintf (buf + len, 16, "\t\\N")
@@ -580,18 +981,18 @@ s_fill_events (void *arg, s_copy_in_t *c)
 }
 
 static const char *s_event_columns =
-    "symbol, timestamp, pattern_type, body_to_range_ratio, upper_shadow_ratio, lower_shadow_ratio, "
+    "symbol, ts, pattern_type, body_to_range_ratio, upper_shadow_ratio, lower_shadow_ratio, "
     "volume_surge, rsi_14, bb_position, macd_histogram, adx_strength, vix_level, spy_correlation, "
     "sector_momentum, market_breadth, news_present, premarket_gap, unusual_volume, options_activity, "
-    "rule_signal, horizon_bars, label_timestamp, forward_return, pattern_success";
+    "rule_signal, horizon_bars, label_timestamp, fwd_return, pattern_success";
 
 int
-lb_marketdb_store_events (PGconn *conn, lb_bars_t *bars, const lb_bars_event_t *events,
+wf_marketdb_store_events (PGconn *conn, wf_bars_t *bars, const wf_bars_event_t *events,
                           size_t count, int horizon, char **error_p)
 {
     assert (conn && bars && (events || count == 0) && horizon >= 1);
     bool present [4];
-    static const s_column_t cols [] = { { "symbol", S_TEXT, false }, { "timestamp", S_TIME, false },
+    static const s_column_t cols [] = { { "symbol", S_TEXT, false }, { "ts", S_TIME, false },
                                         { NULL, 0, false } };
     if (s_check_table (conn, "pattern_training_data", cols, present, error_p, NULL) != 1)
         return -1;
@@ -609,7 +1010,7 @@ lb_marketdb_store_events (PGconn *conn, lb_bars_t *bars, const lb_bars_event_t *
     }
     if (rc == 0)
         rc = s_exec (conn, "delete from pattern_training_data p using s_events e "
-                           "where p.symbol = e.symbol and p.timestamp = e.timestamp", error_p);
+                           "where p.symbol = e.symbol and p.ts = e.ts", error_p);
     if (rc == 0) {
         sql = lb_xasprintf ("insert into pattern_training_data (%s) select %s from s_events",
                             s_event_columns, s_event_columns);
@@ -624,8 +1025,8 @@ lb_marketdb_store_events (PGconn *conn, lb_bars_t *bars, const lb_bars_event_t *
 }
 
 typedef struct {
-    lb_bars_t *bars;
-    lb_bars_event_t *events;
+    wf_bars_t *bars;
+    wf_bars_event_t *events;
     size_t count, max;
     int last;
     char **error_p;
@@ -634,24 +1035,24 @@ typedef struct {
 static int
 s_event_row (void *arg, char **f, size_t line_no)
 {
-    //  symbol, ts, label_ts, 16 features, rule_signal, forward_return, success, pattern_type
+    //  symbol, ts, label_ts, 16 features, rule_signal, fwd_return, success, pattern_type
     s_event_reader_t *r = arg;
     if (!f [0] || !f [1] || !f [2] || !f [19] || !f [20] || !f [21] || !f [22]) {
         s_set_error (r->error_p, "pattern_training_data row %zu: a required value is null", line_no);
         return -1;
     }
-    int series = r->last >= 0 && strcmp (lb_bars_symbol (r->bars, r->last), f [0]) == 0
-               ? r->last : lb_bars_series (r->bars, f [0], "", LB_BARS_STOCK);
+    int series = r->last >= 0 && strcmp (wf_bars_symbol (r->bars, r->last), f [0]) == 0
+               ? r->last : wf_bars_series (r->bars, f [0], "", WF_BARS_STOCK);
     if (series < 0) {
-        s_set_error (r->error_p, "pattern_training_data row %zu: %s", line_no, lb_bars_error (r->bars));
+        s_set_error (r->error_p, "pattern_training_data row %zu: %s", line_no, wf_bars_error (r->bars));
         return -1;
     }
     r->last = series;
     if (r->count == r->max) {
         r->max = r->max ? 2 * r->max : 1024;
-        r->events = lb_xrealloc (r->events, r->max * sizeof (lb_bars_event_t));
+        r->events = lb_xrealloc (r->events, r->max * sizeof (wf_bars_event_t));
     }
-    lb_bars_event_t *e = &r->events [r->count];
+    wf_bars_event_t *e = &r->events [r->count];
     memset (e, 0, sizeof *e);
     e->series = (uint32_t) series;
     double ts, lts, sig, fwd;
@@ -671,7 +1072,7 @@ s_event_row (void *arg, char **f, size_t line_no)
             return -1;
         }
     if (!isfinite (fwd)) {
-        s_set_error (r->error_p, "pattern_training_data row %zu (symbol %s): forward_return is not finite",
+        s_set_error (r->error_p, "pattern_training_data row %zu (symbol %s): fwd_return is not finite",
                      line_no, f [0]);
         return -1;
     }
@@ -688,8 +1089,8 @@ s_event_row (void *arg, char **f, size_t line_no)
 }
 
 int
-lb_marketdb_read_events (PGconn *conn, int64_t from, int64_t to, lb_bars_t **bars_p,
-                         lb_bars_event_t **events, size_t *count, char **error_p, bool *retryable)
+wf_marketdb_read_events (PGconn *conn, int64_t from, int64_t to, wf_bars_t **bars_p,
+                         wf_bars_event_t **events, size_t *count, char **error_p, bool *retryable)
 {
     assert (conn && bars_p && events && count);
     *bars_p = NULL;
@@ -700,12 +1101,12 @@ lb_marketdb_read_events (PGconn *conn, int64_t from, int64_t to, lb_bars_t **bar
     s_column_t cols [KN_FEATURES_COUNT + 8];
     int nc = 0;
     cols [nc++] = (s_column_t) { "symbol", S_TEXT, false };
-    cols [nc++] = (s_column_t) { "timestamp", S_TIME, false };
+    cols [nc++] = (s_column_t) { "ts", S_TIME, false };
     cols [nc++] = (s_column_t) { "label_timestamp", S_TIME, false };
     for (int k = 0; k < KN_FEATURES_COUNT; k++)
         cols [nc++] = (s_column_t) { kn_features_name (k), S_NUMBER, false };
     cols [nc++] = (s_column_t) { "rule_signal", S_NUMBER, false };
-    cols [nc++] = (s_column_t) { "forward_return", S_NUMBER, false };
+    cols [nc++] = (s_column_t) { "fwd_return", S_NUMBER, false };
     cols [nc++] = (s_column_t) { "pattern_type", S_TEXT, false };
     cols [nc] = (s_column_t) { NULL, 0, false };
     bool present [KN_FEATURES_COUNT + 8];
@@ -715,18 +1116,18 @@ lb_marketdb_read_events (PGconn *conn, int64_t from, int64_t to, lb_bars_t **bar
     size_t len = 0;
     for (int k = 0; k < KN_FEATURES_COUNT; k++)
         len += (size_t) snprintf (feats + len, sizeof feats - len, ", %s", kn_features_name (k));
-    char *window = s_window ("timestamp", from, to);
+    char *window = s_window ("ts", from, to);
     char *query = lb_xasprintf (
-        "select symbol, floor (extract (epoch from timestamp))::bigint, "
-        "floor (extract (epoch from label_timestamp))::bigint%s, rule_signal, forward_return, "
+        "select symbol, floor (extract (epoch from ts))::bigint, "
+        "floor (extract (epoch from label_timestamp))::bigint%s, rule_signal, fwd_return, "
         "pattern_success::int, pattern_type from pattern_training_data where true%s "
-        "order by timestamp, symbol", feats, window);
+        "order by ts, symbol", feats, window);
     free (window);
-    s_event_reader_t r = { lb_bars_new (), NULL, 0, 0, -1, error_p };
-    int rc = s_copy_out (conn, query, 23, s_event_row, &r, error_p, retryable);
+    s_event_reader_t r = { wf_bars_new (), NULL, 0, 0, -1, error_p };
+    int rc = wf_marketdb_copy_out (conn, query, 23, s_event_row, &r, error_p, retryable);
     free (query);
     if (rc) {
-        lb_bars_destroy (&r.bars);
+        wf_bars_destroy (&r.bars);
         free (r.events);
         return -1;
     }
@@ -737,7 +1138,7 @@ lb_marketdb_read_events (PGconn *conn, int64_t from, int64_t to, lb_bars_t **bar
 }
 
 int64_t
-lb_marketdb_last_ts (PGconn *conn, const char *table, const char *column, char **error_p,
+wf_marketdb_last_ts (PGconn *conn, const char *table, const char *column, char **error_p,
                      bool *retryable)
 {
     assert (conn && table && column);
@@ -771,11 +1172,11 @@ s_test_exec (PGconn *conn, const char *sql)
 }
 
 void
-lb_marketdb_test (bool verbose)
+wf_marketdb_test (bool verbose)
 {
     const char *url = getenv ("DATABASE_URL");
     if (!url) {
-        printf ("lb_marketdb: DATABASE_URL not set, skipped\n");
+        printf ("wf_marketdb: DATABASE_URL not set, skipped\n");
         return;
     }
     PGconn *conn = PQconnectdb (url);
@@ -785,7 +1186,7 @@ lb_marketdb_test (bool verbose)
     s_test_exec (conn, "set client_min_messages to warning");
     char *error = NULL;
     bool retry = true;
-    lb_bars_t *bars = lb_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
+    wf_bars_t *bars = wf_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
     assert (!bars && strstr (error, "market_bars does not exist") && !retry);
     s_test_exec (conn, "create temporary table market_symbols (symbol text primary key, "
                        "sector text not null default '', kind text not null default 'stock', "
@@ -793,7 +1194,7 @@ lb_marketdb_test (bool verbose)
     s_test_exec (conn, "create temporary table market_bars (symbol text, ts timestamptz, open float8, "
                        "high float8, low float8, close text, volume float8, news_count int, "
                        "options_volume float8, primary key (symbol, ts))");
-    bars = lb_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
+    bars = wf_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
     assert (!bars && strstr (error, "market_bars.close has type text") && !retry);
     s_test_exec (conn, "alter table market_bars alter column close type float8 using close::float8");
 
@@ -804,71 +1205,71 @@ lb_marketdb_test (bool verbose)
     p.days = 40;
     lb_market_t *m = lb_market_new (&p);
     size_t loaded;
-    assert (lb_marketdb_load_market (conn, m, false, &loaded, &error) == 0);
+    assert (wf_marketdb_load_market (conn, m, false, &loaded, &error) == 0);
     assert (loaded == 14 * 280);
-    assert (lb_marketdb_load_market (conn, m, false, &loaded, &error) == 0 && loaded == 0);
-    assert (lb_marketdb_load_market (conn, m, true, &loaded, &error) == 0 && loaded == 14 * 280);
-    int64_t last = lb_marketdb_last_ts (conn, "market_bars", "ts", &error, NULL);
+    assert (wf_marketdb_load_market (conn, m, false, &loaded, &error) == 0 && loaded == 0);
+    assert (wf_marketdb_load_market (conn, m, true, &loaded, &error) == 0 && loaded == 14 * 280);
+    int64_t last = wf_marketdb_last_ts (conn, "market_bars", "ts", &error, NULL);
     assert (last == lb_market_ts (m) [279]);
 
-    bars = lb_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
+    bars = wf_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
     assert (bars);
-    assert (lb_bars_nseries (bars) == 14 && lb_bars_count (bars) == 14 * 280);
+    assert (wf_bars_nseries (bars) == 14 && wf_bars_count (bars) == 14 * 280);
     int spy = -1;
     for (int i = 0; i < 14; i++)
-        if (strcmp (lb_bars_symbol (bars, i), "SPY") == 0)
+        if (strcmp (wf_bars_symbol (bars, i), "SPY") == 0)
             spy = i;
-    assert (spy >= 0 && lb_bars_kind (bars, spy) == LB_BARS_INDEX);
+    assert (spy >= 0 && wf_bars_kind (bars, spy) == WF_BARS_INDEX);
     //  Prices come back as written (4 decimals).
     kn_series_t v;
-    lb_bars_view (bars, 0, &v);
+    wf_bars_view (bars, 0, &v);
     lb_market_ohlcv_t o;
     int gen = -1;
     for (int i = 0; i < 14; i++)
-        if (strcmp (lb_market_symbol (m, i), lb_bars_symbol (bars, 0)) == 0)
+        if (strcmp (lb_market_symbol (m, i), wf_bars_symbol (bars, 0)) == 0)
             gen = i;
     lb_market_get (m, gen, &o);
     assert (fabs (v.close [5] - o.close [5]) < 1e-4 && v.ts [5] == lb_market_ts (m) [5]);
     assert (v.news && v.options);
     //  A window and a symbol filter.
     const char *only [] = { lb_market_symbol (m, 0), "SPY", NULL };
-    lb_bars_t *some = lb_marketdb_read_bars (conn, lb_market_ts (m) [70], lb_market_ts (m) [140],
+    wf_bars_t *some = wf_marketdb_read_bars (conn, lb_market_ts (m) [70], lb_market_ts (m) [140],
                                              only, &error, &retry);
-    assert (some && lb_bars_nseries (some) == 2 && lb_bars_count (some) == 140);
-    lb_bars_destroy (&some);
+    assert (some && wf_bars_nseries (some) == 2 && wf_bars_count (some) == 140);
+    wf_bars_destroy (&some);
 
     //  Events to pattern_training_data and back.
     s_test_exec (conn, "create temporary table pattern_training_data (id bigserial, symbol text not null, "
-                       "timestamp timestamptz not null, pattern_type text not null, "
+                       "ts timestamptz not null, pattern_type text not null, "
                        "body_to_range_ratio float8, upper_shadow_ratio float8, lower_shadow_ratio float8, "
                        "volume_surge float8, rsi_14 float8, bb_position float8, macd_histogram float8, "
                        "adx_strength float8, vix_level float8, spy_correlation float8, sector_momentum float8, "
                        "market_breadth float8, news_present float8, premarket_gap float8, unusual_volume float8, "
                        "options_activity float8, rule_signal smallint not null, horizon_bars int not null, "
-                       "label_timestamp timestamptz not null, forward_return float8 not null, "
-                       "pattern_success boolean not null, unique (symbol, timestamp))");
-    lb_bars_label_t label = { 5, 0, false };
-    lb_bars_event_t *ev;
+                       "label_timestamp timestamptz not null, fwd_return float8 not null, "
+                       "pattern_success boolean not null, unique (symbol, ts))");
+    wf_bars_label_t label = { 5, 0, false };
+    wf_bars_event_t *ev;
     size_t n;
-    assert (lb_bars_events (bars, &label, &ev, &n) == 0 && n > 0);
-    assert (lb_marketdb_store_events (conn, bars, ev, n, 5, &error) == 0);
-    assert (lb_marketdb_store_events (conn, bars, ev, n, 5, &error) == 0);      //  idempotent
-    lb_bars_t *names;
-    lb_bars_event_t *back;
+    assert (wf_bars_events (bars, &label, &ev, &n) == 0 && n > 0);
+    assert (wf_marketdb_store_events (conn, bars, ev, n, 5, &error) == 0);
+    assert (wf_marketdb_store_events (conn, bars, ev, n, 5, &error) == 0);      //  idempotent
+    wf_bars_t *names;
+    wf_bars_event_t *back;
     size_t nb;
-    assert (lb_marketdb_read_events (conn, INT64_MIN, INT64_MAX, &names, &back, &nb, &error, &retry) == 0);
+    assert (wf_marketdb_read_events (conn, INT64_MIN, INT64_MAX, &names, &back, &nb, &error, &retry) == 0);
     assert (nb == n);
     for (size_t i = 0; i < n; i++) {
         assert (back [i].ts == ev [i].ts && back [i].label_ts == ev [i].label_ts);
-        assert (strcmp (lb_bars_symbol (names, (int) back [i].series), lb_bars_symbol (bars, (int) ev [i].series)) == 0
+        assert (strcmp (wf_bars_symbol (names, (int) back [i].series), wf_bars_symbol (bars, (int) ev [i].series)) == 0
              || back [i].ts == ev [i].ts);      //  same-time rows may order differently
         assert (back [i].patterns != 0);
     }
     //  Exact round trip of one event (features written with 17 digits).
     size_t hit = 0;
     for (size_t i = 0; i < n; i++)
-        if (back [i].ts == ev [0].ts && strcmp (lb_bars_symbol (names, (int) back [i].series),
-                                                lb_bars_symbol (bars, (int) ev [0].series)) == 0)
+        if (back [i].ts == ev [0].ts && strcmp (wf_bars_symbol (names, (int) back [i].series),
+                                                wf_bars_symbol (bars, (int) ev [0].series)) == 0)
             hit = i + 1;
     assert (hit);
     for (int k = 0; k < KN_FEATURES_COUNT; k++)
@@ -876,24 +1277,24 @@ lb_marketdb_test (bool verbose)
              || ev [0].features [k] == back [hit - 1].features [k]);
     assert (back [hit - 1].patterns == ev [0].patterns && back [hit - 1].success == ev [0].success);
     free (back);
-    lb_bars_destroy (&names);
+    wf_bars_destroy (&names);
     free (ev);
 
     //  Bad values in the table are named.
     s_test_exec (conn, "update market_bars set close = 'NaN' where ctid = (select ctid from market_bars "
                        "where symbol = 'SPY' order by ts limit 1 offset 3)");
-    lb_bars_t *bad = lb_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
+    wf_bars_t *bad = wf_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
     assert (!bad && strstr (error, "SPY") && strstr (error, "close is NaN") && !retry);
     if (verbose)
         printf ("  %s\n", error);
     s_test_exec (conn, "update market_bars set close = 'Infinity' where close = 'NaN'");
-    bad = lb_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
+    bad = wf_marketdb_read_bars (conn, INT64_MIN, INT64_MAX, NULL, &error, &retry);
     assert (!bad && strstr (error, "infinite"));
     //  The connection stays usable after a failed read.
     s_test_exec (conn, "truncate market_bars");
-    assert (lb_marketdb_last_ts (conn, "market_bars", "ts", &error, NULL) == -1 && strstr (error, "empty"));
+    assert (wf_marketdb_last_ts (conn, "market_bars", "ts", &error, NULL) == -1 && strstr (error, "empty"));
     free (error);
-    lb_bars_destroy (&bars);
+    wf_bars_destroy (&bars);
     lb_market_destroy (&m);
     PQfinish (conn);
 }

@@ -1,5 +1,6 @@
-/*  lb_bars.c - bars in memory and the pattern events (see lb_bars.h). */
-#include "lb_bars.h"
+/*  wf_bars.c - bars in memory and the pattern events (see wf_bars.h). */
+#include "wf_bars.h"
+#include "lb_clock.h"
 #include "lb_log.h"
 #include "lb_mem.h"
 
@@ -14,30 +15,30 @@
 typedef struct {
     char symbol [32];
     char *sector;
-    lb_bars_kind_t kind;
+    wf_bars_kind_t kind;
     size_t n, max;
     int64_t *ts;
     double *o, *h, *l, *c, *v, *news, *opt;
     bool has_news, has_options;
 } s_series_t;
 
-struct _lb_bars_t {
+struct _wf_bars_t {
     s_series_t *series;
     int nseries, max;
     char error [512];
 };
 
-lb_bars_t *
-lb_bars_new (void)
+wf_bars_t *
+wf_bars_new (void)
 {
-    return lb_xcalloc (1, sizeof (lb_bars_t));
+    return lb_xcalloc (1, sizeof (wf_bars_t));
 }
 
 void
-lb_bars_destroy (lb_bars_t **self_p)
+wf_bars_destroy (wf_bars_t **self_p)
 {
     assert (self_p);
-    lb_bars_t *self = *self_p;
+    wf_bars_t *self = *self_p;
     if (!self)
         return;
     for (int i = 0; i < self->nseries; i++) {
@@ -58,10 +59,10 @@ lb_bars_destroy (lb_bars_t **self_p)
 }
 
 static void
-s_error (lb_bars_t *self, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+s_error (wf_bars_t *self, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 static void
-s_error (lb_bars_t *self, const char *fmt, ...)
+s_error (wf_bars_t *self, const char *fmt, ...)
 {
     va_list args;
     va_start (args, fmt);
@@ -70,14 +71,14 @@ s_error (lb_bars_t *self, const char *fmt, ...)
 }
 
 const char *
-lb_bars_error (lb_bars_t *self)
+wf_bars_error (wf_bars_t *self)
 {
     assert (self);
     return self->error;
 }
 
 int
-lb_bars_series (lb_bars_t *self, const char *symbol, const char *sector, lb_bars_kind_t kind)
+wf_bars_series (wf_bars_t *self, const char *symbol, const char *sector, wf_bars_kind_t kind)
 {
     assert (self && symbol);
     size_t len = strnlen (symbol, 32);
@@ -103,18 +104,15 @@ lb_bars_series (lb_bars_t *self, const char *symbol, const char *sector, lb_bars
     return self->nseries++;
 }
 
+//  ts (Unix seconds) as ISO 8601 UTC. Returns buf.
 static char *
 s_iso (int64_t ts, char *buf, size_t size)
 {
-    time_t t = (time_t) ts;
-    struct tm tm;
-    if (!gmtime_r (&t, &tm) || !strftime (buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        snprintf (buf, size, "%lld", (long long) ts);
-    return buf;
+    return lb_clock_format_iso (ts * 1000000, buf, size);
 }
 
 int
-lb_bars_append (lb_bars_t *self, int series, int64_t ts, double open, double high,
+wf_bars_append (wf_bars_t *self, int series, int64_t ts, double open, double high,
                 double low, double close, double volume, double news, double options)
 {
     assert (self && series >= 0 && series < self->nseries);
@@ -186,10 +184,10 @@ lb_bars_append (lb_bars_t *self, int series, int64_t ts, double open, double hig
     return 0;
 }
 
-int lb_bars_nseries (lb_bars_t *self) { assert (self); return self->nseries; }
+int wf_bars_nseries (wf_bars_t *self) { assert (self); return self->nseries; }
 
 size_t
-lb_bars_count (lb_bars_t *self)
+wf_bars_count (wf_bars_t *self)
 {
     assert (self);
     size_t n = 0;
@@ -199,35 +197,35 @@ lb_bars_count (lb_bars_t *self)
 }
 
 size_t
-lb_bars_length (lb_bars_t *self, int series)
+wf_bars_length (wf_bars_t *self, int series)
 {
     assert (self && series >= 0 && series < self->nseries);
     return self->series [series].n;
 }
 
 const char *
-lb_bars_symbol (lb_bars_t *self, int series)
+wf_bars_symbol (wf_bars_t *self, int series)
 {
     assert (self && series >= 0 && series < self->nseries);
     return self->series [series].symbol;
 }
 
 const char *
-lb_bars_sector (lb_bars_t *self, int series)
+wf_bars_sector (wf_bars_t *self, int series)
 {
     assert (self && series >= 0 && series < self->nseries);
     return self->series [series].sector;
 }
 
-lb_bars_kind_t
-lb_bars_kind (lb_bars_t *self, int series)
+wf_bars_kind_t
+wf_bars_kind (wf_bars_t *self, int series)
 {
     assert (self && series >= 0 && series < self->nseries);
     return self->series [series].kind;
 }
 
 void
-lb_bars_span (lb_bars_t *self, int64_t *first, int64_t *last)
+wf_bars_span (wf_bars_t *self, int64_t *first, int64_t *last)
 {
     assert (self && first && last);
     *first = *last = 0;
@@ -245,7 +243,7 @@ lb_bars_span (lb_bars_t *self, int64_t *first, int64_t *last)
 }
 
 void
-lb_bars_view (lb_bars_t *self, int series, kn_series_t *v)
+wf_bars_view (wf_bars_t *self, int series, kn_series_t *v)
 {
     assert (self && series >= 0 && series < self->nseries && v);
     s_series_t *s = &self->series [series];
@@ -285,17 +283,22 @@ s_asof (const int64_t *ts, size_t n, int64_t t)
     return (long) lo - 1;
 }
 
+typedef struct {
+    int64_t ts;
+    uint32_t series, pos;
+} s_key_t;
+
 static int
-s_cmp_event (const void *a, const void *b)
+s_cmp_key (const void *a, const void *b)
 {
-    const lb_bars_event_t *x = a, *y = b;
+    const s_key_t *x = a, *y = b;
     if (x->ts != y->ts)
         return x->ts < y->ts ? -1 : 1;
     return x->series < y->series ? -1 : x->series > y->series;
 }
 
 int
-lb_bars_events (lb_bars_t *self, const lb_bars_label_t *label, lb_bars_event_t **events,
+wf_bars_events (wf_bars_t *self, const wf_bars_label_t *label, wf_bars_event_t **events,
                 size_t *count)
 {
     assert (self && label && events && count);
@@ -307,12 +310,12 @@ lb_bars_events (lb_bars_t *self, const lb_bars_label_t *label, lb_bars_event_t *
     }
     int index = -1, vix = -1, nstocks = 0;
     for (int i = 0; i < self->nseries; i++) {
-        lb_bars_kind_t kind = self->series [i].kind;
-        if (kind == LB_BARS_INDEX && index < 0)
+        wf_bars_kind_t kind = self->series [i].kind;
+        if (kind == WF_BARS_INDEX && index < 0)
             index = i;
-        if (kind == LB_BARS_VOLATILITY && vix < 0)
+        if (kind == WF_BARS_VOLATILITY && vix < 0)
             vix = i;
-        nstocks += kind == LB_BARS_STOCK;
+        nstocks += kind == WF_BARS_STOCK;
     }
     if (nstocks == 0) {
         s_error (self, "no stock series among %d series", self->nseries);
@@ -321,12 +324,12 @@ lb_bars_events (lb_bars_t *self, const lb_bars_label_t *label, lb_bars_event_t *
     //  Every distinct time at which some stock has a bar.
     size_t total = 0;
     for (int i = 0; i < self->nseries; i++)
-        if (self->series [i].kind == LB_BARS_STOCK)
+        if (self->series [i].kind == WF_BARS_STOCK)
             total += self->series [i].n;
     int64_t *times = lb_xmalloc ((total ? total : 1) * sizeof (int64_t));
     size_t nt = 0;
     for (int i = 0; i < self->nseries; i++)
-        if (self->series [i].kind == LB_BARS_STOCK) {
+        if (self->series [i].kind == WF_BARS_STOCK) {
             memcpy (times + nt, self->series [i].ts, self->series [i].n * sizeof (int64_t));
             nt += self->series [i].n;
         }
@@ -341,7 +344,7 @@ lb_bars_events (lb_bars_t *self, const lb_bars_label_t *label, lb_bars_event_t *
     int *sector_of = lb_xcalloc ((size_t) self->nseries, sizeof (int));
     for (int i = 0; i < self->nseries; i++) {
         sector_of [i] = -1;
-        if (self->series [i].kind != LB_BARS_STOCK)
+        if (self->series [i].kind != WF_BARS_STOCK)
             continue;
         for (int j = 0; j < i && sector_of [i] < 0; j++)
             if (sector_of [j] >= 0 && strcmp (self->series [j].sector, self->series [i].sector) == 0)
@@ -359,7 +362,7 @@ lb_bars_events (lb_bars_t *self, const lb_bars_label_t *label, lb_bars_event_t *
     for (int i = 0; i < self->nseries; i++) {
         s_series_t *s = &self->series [i];
         offset [i] = at;
-        if (s->kind != LB_BARS_STOCK)
+        if (s->kind != WF_BARS_STOCK)
             continue;
         kn_features_ret20 (s->c, s->n, ret20 + at);
         kn_features_above_sma20 (s->c, s->n, above + at);
@@ -382,13 +385,13 @@ lb_bars_events (lb_bars_t *self, const lb_bars_label_t *label, lb_bars_event_t *
     free (cnt);
 
     //  Features per stock, in parallel; each stock's events in its own list.
-    lb_bars_event_t **lists = lb_xcalloc ((size_t) self->nseries, sizeof (lb_bars_event_t *));
+    wf_bars_event_t **lists = lb_xcalloc ((size_t) self->nseries, sizeof (wf_bars_event_t *));
     size_t *lens = lb_xcalloc ((size_t) self->nseries, sizeof (size_t));
     int h = label->horizon;
     #pragma omp parallel for schedule(dynamic, 4)
     for (int i = 0; i < self->nseries; i++) {
         s_series_t *s = &self->series [i];
-        if (s->kind != LB_BARS_STOCK || s->n == 0)
+        if (s->kind != WF_BARS_STOCK || s->n == 0)
             continue;
         size_t n = s->n, base = offset [i];
         double *ctx = lb_xmalloc (4 * n * sizeof (double));
@@ -402,7 +405,7 @@ lb_bars_events (lb_bars_t *self, const lb_bars_label_t *label, lb_bars_event_t *
             br [k] = breadth [g_time [base + k]];
         }
         kn_series_t v;
-        lb_bars_view (self, i, &v);
+        wf_bars_view (self, i, &v);
         v.index_close = index >= 0 ? idx_c : NULL;
         v.vix = vix >= 0 ? vix_c : NULL;
         v.sector_momentum = sm;
@@ -414,15 +417,15 @@ lb_bars_events (lb_bars_t *self, const lb_bars_label_t *label, lb_bars_event_t *
         kn_patterns_series (s->o, s->h, s->l, s->c, n, pat);
         kn_forward_returns (s->c, n, (size_t) h, fwd);
         size_t m = 0, mmax = 0;
-        lb_bars_event_t *list = NULL;
+        wf_bars_event_t *list = NULL;
         for (size_t t = KN_FEATURES_WARMUP; t + (size_t) h < n; t++) {
             if (!label->all_rows && !(pat [t] & KN_PAT_BULLISH))
                 continue;
             if (m == mmax) {
                 mmax = mmax ? 2 * mmax : 64;
-                list = lb_xrealloc (list, mmax * sizeof (lb_bars_event_t));
+                list = lb_xrealloc (list, mmax * sizeof (wf_bars_event_t));
             }
-            lb_bars_event_t *e = &list [m++];
+            wf_bars_event_t *e = &list [m++];
             e->series = (uint32_t) i;
             e->ts = s->ts [t];
             e->label_ts = s->ts [t + (size_t) h];
@@ -443,15 +446,19 @@ lb_bars_events (lb_bars_t *self, const lb_bars_label_t *label, lb_bars_event_t *
     size_t n_events = 0;
     for (int i = 0; i < self->nseries; i++)
         n_events += lens [i];
-    lb_bars_event_t *all = lb_xmalloc ((n_events ? n_events : 1) * sizeof (lb_bars_event_t));
+    //  Order by (ts, series): sort small keys, then move each event once.
+    s_key_t *keys = lb_xmalloc ((n_events ? n_events : 1) * sizeof (s_key_t));
     size_t k = 0;
-    for (int i = 0; i < self->nseries; i++) {
-        if (lens [i])
-            memcpy (all + k, lists [i], lens [i] * sizeof (lb_bars_event_t));
-        k += lens [i];
+    for (int i = 0; i < self->nseries; i++)
+        for (size_t j = 0; j < lens [i]; j++)
+            keys [k++] = (s_key_t) { lists [i][j].ts, (uint32_t) i, (uint32_t) j };
+    qsort (keys, n_events, sizeof (s_key_t), s_cmp_key);
+    wf_bars_event_t *all = lb_xmalloc ((n_events ? n_events : 1) * sizeof (wf_bars_event_t));
+    for (k = 0; k < n_events; k++)
+        all [k] = lists [keys [k].series][keys [k].pos];
+    free (keys);
+    for (int i = 0; i < self->nseries; i++)
         free (lists [i]);
-    }
-    qsort (all, n_events, sizeof (lb_bars_event_t), s_cmp_event);
     free (lists);
     free (lens);
     free (times);
@@ -471,54 +478,54 @@ lb_bars_events (lb_bars_t *self, const lb_bars_label_t *label, lb_bars_event_t *
 // ---------------------------------------------------------------- selftest
 
 void
-lb_bars_test (bool verbose)
+wf_bars_test (bool verbose)
 {
-    lb_bars_t *bars = lb_bars_new ();
-    assert (lb_bars_series (bars, "", NULL, LB_BARS_STOCK) == -1);
-    assert (lb_bars_series (bars, "A B", NULL, LB_BARS_STOCK) == -1);
-    int a = lb_bars_series (bars, "AAA", "tech", LB_BARS_STOCK);
-    int b = lb_bars_series (bars, "BBB", "tech", LB_BARS_STOCK);
-    int spy = lb_bars_series (bars, "SPY", NULL, LB_BARS_INDEX);
-    assert (a == 0 && b == 1 && spy == 2 && lb_bars_series (bars, "AAA", NULL, 0) == 0);
-    lb_bars_label_t label = { 3, 0.0, false };
-    lb_bars_event_t *ev;
+    wf_bars_t *bars = wf_bars_new ();
+    assert (wf_bars_series (bars, "", NULL, WF_BARS_STOCK) == -1);
+    assert (wf_bars_series (bars, "A B", NULL, WF_BARS_STOCK) == -1);
+    int a = wf_bars_series (bars, "AAA", "tech", WF_BARS_STOCK);
+    int b = wf_bars_series (bars, "BBB", "tech", WF_BARS_STOCK);
+    int spy = wf_bars_series (bars, "SPY", NULL, WF_BARS_INDEX);
+    assert (a == 0 && b == 1 && spy == 2 && wf_bars_series (bars, "AAA", NULL, 0) == 0);
+    wf_bars_label_t label = { 3, 0.0, false };
+    wf_bars_event_t *ev;
     size_t n;
     //  Bad bars are refused with what and where.
-    assert (lb_bars_append (bars, a, 1000, 10, 11, 9, NAN, 100, NAN, NAN) == -1);
-    assert (strstr (lb_bars_error (bars), "AAA") && strstr (lb_bars_error (bars), "close is NaN"));
-    assert (lb_bars_append (bars, a, 1000, 10, INFINITY, 9, 10, 100, NAN, NAN) == -1);
-    assert (strstr (lb_bars_error (bars), "high is infinite"));
-    assert (lb_bars_append (bars, a, 1000, 10, 11, 9, -1, 100, NAN, NAN) == -1);
-    assert (lb_bars_append (bars, a, 1000, 10, 11, 9, 10, -5, NAN, NAN) == -1);
-    assert (lb_bars_append (bars, a, 1000, 10, 9.5, 9, 10, 5, NAN, NAN) == -1);
-    assert (strstr (lb_bars_error (bars), "do not contain"));
-    assert (lb_bars_count (bars) == 0);
+    assert (wf_bars_append (bars, a, 1000, 10, 11, 9, NAN, 100, NAN, NAN) == -1);
+    assert (strstr (wf_bars_error (bars), "AAA") && strstr (wf_bars_error (bars), "close is NaN"));
+    assert (wf_bars_append (bars, a, 1000, 10, INFINITY, 9, 10, 100, NAN, NAN) == -1);
+    assert (strstr (wf_bars_error (bars), "high is infinite"));
+    assert (wf_bars_append (bars, a, 1000, 10, 11, 9, -1, 100, NAN, NAN) == -1);
+    assert (wf_bars_append (bars, a, 1000, 10, 11, 9, 10, -5, NAN, NAN) == -1);
+    assert (wf_bars_append (bars, a, 1000, 10, 9.5, 9, 10, 5, NAN, NAN) == -1);
+    assert (strstr (wf_bars_error (bars), "do not contain"));
+    assert (wf_bars_count (bars) == 0);
     for (int k = 0; k < 200; k++) {
         double c = 100 + 10 * sin (k * 0.3), o = 100 + 10 * sin ((k - 1) * 0.3);
-        assert (lb_bars_append (bars, a, 3600 * k, o, fmax (o, c) + 1, fmin (o, c) - 1, c, 1000 + k, 0, NAN) == 0);
-        assert (lb_bars_append (bars, b, 3600 * k, c, fmax (o, c) + 1, fmin (o, c) - 1, o, 1000, k == 50, NAN) == 0);
+        assert (wf_bars_append (bars, a, 3600 * k, o, fmax (o, c) + 1, fmin (o, c) - 1, c, 1000 + k, 0, NAN) == 0);
+        assert (wf_bars_append (bars, b, 3600 * k, c, fmax (o, c) + 1, fmin (o, c) - 1, o, 1000, k == 50, NAN) == 0);
         if (k % 2 == 0)
-            assert (lb_bars_append (bars, spy, 3600 * k, 400, 402 + 2 * k, 399, 400 + k * (1 + 0.01 * (k % 3)), 1, NAN, NAN) == 0);
+            assert (wf_bars_append (bars, spy, 3600 * k, 400, 402 + 2 * k, 399, 400 + k * (1 + 0.01 * (k % 3)), 1, NAN, NAN) == 0);
     }
-    assert (lb_bars_append (bars, a, 3600 * 10, 10, 11, 9, 10, 5, NAN, NAN) == -1);
-    assert (strstr (lb_bars_error (bars), "not after"));
-    assert (lb_bars_count (bars) == 500 && lb_bars_length (bars, a) == 200);
+    assert (wf_bars_append (bars, a, 3600 * 10, 10, 11, 9, 10, 5, NAN, NAN) == -1);
+    assert (strstr (wf_bars_error (bars), "not after"));
+    assert (wf_bars_count (bars) == 500 && wf_bars_length (bars, a) == 200);
     int64_t first, last;
-    lb_bars_span (bars, &first, &last);
+    wf_bars_span (bars, &first, &last);
     assert (first == 0 && last == 199 * 3600);
     label.all_rows = true;
-    assert (lb_bars_events (bars, &label, &ev, &n) == 0);
+    assert (wf_bars_events (bars, &label, &ev, &n) == 0);
     //  All rows: (200 - 34 - 3) per stock, ordered by (ts, series).
     assert (n == 2 * (200 - KN_FEATURES_WARMUP - 3));
     for (size_t i = 1; i < n; i++)
         assert (ev [i].ts > ev [i - 1].ts || (ev [i].ts == ev [i - 1].ts && ev [i].series > ev [i - 1].series));
     //  Breadth is the mean over both stocks; sector momentum over the sector.
     kn_series_t v;
-    lb_bars_view (bars, a, &v);
+    wf_bars_view (bars, a, &v);
     double r20a = v.close [40] / v.close [20] - 1;
-    lb_bars_view (bars, b, &v);
+    wf_bars_view (bars, b, &v);
     double r20b = v.close [40] / v.close [20] - 1;
-    const lb_bars_event_t *e40 = NULL;
+    const wf_bars_event_t *e40 = NULL;
     for (size_t i = 0; i < n; i++)
         if (ev [i].ts == 40 * 3600 && ev [i].series == (uint32_t) a)
             e40 = &ev [i];
@@ -534,18 +541,18 @@ lb_bars_test (bool verbose)
     assert (e40->features [KN_F_SPY_CORRELATION] >= -1 - 1e-9 && e40->features [KN_F_SPY_CORRELATION] <= 1 + 1e-9);
     free (ev);
     label.all_rows = false;
-    assert (lb_bars_events (bars, &label, &ev, &n) == 0);
+    assert (wf_bars_events (bars, &label, &ev, &n) == 0);
     for (size_t i = 0; i < n; i++)
         assert (ev [i].patterns & KN_PAT_BULLISH);
     if (verbose)
         printf ("  %zu pattern events\n", n);
     free (ev);
     label.horizon = 0;
-    assert (lb_bars_events (bars, &label, &ev, &n) == -1);
-    lb_bars_destroy (&bars);
-    lb_bars_destroy (&bars);
-    bars = lb_bars_new ();
+    assert (wf_bars_events (bars, &label, &ev, &n) == -1);
+    wf_bars_destroy (&bars);
+    wf_bars_destroy (&bars);
+    bars = wf_bars_new ();
     label.horizon = 3;
-    assert (lb_bars_events (bars, &label, &ev, &n) == -1 && strstr (lb_bars_error (bars), "no stock"));
-    lb_bars_destroy (&bars);
+    assert (wf_bars_events (bars, &label, &ev, &n) == -1 && strstr (wf_bars_error (bars), "no stock"));
+    wf_bars_destroy (&bars);
 }

@@ -65,13 +65,44 @@ s_sync (kn_backend_t *self)
     return self->error [0] ? -1 : 0;
 }
 
+//  OpenBLAS runs single-threaded (kn_cpu_new) and we split products across
+//  our OpenMP threads: OpenBLAS's own pthreads and OpenMP's spinning workers
+//  fought over the cores (8x slower on 2 cores). Each thread computes whole
+//  output elements over the full k, so the split does not change any sum.
+static void
+s_gemm_1 (bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
+          const float *b, int ldb, float beta, float *c, int ldc)
+{
+    cblas_sgemm (CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                 m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 static void
 s_gemm (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha, const float *a,
         int lda, const float *b, int ldb, float beta, float *c, int ldc)
 {
-    (void) self;
-    cblas_sgemm (CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                 m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    int nt = self->threads;
+    bool split_m = m >= n;
+    int len = split_m ? m : n;
+    if (nt == 1 || (double) m * n * k < 262144.0 || len < 2 * nt) {
+        s_gemm_1 (ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    #pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num (), tn = omp_get_num_threads ();
+        //  chunks rounded to 16 rows/columns keep the BLAS kernels on full tiles
+        int chunk = ((len + tn - 1) / tn + 15) / 16 * 16;
+        int lo = t * chunk, hi = lo + chunk < len ? lo + chunk : len;
+        if (hi > lo) {
+            if (split_m)
+                s_gemm_1 (ta, tb, hi - lo, n, k, alpha, ta ? a + lo : a + (size_t) lo * lda, lda,
+                          b, ldb, beta, c + (size_t) lo * ldc, ldc);
+            else
+                s_gemm_1 (ta, tb, m, hi - lo, k, alpha, a, lda,
+                          tb ? b + (size_t) lo * ldb : b + lo, ldb, beta, c + lo, ldc);
+        }
+    }
 }
 
 static void
@@ -79,9 +110,11 @@ s_gemm_batched (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float
                 const float *a, int lda, size_t sa, const float *b, int ldb, size_t sb,
                 float beta, float *c, int ldc, size_t sc, int count)
 {
+    int nt = self->threads;
+    size_t work = (size_t) m * n * k * count / 16;
+    S_OMP_FOR
     for (int i = 0; i < count; i++)
-        s_gemm (self, ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, beta, c + i * sc,
-                ldc);
+        s_gemm_1 (ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, beta, c + i * sc, ldc);
 }
 
 static void
@@ -278,7 +311,7 @@ kn_cpu_new (int threads)
     self->name = "cpu";
     self->threads = threads < 1 ? 1 : threads;
     self->nranks = 1;
-    openblas_set_num_threads (self->threads);
+    openblas_set_num_threads (1);       //  process-wide: see s_gemm
     self->destroy = s_destroy;
     self->alloc = s_alloc;
     self->free = s_free;
@@ -329,4 +362,336 @@ kn_backend_error (const kn_backend_t *self)
 {
     assert (self);
     return self->error;
+}
+
+// ---------------------------------------------------------------- selftest
+
+//  Per-layer finite-difference checks: every op's backward against central
+//  differences of L = sum (r * forward (input)) accumulated in float64.
+
+typedef struct {
+    kn_backend_t *be;
+    int rows, cols, act, task;
+    float *gamma, *beta, *w, *bias, *mean, *rstd, *aux;
+} s_fd_t;
+
+typedef void (s_fwd_fn) (s_fd_t *c, const float *in, float *out);
+
+static double
+s_fd_loss (s_fd_t *c, s_fwd_fn *fwd, const float *in, const float *r, float *out, size_t n_out)
+{
+    fwd (c, in, out);
+    double sum = 0;
+    for (size_t i = 0; i < n_out; i++)
+        sum += (double) r [i] * out [i];
+    return sum;
+}
+
+//  Compares analytic grad [n_in] of `in` (perturbed in place) with differences.
+static void
+s_fd_compare (const char *what, s_fd_t *c, s_fwd_fn *fwd, float *in, size_t n_in, const float *r,
+              size_t n_out, const float *grad, double eps, double tol, bool verbose)
+{
+    float *out = (float *) lb_xcalloc (n_out, sizeof (float));
+    //  error relative to the element, floored by the tensor's scale (float32
+    //  forward passes leave ~1e-7 relative noise in each difference)
+    double scale = 0;
+    for (size_t i = 0; i < n_in; i++)
+        scale = fmax (scale, fabs (grad [i]));
+    double worst = 0;
+    for (size_t i = 0; i < n_in; i++) {
+        float keep = in [i];
+        in [i] = (float) (keep + eps);
+        double up = s_fd_loss (c, fwd, in, r, out, n_out);
+        in [i] = (float) (keep - eps);
+        double down = s_fd_loss (c, fwd, in, r, out, n_out);
+        in [i] = keep;
+        double fd = (up - down) / (2 * eps);
+        double err = fabs (fd - grad [i]) / (fabs (fd) + 0.05 * scale + 1e-4);
+        if (err > worst)
+            worst = err;
+        if (err > tol)
+            fprintf (stderr, "kn_cpu: %s: d[%zu] analytic %.7g finite-difference %.7g\n", what, i,
+                     (double) grad [i], fd);
+        assert (err <= tol);
+    }
+    if (verbose)
+        printf ("  %-24s %zu grads, worst relative error %.2e\n", what, n_in, worst);
+    free (out);
+}
+
+static void
+s_rand (float *x, size_t n, uint64_t *state, float lo, float hi)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        x [i] = lo + (hi - lo) * (float) ((double) (z >> 11) / 9007199254740992.0);
+    }
+}
+
+static void
+s_fwd_act (s_fd_t *c, const float *in, float *out)
+{
+    c->be->act_fwd (c->be, c->act, in, out, (size_t) c->rows * c->cols);
+}
+
+static void
+s_fwd_ln_x (s_fd_t *c, const float *in, float *out)
+{
+    c->be->layernorm_fwd (c->be, in, c->gamma, c->beta, out, c->mean, c->rstd, c->rows, c->cols);
+}
+
+static void
+s_fwd_ln_gamma (s_fd_t *c, const float *in, float *out)
+{
+    c->be->layernorm_fwd (c->be, c->aux, in, c->beta, out, c->mean, c->rstd, c->rows, c->cols);
+}
+
+static void
+s_fwd_ln_beta (s_fd_t *c, const float *in, float *out)
+{
+    c->be->layernorm_fwd (c->be, c->aux, c->gamma, in, out, c->mean, c->rstd, c->rows, c->cols);
+}
+
+static void
+s_fwd_softmax (s_fd_t *c, const float *in, float *out)
+{
+    c->be->softmax_fwd (c->be, in, out, c->rows, c->cols, 0.7f);
+}
+
+//  Linear with W (cols_out x cols) and bias: out = in W^T + b.
+static void
+s_fwd_lin_x (s_fd_t *c, const float *in, float *out)
+{
+    int o = c->task;
+    c->be->gemm (c->be, false, true, c->rows, o, c->cols, 1.0f, in, c->cols, c->w, c->cols, 0.0f, out, o);
+    c->be->bias_add (c->be, out, c->bias, c->rows, o);
+}
+
+static void
+s_fwd_lin_w (s_fd_t *c, const float *in, float *out)
+{
+    int o = c->task;
+    c->be->gemm (c->be, false, true, c->rows, o, c->cols, 1.0f, c->aux, c->cols, in, c->cols, 0.0f, out, o);
+    c->be->bias_add (c->be, out, c->bias, c->rows, o);
+}
+
+static void
+s_fwd_lin_b (s_fd_t *c, const float *in, float *out)
+{
+    int o = c->task;
+    c->be->gemm (c->be, false, true, c->rows, o, c->cols, 1.0f, c->aux, c->cols, c->w, c->cols, 0.0f, out, o);
+    c->be->bias_add (c->be, out, in, c->rows, o);
+}
+
+//  out [row] = loss of row (logits in, labels in c->aux).
+static void
+s_fwd_loss (s_fd_t *c, const float *in, float *out)
+{
+    float *scratch = (float *) lb_xcalloc ((size_t) c->rows * c->cols, sizeof (float));
+    c->be->loss (c->be, c->task, in, c->aux, c->rows, c->cols, scratch, out, 1.0f);
+    free (scratch);
+}
+
+static void
+s_fwd_meanpool (s_fd_t *c, const float *in, float *out)
+{
+    //  rows = batch, cols = t * d with d = 3
+    c->be->meanpool_fwd (c->be, in, out, c->rows, c->cols / 3, 3);
+}
+
+void
+kn_cpu_test (bool verbose)
+{
+    if (verbose)
+        printf ("\n");
+    kn_backend_t *be = kn_cpu_new (2);
+    assert (be && strcmp (kn_backend_error (be), "") == 0);
+    uint64_t seed = 42;
+    enum { R = 5, C = 7, O = 4, N = R * C };
+    float x [N], y [N], r [N], g [N], gamma [C], beta [C], mean [R], rstd [R], dg [C], db [C];
+    float w [O * C], bias [O], dw [O * C], dbias [O];
+    s_fd_t c = { .be = be, .rows = R, .cols = C, .gamma = gamma, .beta = beta, .mean = mean,
+                 .rstd = rstd };
+    s_rand (r, N, &seed, -1, 1);
+
+    //  activations (inputs kept away from ReLU's kink)
+    for (int act = KN_ACT_RELU; act <= KN_ACT_GELU; act++) {
+        s_rand (x, N, &seed, -3, 3);
+        for (int i = 0; i < N; i++)
+            if (fabsf (x [i]) < 0.05f)
+                x [i] = 0.5f;
+        c.act = act;
+        be->act_bwd (be, act, x, r, g, N);
+        s_fd_compare (act == KN_ACT_RELU ? "relu" : "gelu", &c, s_fwd_act, x, N, r, N, g, 1e-3, 2e-3, verbose);
+    }
+    //  GELU values against erf's definition at a few points
+    assert (fabsf (kn_act_fwd (KN_ACT_GELU, 1.0f) - 0.8413447f) < 1e-6f);
+    assert (fabsf (kn_act_fwd (KN_ACT_GELU, -2.0f) + 0.0455003f) < 1e-6f);
+
+    //  layer norm: x, gamma, beta
+    s_rand (x, N, &seed, -2, 2);
+    s_rand (gamma, C, &seed, 0.5f, 1.5f);
+    s_rand (beta, C, &seed, -0.5f, 0.5f);
+    be->layernorm_fwd (be, x, gamma, beta, y, mean, rstd, R, C);
+    memset (dg, 0, sizeof dg);
+    memset (db, 0, sizeof db);
+    be->layernorm_bwd (be, r, x, gamma, mean, rstd, g, dg, db, R, C);
+    s_fd_compare ("layernorm dx", &c, s_fwd_ln_x, x, N, r, N, g, 1e-3, 5e-3, verbose);
+    c.aux = x;
+    s_fd_compare ("layernorm dgamma", &c, s_fwd_ln_gamma, gamma, C, r, N, dg, 1e-3, 5e-3, verbose);
+    s_fd_compare ("layernorm dbeta", &c, s_fwd_ln_beta, beta, C, r, N, db, 1e-3, 5e-3, verbose);
+    for (int row = 0; row < R; row++) {
+        //  with gamma 1, beta 0 each row has mean 0, variance 1 (up to eps)
+        float ones [C], zeros [C], out [C];
+        for (int i = 0; i < C; i++)
+            ones [i] = 1, zeros [i] = 0;
+        float m1, s1;
+        kn_layernorm_row_fwd (x + row * C, ones, zeros, out, &m1, &s1, C);
+        double sm = 0, sv = 0;
+        for (int i = 0; i < C; i++)
+            sm += out [i], sv += (double) out [i] * out [i];
+        assert (fabs (sm / C) < 1e-5 && fabs (sv / C - 1) < 1e-3);
+    }
+
+    //  softmax: rows sum to 1, gradient
+    s_rand (x, N, &seed, -3, 3);
+    be->softmax_fwd (be, x, y, R, C, 0.7f);
+    for (int row = 0; row < R; row++) {
+        double s = 0;
+        for (int i = 0; i < C; i++)
+            s += y [row * C + i];
+        assert (fabs (s - 1) < 1e-6);
+    }
+    be->softmax_bwd (be, y, r, g, R, C, 0.7f);
+    s_fd_compare ("softmax", &c, s_fwd_softmax, x, N, r, N, g, 1e-3, 5e-3, verbose);
+
+    //  linear: gemm + bias_add forward, gemm + colsum backward
+    s_rand (x, N, &seed, -1, 1);
+    s_rand (w, O * C, &seed, -1, 1);
+    s_rand (bias, O, &seed, -1, 1);
+    c.w = w;
+    c.bias = bias;
+    c.task = O;
+    float dx [N];
+    be->gemm (be, true, false, O, C, R, 1.0f, r, O, x, C, 0.0f, dw, C);
+    be->colsum (be, r, dbias, R, O, O, 0.0f);
+    be->gemm (be, false, false, R, C, O, 1.0f, r, O, w, C, 0.0f, dx, C);
+    s_fd_compare ("linear dx", &c, s_fwd_lin_x, x, N, r, R * O, dx, 1e-2, 2e-3, verbose);
+    c.aux = x;
+    s_fd_compare ("linear dW", &c, s_fwd_lin_w, w, O * C, r, R * O, dw, 1e-2, 2e-3, verbose);
+    s_fd_compare ("linear db", &c, s_fwd_lin_b, bias, O, r, R * O, dbias, 1e-2, 2e-3, verbose);
+
+    //  batched gemm = one gemm per matrix
+    {
+        float a2 [2 * 6], b2 [2 * 6], c2 [2 * 4], ref [4];
+        s_rand (a2, 12, &seed, -1, 1);
+        s_rand (b2, 12, &seed, -1, 1);
+        be->gemm_batched (be, false, true, 2, 2, 3, 1.0f, a2, 3, 6, b2, 3, 6, 0.0f, c2, 2, 4, 2);
+        for (int k = 0; k < 2; k++) {
+            be->gemm (be, false, true, 2, 2, 3, 1.0f, a2 + 6 * k, 3, b2 + 6 * k, 3, 0.0f, ref, 2);
+            assert (memcmp (ref, c2 + 4 * k, sizeof ref) == 0);
+        }
+    }
+
+    //  losses: binary, multiclass, regression (dlogits of each row vs differences)
+    for (int task = KN_TASK_BINARY; task <= KN_TASK_REGRESSION; task++) {
+        int k = task == KN_TASK_BINARY ? 1 : 3;
+        float logits [R * 3], labels [R * 3], dl [R * 3], losses [R], rr [R];
+        s_rand (logits, (size_t) R * k, &seed, -4, 4);
+        for (int i = 0; i < R * k; i++)
+            labels [i] = task == KN_TASK_BINARY ? (float) (i % 2)
+                       : task == KN_TASK_MULTICLASS ? (float) (i % 3) : logits [i] + 0.5f;
+        for (int i = 0; i < R; i++)
+            rr [i] = 1.0f;
+        c.rows = R;
+        c.cols = k;
+        c.task = task;
+        c.aux = labels;
+        be->loss (be, task, logits, labels, R, k, dl, losses, 1.0f);
+        for (int i = 0; i < R; i++)
+            assert (losses [i] >= 0 && isfinite (losses [i]));
+        s_fd_compare (task == KN_TASK_BINARY ? "loss bce" : task == KN_TASK_MULTICLASS ? "loss ce" : "loss mse",
+                      &c, s_fwd_loss, logits, (size_t) R * k, rr, R, dl, 1e-3, 2e-3, verbose);
+    }
+    //  a huge logit stays finite
+    {
+        float z = 200.0f, t = 0.0f, d;
+        float l = kn_loss_row (KN_TASK_BINARY, &z, &t, 1, &d, 1.0f);
+        assert (fabsf (l - 200.0f) < 1e-3f && fabsf (d - 1.0f) < 1e-6f);
+        float p [3] = { 1000, 0, -1000 };
+        kn_predict_row (KN_TASK_MULTICLASS, p, 3);
+        assert (fabsf (p [0] - 1) < 1e-6f && p [2] >= 0);
+    }
+
+    //  mean pool (batch R, t = C... use 2 x (4 x 3))
+    {
+        float in [24], out [6], dy [6], din [24];
+        s_rand (in, 24, &seed, -1, 1);
+        s_rand (dy, 6, &seed, -1, 1);
+        c.rows = 2;
+        c.cols = 12;
+        be->meanpool_bwd (be, dy, din, 2, 4, 3);
+        s_fd_compare ("meanpool", &c, s_fwd_meanpool, in, 24, dy, 6, din, 1e-2, 2e-3, verbose);
+        (void) out;
+    }
+
+    //  dropout: same seed => same mask forward and backward, about p dropped
+    {
+        enum { M = 20000 };
+        float *a = (float *) lb_xcalloc (M, sizeof (float));
+        float *b = (float *) lb_xcalloc (M, sizeof (float));
+        for (int i = 0; i < M; i++)
+            a [i] = 1.0f;
+        be->dropout (be, a, b, M, 0.25f, 7);
+        int dropped = 0;
+        for (int i = 0; i < M; i++) {
+            assert (b [i] == 0.0f || fabsf (b [i] - 1.0f / 0.75f) < 1e-6f);
+            dropped += b [i] == 0.0f;
+        }
+        assert (dropped > M * 0.23 && dropped < M * 0.27);
+        be->dropout (be, a, a, M, 0.25f, 7);
+        assert (memcmp (a, b, M * sizeof (float)) == 0);
+        be->dropout (be, b, a, M, 0.25f, 8);
+        assert (memcmp (a, b, M * sizeof (float)) != 0);
+        free (a);
+        free (b);
+    }
+
+    //  small ops
+    {
+        float a [6] = { 1, 2, 3, 4, 5, 6 }, b [6] = { 1, 1, 1, 1, 1, 1 }, add [3] = { 10, 20, 30 };
+        be->axpy (be, 2.0f, a, b, 6);
+        assert (b [0] == 3 && b [5] == 8);
+        be->broadcast_add (be, a, add, 2, 3);
+        assert (a [0] == 11 && a [3] == 14 && a [5] == 36);
+        be->copy_rows (be, a, 3, b, 2, 2, 2);
+        assert (b [0] == 11 && b [1] == 22 && b [2] == 14 && b [3] == 25);
+        be->zero (be, b, 6);
+        assert (b [3] == 0);
+        float *buf = be->alloc (be, 10);
+        assert (buf && buf [9] == 0);
+        assert (be->upload (be, buf, a, 6) == 0 && buf [5] == 36);
+        assert (be->download (be, b, buf, 6) == 0 && b [5] == 36);
+        be->free (be, buf);
+    }
+
+    //  AdamW first step with no decay moves each parameter by lr against its gradient's sign
+    {
+        float p [3] = { 1, 1, 1 }, gr [3] = { 0.5f, -2.0f, 1e-3f }, m [3] = { 0 }, v [3] = { 0 };
+        float b1 = 0.9f, b2 = 0.999f;
+        be->adamw (be, p, gr, m, v, 3, 0.01f, b1, b2, 1e-8f, 0.0f, 1 - b1, sqrtf (1 - b2));
+        assert (fabsf (p [0] - 0.99f) < 1e-6f && fabsf (p [1] - 1.01f) < 1e-6f && fabsf (p [2] - 0.99f) < 1e-5f);
+        //  decay alone shrinks by lr * wd
+        float q = 2, zero = 0, mq = 0, vq = 0;
+        be->adamw (be, &q, &zero, &mq, &vq, 1, 0.1f, b1, b2, 1e-8f, 0.5f, 1 - b1, sqrtf (1 - b2));
+        assert (fabsf (q - 2 * (1 - 0.05f)) < 1e-6f);
+    }
+    assert (kn_backend_sync (be) == 0);
+    kn_backend_destroy (&be);
+    assert (be == NULL);
+    kn_backend_destroy (&be);
 }

@@ -103,7 +103,7 @@ typedef struct {
 
 //  One parameter tensor inside the flat buffer.
 typedef struct {
-    char name [32];          //  e.g. "hidden.0.weight", "layers.2.attn.qkv.weight", "head.bias"
+    char name [48];          //  e.g. "hidden.0.weight", "layers.2.attn.qkv.weight", "head.bias"
     size_t offset;           //  in floats from the start of the buffer
     int rows, cols;          //  shape (a vector has rows = 1)
     bool decay;              //  gets weight decay

@@ -121,8 +121,6 @@ static const lb_cfg_key_t s_keys [] = {
       "how often a job writes a checkpoint to the artifact store (0: never)" },
     { "train.gpu", LB_CFG_STRING, "auto", NULL, 0, 0, 0,
       "auto: train on a GPU when one is detected and usable; off: never; require: refuse to start without one" },
-    { "train.gpu_failure", LB_CFG_STRING, "retry", NULL, 0, 0, 0,
-      "what a CUDA error or GPU out-of-memory does to a job: retry (another attempt), cpu (finish on the CPU), fail" },
 
     //  [scheduler] - sched and its daemon (scheduler/, docs/scheduler.md)
     { "scheduler.pipelines", LB_CFG_STRING, "deploy/pipelines", NULL, 0, 0, 0,

@@ -7,9 +7,11 @@
     into the job's result and the registry, not into the file.
 */
 #include "lb_model.h"
+#include "lb_dataset.h"
 #include "lb_log.h"
 #include "lb_mem.h"
 #include "lb_selftest.h"
+#include "kn_model.h"
 
 #include <assert.h>
 #include <cblas.h>
@@ -48,6 +50,9 @@ struct _lb_model_t {
     double *weights;
     size_t nmembers;
     BoosterHandle booster;      //  xgboost / rf: loaded from the blob on first use
+    kn_backend_t *backend;      //  mlp / transformer: built on first use
+    kn_model_t *net;
+    int net_threads;
 };
 
 #define S_HEAD      24          //  magic + version + reserved + header size
@@ -161,6 +166,8 @@ lb_model_destroy (lb_model_t **self_p)
     free (self->weights);
     if (self->booster)
         XGBoosterFree (self->booster);
+    kn_model_destroy (&self->net);
+    kn_backend_destroy (&self->backend);
     free (self);
     *self_p = NULL;
 }
@@ -366,6 +373,8 @@ lb_model_set_blob (lb_model_t *self, const char *name, const void *data, size_t 
         XGBoosterFree (self->booster);
         self->booster = NULL;
     }
+    if (strcmp (name, "weights") == 0)
+        kn_model_destroy (&self->net);
 }
 
 const void *
@@ -699,6 +708,7 @@ s_booster (lb_model_t *self, char *err, size_t err_size)
 }
 
 static lb_model_t *s_parse (const uint8_t *buf, size_t size, int depth, char *err, size_t err_size);
+static int s_net (lb_model_t *self, int nthread, char *err, size_t err_size);
 
 //  Checks the header and fills a new model. Returns it or NULL with err.
 static lb_model_t *
@@ -902,6 +912,8 @@ s_from_header (json_t *h, const uint8_t *bytes, size_t blobs_size, int depth,
                lb_model_family_name (family));
         goto fail;
     }
+    if ((family == LB_MODEL_MLP || family == LB_MODEL_TRANSFORMER) && s_net (self, 1, err, err_size))
+        goto fail;
     return self;
 fail:
     lb_model_destroy (&self);
@@ -1012,6 +1024,229 @@ out:
     return self;
 }
 
+
+// ---------------------------------------------------------------- nets
+
+void
+lb_model_prev_rows (const uint32_t *entity, size_t rows, int64_t *prev)
+{
+    if (!entity) {
+        for (size_t i = 0; i < rows; i++)
+            prev [i] = (int64_t) i - 1;
+        return;
+    }
+    uint32_t most = 0;
+    for (size_t i = 0; i < rows; i++)
+        most = entity [i] > most ? entity [i] : most;
+    int64_t *last = lb_xmalloc (((size_t) most + 1) * sizeof *last);
+    for (size_t e = 0; e <= most; e++)
+        last [e] = -1;
+    for (size_t i = 0; i < rows; i++) {
+        prev [i] = last [entity [i]];
+        last [entity [i]] = (int64_t) i;
+    }
+    free (last);
+}
+
+void
+lb_model_window (const float *x, size_t cols, const int64_t *prev, size_t i, int window, float *out)
+{
+    int64_t row = (int64_t) i;
+    for (int t = window - 1; t >= 0; t--) {
+        memcpy (out + (size_t) t * cols, x + (size_t) row * cols, cols * sizeof (float));
+        if (prev [row] >= 0)
+            row = prev [row];
+    }
+}
+
+static int
+s_json_int (json_t *obj, const char *key, int lo, int hi, int *out)
+{
+    json_t *v = json_object_get (obj, key);
+    if (!json_is_integer (v) || json_integer_value (v) < lo || json_integer_value (v) > hi)
+        return -1;
+    *out = (int) json_integer_value (v);
+    return 0;
+}
+
+//  Reads params.net into a kernel configuration. Returns 0 or -1 with err.
+static int
+s_net_config (const lb_model_t *self, kn_config_t *cfg, char *err, size_t err_size)
+{
+    json_t *net = json_object_get (self->params, "net");
+    kn_config_defaults (cfg);
+    const char *arch = json_string_value (json_object_get (net, "arch"));
+    const char *act = json_string_value (json_object_get (net, "act"));
+    json_t *dropout = json_object_get (net, "dropout");
+    if (!json_is_object (net) || !arch || !act || !json_is_number (dropout)) {
+        s_err (err, err_size, "params.net: missing, or without arch, act and dropout");
+        return -1;
+    }
+    cfg->arch = strcmp (arch, "transformer") == 0 ? KN_ARCH_TRANSFORMER : KN_ARCH_MLP;
+    cfg->task = self->task == LB_MODEL_BINARY ? KN_TASK_BINARY : KN_TASK_REGRESSION;
+    cfg->act = strcmp (act, "relu") == 0 ? KN_ACT_RELU : KN_ACT_GELU;
+    cfg->dropout = (float) json_number_value (dropout);
+    if (s_json_int (net, "n_in", 1, 1 << 20, &cfg->n_in) || s_json_int (net, "n_out", 1, 1, &cfg->n_out)) {
+        s_err (err, err_size, "params.net: n_in or n_out missing or out of range");
+        return -1;
+    }
+    if ((size_t) cfg->n_in != self->nfeatures) {
+        s_err (err, err_size, "params.net.n_in %d differs from the %zu features", cfg->n_in, self->nfeatures);
+        return -1;
+    }
+    if (cfg->arch == KN_ARCH_MLP) {
+        json_t *hidden = json_object_get (net, "hidden");
+        if (!json_is_array (hidden) || json_array_size (hidden) > KN_MAX_HIDDEN) {
+            s_err (err, err_size, "params.net.hidden: not an array of at most %d widths", KN_MAX_HIDDEN);
+            return -1;
+        }
+        cfg->n_hidden = (int) json_array_size (hidden);
+        for (int h = 0; h < cfg->n_hidden; h++) {
+            json_t *w = json_array_get (hidden, (size_t) h);
+            if (!json_is_integer (w) || json_integer_value (w) < 1 || json_integer_value (w) > 65536) {
+                s_err (err, err_size, "params.net.hidden[%d]: not a width in [1, 65536]", h);
+                return -1;
+            }
+            cfg->hidden [h] = (int) json_integer_value (w);
+        }
+        cfg->layernorm = json_is_true (json_object_get (net, "layernorm"));
+    }
+    else {
+        const char *pool = json_string_value (json_object_get (net, "pool"));
+        if (s_json_int (net, "window", 1, 4096, &cfg->window)
+        ||  s_json_int (net, "d_model", 1, 4096, &cfg->d_model)
+        ||  s_json_int (net, "n_heads", 1, 64, &cfg->n_heads)
+        ||  s_json_int (net, "n_layers", 1, 64, &cfg->n_layers)
+        ||  s_json_int (net, "d_ff", 1, 65536, &cfg->d_ff) || !pool) {
+            s_err (err, err_size, "params.net: window, d_model, n_heads, n_layers, d_ff or pool "
+                   "missing or out of range");
+            return -1;
+        }
+        cfg->pool = strcmp (pool, "last") == 0 ? KN_POOL_LAST : KN_POOL_MEAN;
+    }
+    char why [256];
+    if (kn_config_check (cfg, why, sizeof why)) {
+        s_err (err, err_size, "params.net: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+//  Builds the net from params.net and the weights (once per thread count).
+//  Returns 0, or -1 with err.
+static int
+s_net (lb_model_t *self, int nthread, char *err, size_t err_size)
+{
+    if (nthread < 1)
+        nthread = 1;
+    if (self->net && self->net_threads == nthread)
+        return 0;
+    kn_model_destroy (&self->net);
+    kn_backend_destroy (&self->backend);
+    kn_config_t cfg;
+    if (s_net_config (self, &cfg, err, err_size))
+        return -1;
+    size_t size = 0;
+    const void *weights = lb_model_blob (self, "weights", &size);
+    self->backend = kn_cpu_new (nthread);
+    char why [256];
+    self->net = kn_model_new (&cfg, 256, 0, self->backend, why, sizeof why);
+    if (!self->net) {
+        s_err (err, err_size, "net: %s", why);
+        kn_backend_destroy (&self->backend);
+        return -1;
+    }
+    size_t n = kn_model_n_params (self->net);
+    if (!weights || size != n * sizeof (float)) {
+        s_err (err, err_size, "blob weights: %zu bytes, the architecture has %zu parameters (%zu bytes)",
+               size, n, n * sizeof (float));
+        kn_model_destroy (&self->net);
+        kn_backend_destroy (&self->backend);
+        return -1;
+    }
+    float *params = lb_xmalloc (size);
+    memcpy (params, weights, size);
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite (params [i])) {
+            s_err (err, err_size, "blob weights: parameter %zu is not finite", i);
+            free (params);
+            kn_model_destroy (&self->net);
+            kn_backend_destroy (&self->backend);
+            return -1;
+        }
+    kn_model_set_params (self->net, params);
+    free (params);
+    self->net_threads = nthread;
+    return 0;
+}
+
+//  Standardises rows into out (rows x cols); NaN becomes 0 (the training
+//  mean) with imputation, else is an error. Returns 0 or -1 with err.
+static int
+s_net_inputs (const lb_model_t *self, const float *x, size_t rows, size_t cols, float *out,
+              char *err, size_t err_size)
+{
+    const char *impute = NULL;
+    bool fill = lb_model_param_str (self, "impute", &impute) == 0 && strcmp (impute, "mean") == 0;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++) {
+            float v = x [r * cols + c];
+            if (isnan (v)) {
+                if (!fill) {
+                    s_err (err, err_size, "row %zu, feature %s is NaN and this %s model was trained "
+                           "without imputation", r, self->features [c], lb_model_family_name (self->family));
+                    return -1;
+                }
+                out [r * cols + c] = 0;
+            }
+            else
+                out [r * cols + c] = (v - self->mean [c]) / self->scale [c];
+        }
+    return 0;
+}
+
+static int
+s_predict_net (lb_model_t *self, const float *x, size_t rows, size_t cols, const uint32_t *entity,
+               int nthread, float *out, char *err, size_t err_size)
+{
+    if (s_net (self, nthread, err, err_size))
+        return -1;
+    float *z = lb_xmalloc ((rows * cols + 1) * sizeof (float));
+    int rc = -1;
+    if (s_net_inputs (self, x, rows, cols, z, err, err_size))
+        goto out;
+    if (self->family == LB_MODEL_MLP) {
+        if (kn_model_predict (self->net, z, rows, out)) {
+            s_err (err, err_size, "net predict: %s", kn_model_error (self->net));
+            goto out;
+        }
+    }
+    else {
+        int window = kn_model_config (self->net)->window;
+        int64_t *prev = lb_xmalloc (rows * sizeof *prev);
+        lb_model_prev_rows (entity, rows, prev);
+        enum { CHUNK = 512 };
+        float *win = lb_xmalloc ((size_t) CHUNK * (size_t) window * cols * sizeof (float));
+        for (size_t start = 0; start < rows; start += CHUNK) {
+            size_t n = rows - start < CHUNK ? rows - start : CHUNK;
+            for (size_t i = 0; i < n; i++)
+                lb_model_window (z, cols, prev, start + i, window, win + i * (size_t) window * cols);
+            if (kn_model_predict (self->net, win, n, out + start)) {
+                s_err (err, err_size, "net predict: %s", kn_model_error (self->net));
+                free (win);
+                free (prev);
+                goto out;
+            }
+        }
+        free (win);
+        free (prev);
+    }
+    rc = 0;
+out:
+    free (z);
+    return rc;
+}
+
 // ---------------------------------------------------------------- scoring
 
 static int
@@ -1051,9 +1286,28 @@ s_predict_xgb (lb_model_t *self, const float *x, size_t rows, size_t cols, int n
     return 0;
 }
 
+static int
+s_predict (lb_model_t *self, const float *x, size_t rows, size_t cols, const uint32_t *entity,
+           int nthread, float *out, char *err, size_t err_size);
+
 int
 lb_model_predict (lb_model_t *self, const float *x, size_t rows, size_t cols,
                   int nthread, float *out, char *err, size_t err_size)
+{
+    return s_predict (self, x, rows, cols, NULL, nthread, out, err, err_size);
+}
+
+int
+lb_model_predict_entities (lb_model_t *self, const float *x, size_t rows, size_t cols,
+                           const uint32_t *entity, int nthread, float *out, char *err,
+                           size_t err_size)
+{
+    return s_predict (self, x, rows, cols, entity, nthread, out, err, err_size);
+}
+
+static int
+s_predict (lb_model_t *self, const float *x, size_t rows, size_t cols, const uint32_t *entity,
+           int nthread, float *out, char *err, size_t err_size)
 {
     assert (self);
     assert (out || rows == 0);
@@ -1078,8 +1332,8 @@ lb_model_predict (lb_model_t *self, const float *x, size_t rows, size_t cols,
                 out [r] = 0;
             rc = 0;
             for (size_t m = 0; m < self->nmembers && rc == 0; m++) {
-                rc = lb_model_predict (self->members [m], x, rows, cols, nthread, tmp,
-                                       why, sizeof why);
+                rc = s_predict (self->members [m], x, rows, cols, entity, nthread, tmp,
+                                why, sizeof why);
                 for (size_t r = 0; r < rows && rc == 0; r++)
                     out [r] += (float) (self->weights [m] * tmp [r]);
             }
@@ -1088,8 +1342,7 @@ lb_model_predict (lb_model_t *self, const float *x, size_t rows, size_t cols,
         }
         case LB_MODEL_MLP:
         case LB_MODEL_TRANSFORMER:
-            s_err (why, sizeof why, "scoring %s models needs the kernels' inference API, "
-                   "which this build does not have yet", lb_model_family_name (self->family));
+            rc = s_predict_net (self, x, rows, cols, entity, nthread, out, why, sizeof why);
             break;
     }
 out:
@@ -1098,6 +1351,64 @@ out:
         s_err (err, err_size, "%s", why);
     }
     return rc;
+}
+
+int
+lb_model_score_dataset (lb_model_t *self, lb_dataset_t *dataset, int split, int nthread,
+                        float **out, size_t *rows, char *err, size_t err_size)
+{
+    assert (self && dataset && out && rows);
+    assert (split >= LB_DATASET_TRAIN && split <= LB_DATASET_TEST);
+    *out = NULL;
+    *rows = 0;
+    lb_dataset_task_t task = lb_dataset_task (dataset);
+    if ((self->task == LB_MODEL_BINARY) != (task == LB_DATASET_BINARY)
+    ||  (self->task == LB_MODEL_REGRESSION) != (task == LB_DATASET_REGRESSION)) {
+        lb_log_error ("model score: the dataset's task differs from the model's (%s)",
+                      lb_model_task_name (self->task));
+        s_err (err, err_size, "the dataset's task differs from the model's (%s)",
+               lb_model_task_name (self->task));
+        return -1;
+    }
+    size_t cols = lb_dataset_cols (dataset), begin, end;
+    lb_dataset_split (dataset, (lb_dataset_split_t) split, &begin, &end);
+    size_t n = end - begin, nf = self->nfeatures;
+    const float *x = lb_dataset_x (dataset) + begin * cols;
+    //  The model's columns in the dataset; copy only when they differ.
+    bool same = cols == nf;
+    size_t *map = lb_xcalloc (nf + 1, sizeof *map);
+    for (size_t f = 0; f < nf; f++) {
+        int c = lb_dataset_column_index (dataset, self->features [f]);
+        if (c < 0) {
+            lb_log_error ("model score: the dataset has no column '%s'", self->features [f]);
+            s_err (err, err_size, "the dataset has no column '%s' (model feature %zu)",
+                   self->features [f], f);
+            free (map);
+            return -1;
+        }
+        map [f] = (size_t) c;
+        same = same && map [f] == f;
+    }
+    float *copy = NULL;
+    if (!same) {
+        copy = lb_xmalloc ((n * nf + 1) * sizeof (float));
+        for (size_t r = 0; r < n; r++)
+            for (size_t f = 0; f < nf; f++)
+                copy [r * nf + f] = x [r * cols + map [f]];
+        x = copy;
+    }
+    free (map);
+    float *pred = lb_xmalloc ((n + 1) * sizeof (float));
+    int rc = s_predict (self, x, n, nf, lb_dataset_entities (dataset) + begin, nthread, pred,
+                        err, err_size);
+    free (copy);
+    if (rc) {
+        free (pred);
+        return -1;
+    }
+    *out = pred;
+    *rows = n;
+    return 0;
 }
 
 // ---------------------------------------------------------------- selftest
@@ -1244,6 +1555,48 @@ lb_model_test (bool verbose)
     assert (strstr (err, "blob xgboost.ubj: checksum"));
     free (image);
 
+    //  Damaged headers with a recomputed file checksum: every one is refused
+    //  or loads cleanly, never crashes (ASan watches in make test).
+    assert (lb_model_to_buffer (model, &image, &size) == 0);
+    size_t hsize = (size_t) s_get_u64 (image + 16);
+    uint8_t *copy = lb_xmalloc (size);
+    uint32_t rnd = 2024;
+    int refused = 0;
+    for (int i = 0; i < 300; i++) {
+        memcpy (copy, image, size);
+        for (int k = 0; k < 1 + i % 3; k++) {
+            rnd = rnd * 1664525u + 1013904223u;
+            copy [S_HEAD + (rnd >> 8) % hsize] = (uint8_t) (rnd >> 24);
+        }
+        crypto_hash_sha256 (copy + size - 32, copy, size - 32);
+        lb_model_t *damaged = lb_model_from_buffer (copy, size, err, sizeof err);
+        refused += damaged == NULL;
+        lb_model_destroy (&damaged);
+    }
+    assert (refused > 200);
+    free (copy);
+    free (image);
+    //  Fields of the wrong type are named.
+    const char *bad_headers [][2] = {
+        { "{\"format\": 1, \"family\": \"rf\", \"task\": \"binary\", \"features\": [1]}", "header" },
+        { "{\"format\": 2}", "format" },
+        { "{\"format\": 1, \"family\": \"svm\"}", "family" },
+        { "[]", "not a JSON object" },
+    };
+    for (size_t i = 0; i < sizeof bad_headers / sizeof bad_headers [0]; i++) {
+        size_t hlen = strlen (bad_headers [i][0]), total = S_HEAD + hlen + 32;
+        uint8_t *buf = lb_xmalloc (total);
+        memcpy (buf, LB_MODEL_MAGIC, 8);
+        s_put_u32 (buf + 8, LB_MODEL_FORMAT_VERSION);
+        s_put_u32 (buf + 12, 0);
+        s_put_u64 (buf + 16, hlen);
+        memcpy (buf + S_HEAD, bad_headers [i][0], hlen);
+        crypto_hash_sha256 (buf + S_HEAD + hlen, buf, S_HEAD + hlen);
+        assert (lb_model_from_buffer (buf, total, err, sizeof err) == NULL);
+        assert (strstr (err, bad_headers [i][1]));
+        free (buf);
+    }
+
     //  An incomplete model cannot be written.
     lb_model_t *empty = lb_model_new (LB_MODEL_RF, LB_MODEL_BINARY);
     assert (lb_model_to_buffer (empty, &image, &size) == -1);
@@ -1273,25 +1626,98 @@ lb_model_test (bool verbose)
     assert (memcmp (p2, p3, ROWS * sizeof (float)) == 0);
     lb_model_destroy (&ens2);
 
-    //  Nets: standardisation round-trips exactly.
+    //  Nets: standardisation round-trips exactly; the scorer applies it and
+    //  gives what the kernels give on standardised rows.
     lb_model_t *mlp = lb_model_new (LB_MODEL_MLP, LB_MODEL_BINARY);
     lb_model_set_features (mlp, names, COLS);
     float mean [COLS] = { 0.1f, -1e-7f, 3.14159274f }, scale [COLS] = { 1.0f / 3, 2e10f, 1e-30f };
     lb_model_set_standardisation (mlp, mean, scale);
-    float weights [4] = { 1, 2, 3, 4 };
-    lb_model_set_blob (mlp, "weights", weights, sizeof weights);
+    assert (lb_model_set_params (mlp, "{\"impute\": \"none\", \"net\": {\"arch\": \"mlp\", "
+            "\"n_in\": 3, \"n_out\": 1, \"act\": \"relu\", \"dropout\": 0, \"hidden\": [5], "
+            "\"layernorm\": false}}") == 0);
+    kn_config_t cfg;
+    kn_config_defaults (&cfg);
+    cfg.n_in = COLS;
+    cfg.act = KN_ACT_RELU;
+    cfg.n_hidden = 1;
+    cfg.hidden [0] = 5;
+    kn_backend_t *be = kn_cpu_new (1);
+    kn_model_t *net = kn_model_new (&cfg, 64, 3, be, err, sizeof err);
+    assert (net);
+    size_t np = kn_model_n_params (net);
+    float *weights = lb_xmalloc (np * sizeof (float));
+    assert (kn_model_get_params (net, weights) == 0);
+    lb_model_set_blob (mlp, "weights", weights, np * sizeof (float));
     assert (lb_model_to_buffer (mlp, &image, &size) == 0);
     lb_model_t *mlp2 = lb_model_from_buffer (image, size, err, sizeof err);
     assert (mlp2);
     const float *m2, *s2;
     assert (lb_model_standardisation (mlp2, &m2, &s2));
     assert (memcmp (m2, mean, sizeof mean) == 0 && memcmp (s2, scale, sizeof scale) == 0);
-    size_t wsize;
-    const void *wdata = lb_model_blob (mlp2, "weights", &wsize);
-    assert (wdata && wsize == sizeof weights && memcmp (wdata, weights, wsize) == 0);
+    float xr [2 * COLS] = { 1, 2, 3, -1, 0, 3.2f }, zr [2 * COLS], want [2], got [2];
+    for (size_t i = 0; i < 2 * COLS; i++)
+        zr [i] = (xr [i] - mean [i % COLS]) / scale [i % COLS];
+    assert (kn_model_predict (net, zr, 2, want) == 0);
+    assert (lb_model_predict (mlp2, xr, 2, COLS, 1, got, err, sizeof err) == 0);
+    assert (memcmp (want, got, sizeof got) == 0);
+    xr [4] = NAN;                                   //  no imputation: refused
+    assert (lb_model_predict (mlp2, xr, 2, COLS, 1, got, err, sizeof err) == -1);
+    assert (strstr (err, "vol_5 is NaN"));
     free (image);
+    //  Weights that do not fit the architecture are refused at load.
+    lb_model_set_blob (mlp, "weights", weights, (np - 1) * sizeof (float));
+    assert (lb_model_to_buffer (mlp, &image, &size) == 0);
+    assert (!lb_model_from_buffer (image, size, err, sizeof err));
+    assert (strstr (err, "blob weights"));
+    free (image);
+    free (weights);
+    kn_model_destroy (&net);
+    kn_backend_destroy (&be);
     lb_model_destroy (&mlp2);
     lb_model_destroy (&mlp);
+
+    //  Windows follow each entity; history runs out by repeating the oldest row.
+    float seq [5] = { 10, 20, 11, 21, 12 };
+    uint32_t ent [5] = { 0, 1, 0, 1, 0 };
+    int64_t prev [5];
+    lb_model_prev_rows (ent, 5, prev);
+    assert (prev [0] == -1 && prev [2] == 0 && prev [4] == 2 && prev [3] == 1);
+    float win [3];
+    lb_model_window (seq, 1, prev, 4, 3, win);
+    assert (win [0] == 10 && win [1] == 11 && win [2] == 12);
+    lb_model_window (seq, 1, prev, 3, 3, win);
+    assert (win [0] == 20 && win [1] == 20 && win [2] == 21);
+    lb_model_prev_rows (NULL, 5, prev);
+    lb_model_window (seq, 1, prev, 1, 3, win);
+    assert (win [0] == 10 && win [1] == 10 && win [2] == 20);
+
+    //  Scoring a dataset: features found by name, in another order.
+    const char *dnames [4] = { "rsi_14", "extra", "ret_1", "vol_5" };
+    lb_dataset_t *ds = lb_dataset_new (LB_DATASET_BINARY, 2, "label", 4, dnames, NULL);
+    uint32_t entity = lb_dataset_entity (ds, "X");
+    for (size_t r = 0; r < ROWS; r++) {
+        float row [4] = { x [r * COLS + 2], 7, x [r * COLS], x [r * COLS + 1] };
+        assert (lb_dataset_append (ds, 1000 + (int64_t) r, entity, row, y [r], NAN, NAN) == 0);
+    }
+    size_t begin [3] = { 0, 100, 200 }, end [3] = { 100, 200, ROWS };
+    assert (lb_dataset_set_splits (ds, begin, end) == 0);
+    float *scores;
+    size_t nscores;
+    assert (lb_model_score_dataset (model, ds, LB_DATASET_TEST, 1, &scores, &nscores, err, sizeof err) == 0);
+    assert (nscores == ROWS - 200);
+    assert (memcmp (scores, p1 + 200, nscores * sizeof (float)) == 0);
+    free (scores);
+    lb_dataset_destroy (&ds);
+    const char *other [3] = { "ret_1", "vol_5", "nope" };
+    ds = lb_dataset_new (LB_DATASET_BINARY, 2, "label", 3, other, NULL);
+    entity = lb_dataset_entity (ds, "X");
+    for (size_t r = 0; r < 10; r++)
+        assert (lb_dataset_append (ds, 1000 + (int64_t) r, entity, x, 0, NAN, NAN) == 0);
+    size_t b2 [3] = { 0, 4, 8 }, e2 [3] = { 4, 8, 10 };
+    assert (lb_dataset_set_splits (ds, b2, e2) == 0);
+    assert (lb_model_score_dataset (model, ds, LB_DATASET_TEST, 1, &scores, &nscores, err, sizeof err) == -1);
+    assert (strstr (err, "no column 'rsi_14'"));
+    lb_dataset_destroy (&ds);
 
     lb_model_destroy (&ens);
     lb_model_destroy (&model);

@@ -35,7 +35,9 @@
     Scoring: lb_model_predict takes raw (unstandardised) feature rows in the
     model's feature order, NaN meaning missing, and writes one value per row:
     P(label = 1) for binary models, the prediction for regression. The model
-    applies its own standardisation.
+    applies its own standardisation. A model builds its scorer (XGBoost
+    booster, kernel network) on first use and keeps it: use one model object
+    from one thread at a time.
 */
 #ifndef LB_MODEL_H_INCLUDED
 #define LB_MODEL_H_INCLUDED
@@ -175,6 +177,45 @@ char *lb_model_digest (const lb_model_t *self);
 //  fails or is not available in this build.
 int lb_model_predict (lb_model_t *self, const float *x, size_t rows, size_t cols,
                       int nthread, float *out, char *err, size_t err_size);
+
+//  lb_model_predict with the entity of each row (NULL: one sequence), so a
+//  transformer's windows follow each entity as in training.
+int lb_model_predict_entities (lb_model_t *self, const float *x, size_t rows, size_t cols,
+                               const uint32_t *entity, int nthread, float *out, char *err,
+                               size_t err_size);
+
+//  Scores the rows of one split of a dataset (lb_dataset.h): split is
+//  LB_DATASET_TRAIN, _VALID or _TEST (an int here so this header does not
+//  need lb_dataset.h). The model's features are looked up in the dataset by
+//  name (the dataset may order them differently or have more columns).
+//  Returns 0 with *out (caller frees; rows values as lb_model_predict) and
+//  *rows, or -1 (logged; reason in err) when a feature is missing, the task
+//  differs, or scoring fails.
+struct _lb_dataset_t;
+int lb_model_score_dataset (lb_model_t *self, struct _lb_dataset_t *dataset, int split,
+                            int nthread, float **out, size_t *rows, char *err, size_t err_size);
+
+//  Nets (mlp, transformer). The architecture travels in the hyperparameters
+//  as params.net = {arch: "mlp"|"transformer", n_in, n_out, act: "gelu"|"relu",
+//  dropout, hidden: [..], layernorm, window, d_model, n_heads, n_layers, d_ff,
+//  pool: "mean"|"last"}; the "weights" blob is the flat float32 parameter
+//  buffer of kernels/kn_model.h (little-endian); params.impute = "mean" makes
+//  NaN features the training mean (0 after standardisation), otherwise NaN
+//  is refused.
+//
+//  The transformer reads windows of rows: sample i is the `window` rows
+//  ending at row i, oldest first, following prev[] (prev[i] = the previous
+//  row of the same entity, or -1); where the history runs out the oldest
+//  available row repeats. lb_model_predict treats its rows as one sequence;
+//  lb_model_score_dataset follows each entity.
+
+//  Fills prev[rows]: the previous row with the same entity, or -1 (entity
+//  NULL: every row follows the one before).
+void lb_model_prev_rows (const uint32_t *entity, size_t rows, int64_t *prev);
+
+//  Writes the window of row i (window * cols floats) into out.
+void lb_model_window (const float *x, size_t cols, const int64_t *prev, size_t i, int window,
+                      float *out);
 
 //  Selftest.
 void lb_model_test (bool verbose);

@@ -19,8 +19,10 @@
 #include "lb_log.h"
 #include "lb_mem.h"
 #include "lb_model.h"
+#include "kn_backend.h"
 
 #include <getopt.h>
+#include <jansson.h>
 #include <math.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -28,6 +30,31 @@
 #include <string.h>
 
 // ---------------------------------------------------------------- serving
+
+//  A GPU backend for the nets on device 0 (NULL with why where there is none).
+static kn_backend_t *
+s_gpu_backend (char *why, size_t why_size)
+{
+#ifdef KN_HAVE_CUDA
+    return kn_gpu_new (0, why, why_size);
+#else
+    snprintf (why, why_size, "built without CUDA");
+    return NULL;
+#endif
+}
+
+//  The usable GPUs of this host (0 with the reason in why). Only this
+//  program links the CUDA library, so detection lives here, not in wk_tjob.
+static int
+s_gpus (char *why, size_t why_size)
+{
+#ifdef KN_HAVE_CUDA
+    return kn_gpu_count (why, why_size);
+#else
+    snprintf (why, why_size, "built without CUDA (no nvcc when it was compiled)");
+    return 0;
+#endif
+}
 
 static void
 s_job_progress (void *arg, double percent, const char *stage, const char *message)
@@ -58,8 +85,11 @@ s_handle (wk_job_t *job, void *arg)
         names [i] = wk_job_param_name (job, i);
         values [i] = wk_job_param (job, names [i]);
     }
+    char why [256] = "";
+    int gpus = s_gpus (why, sizeof why);
     wk_tjob_req_t req = { .config = wk_job_config (job), .run = wk_job_run (job),
                           .step = wk_job_step (job), .needs_gpu = wk_job_needs_gpu (job),
+                          .gpus = gpus, .gpu_why = why, .gpu_backend = s_gpu_backend,
                           .nparams = (size_t) n, .names = names, .values = values };
     wk_tjob_io_t io = { s_job_progress, s_job_metric, s_job_stopping, job };
     char *uri = NULL, code [64] = "", err [1024] = "";
@@ -101,7 +131,7 @@ s_serve (int argc, char **argv)
     if (!config)
         return 1;
     char why [256] = "";
-    int gpus = wk_tjob_gpus (why, sizeof why);
+    int gpus = s_gpus (why, sizeof why);
     const char *mode = lb_config_str (config, "train.gpu");
     const char *service = s_option (argc, argv, "-s", "--service");
     int rc = 0;
@@ -140,12 +170,11 @@ s_cli_progress (void *arg, double percent, const char *stage, const char *messag
     fprintf (stderr, "[%5.1f%%] %s: %s\n", percent, stage, message);
 }
 
+//  Keeps the last value of each metric (printed at the end with --metrics).
 static void
 s_cli_metric (void *arg, const char *name, double value)
 {
-    FILE *out = arg;
-    if (out)
-        fprintf (out, "%s %.10g\n", name, value);
+    json_object_set_new ((json_t *) arg, name, json_real (value));
 }
 
 static int
@@ -206,12 +235,20 @@ s_fit (int argc, char **argv)
         rc = 1;
         goto out;
     }
-    wk_tjob_req_t req = { .config = config, .run = run, .step = step, .nparams = n,
-                          .names = names, .values = values };
-    wk_tjob_io_t io = { s_cli_progress, s_cli_metric, NULL, metrics ? stdout : NULL };
+    char why [256] = "";
+    int gpus = s_gpus (why, sizeof why);
+    wk_tjob_req_t req = { .config = config, .run = run, .step = step, .gpus = gpus, .gpu_why = why,
+                          .gpu_backend = s_gpu_backend, .nparams = n, .names = names, .values = values };
+    json_t *collected = json_object ();
+    wk_tjob_io_t io = { s_cli_progress, s_cli_metric, NULL, collected };
     char *uri = NULL, code [64], err [1024];
     wk_status_t status = wk_tjob_run (&req, &io, &uri, code, sizeof code, err, sizeof err);
     if (status == WK_DONE) {
+        const char *key;
+        json_t *value;
+        if (metrics)
+            json_object_foreach (collected, key, value)
+                printf ("%s %.10g\n", key, json_real_value (value));
         printf ("%s\n", uri);
         rc = 0;
     }
@@ -221,6 +258,7 @@ s_fit (int argc, char **argv)
         rc = status == WK_RETRY ? 3 : 1;
     }
     free (uri);
+    json_decref (collected);
     lb_config_destroy (&config);
 out:
     free (names);
@@ -294,23 +332,24 @@ s_score (int argc, char **argv)
         split = strcmp (argv [3], "train") == 0 ? LB_DATASET_TRAIN
               : strcmp (argv [3], "valid") == 0 ? LB_DATASET_VALID : LB_DATASET_TEST;
     float *pred = NULL;
-    if (model && ds) {
-        size_t b, e, cols = lb_dataset_cols (ds);
+    size_t n = 0, b, e;
+    if (model && ds
+    &&  lb_model_score_dataset (model, ds, (int) split, 0, &pred, &n, err, sizeof err) == 0) {
         lb_dataset_split (ds, split, &b, &e);
-        pred = lb_xmalloc ((e - b + 1) * sizeof (float));
-        if (lb_model_predict (model, lb_dataset_x (ds) + b * cols, e - b, cols, 0, pred, err, sizeof err) == 0) {
-            const float *y = lb_dataset_y (ds) + b;
-            printf ("rows %zu\nlogloss %.10g\nauc %.10g\n", e - b, wk_tdata_logloss (pred, y, e - b),
-                    wk_tdata_auc (pred, y, e - b));
-            rc = 0;
-            FILE *f = argc == 5 ? fopen (argv [4], "wb") : NULL;
-            if (argc == 5 && (!f || fwrite (pred, sizeof (float), e - b, f) != e - b)) {
-                fprintf (stderr, "worker-train score: cannot write %s\n", argv [4]);
-                rc = 1;
-            }
-            if (f)
-                fclose (f);
+        const float *y = lb_dataset_y (ds) + b;
+        if (lb_model_task (model) == LB_MODEL_BINARY)
+            printf ("rows %zu\nlogloss %.10g\nauc %.10g\n", n, wk_tdata_logloss (pred, y, n),
+                    wk_tdata_auc (pred, y, n));
+        else
+            printf ("rows %zu\nrmse %.10g\n", n, wk_tdata_rmse (pred, y, n));
+        rc = 0;
+        FILE *f = argc == 5 ? fopen (argv [4], "wb") : NULL;
+        if (argc == 5 && (!f || fwrite (pred, sizeof (float), n, f) != n)) {
+            fprintf (stderr, "worker-train score: cannot write %s\n", argv [4]);
+            rc = 1;
         }
+        if (f)
+            fclose (f);
     }
     free (pred);
     lb_model_destroy (&model);
@@ -338,7 +377,7 @@ main (int argc, char **argv)
     }
     if (strcmp (cmd, "gpu") == 0) {
         char why [256] = "", xwhy [256] = "";
-        int gpus = wk_tjob_gpus (why, sizeof why);
+        int gpus = s_gpus (why, sizeof why);
         bool xgb = wk_txgb_gpu_capable (xwhy, sizeof xwhy);
         printf ("gpus %d%s%s%s\nxgboost_gpu %s%s%s\nservice %s\n", gpus, gpus ? "" : " (",
                 gpus ? "" : why, gpus ? "" : ")", xgb ? "yes" : "no (", xgb ? "" : xwhy,

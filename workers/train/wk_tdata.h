@@ -33,6 +33,7 @@ typedef struct {
     size_t rows;
     const float *vx, *vy;           //  validation: vrows x cols, vrows labels
     size_t vrows;
+    const uint32_t *entity, *ventity;   //  entity per row (train, validation), or NULL
 } wk_tdata_t;
 
 //  One progress report.
@@ -59,6 +60,12 @@ typedef struct {
     void (*progress) (void *arg, const wk_tprogress_t *p);
     //  Stores a checkpoint image; returns 0 or -1 (the trainer logs and goes on).
     int (*checkpoint) (void *arg, const uint8_t *data, size_t size);
+    //  Reports a figure about the run that is not part of the model (timings:
+    //  the model file must not depend on them).
+    void (*metric) (void *arg, const char *name, double value);
+    //  Makes a GPU backend for the nets (kn_backend_t *; only worker-train
+    //  links CUDA), or NULL with why; NULL hook: CPU only.
+    struct kn_backend_s *(*gpu_backend) (char *why, size_t why_size);
     //  True when the trainer should stop (worker shutting down, deadline).
     bool (*stopping) (void *arg);
     void *arg;

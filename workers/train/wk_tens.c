@@ -161,7 +161,8 @@ wk_tens_train (lb_model_t **members, size_t k, const wk_tdata_t *data, const jso
     col = lb_xmalloc (n * sizeof (float));
     for (size_t j = 0; j < k; j++) {
         char why [256];
-        if (lb_model_predict (members [j], data->vx, n, data->cols, ctx->nthread, col, why, sizeof why)) {
+        if (lb_model_predict_entities (members [j], data->vx, n, data->cols, data->ventity,
+                                       ctx->nthread, col, why, sizeof why)) {
             snprintf (err, err_size, "member %zu (%s) cannot score the validation rows: %s",
                       j, lb_model_family_name (lb_model_family (members [j])), why);
             rc = WK_T_FAILED;
@@ -199,7 +200,8 @@ wk_tens_train (lb_model_t **members, size_t k, const wk_tdata_t *data, const jso
     snprintf (key, sizeof key, "val_%s", metric);
     lb_model_set_metric (model, key, loss);
     lb_model_set_metric (model, "fit_iterations", its);
-    if (lb_model_predict (model, data->vx, n, data->cols, ctx->nthread, col, err, err_size)) {
+    if (lb_model_predict_entities (model, data->vx, n, data->cols, data->ventity, ctx->nthread,
+                                   col, err, err_size)) {
         rc = WK_T_FAILED;
         goto out;
     }

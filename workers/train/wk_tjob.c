@@ -2,6 +2,7 @@
 #include "wk_tjob.h"
 #include "wk_tdata.h"
 #include "wk_tens.h"
+#include "wk_tnet.h"
 #include "wk_tparams.h"
 #include "wk_txgb.h"
 #include "lb_artifact.h"
@@ -21,10 +22,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#ifdef KN_HAVE_CUDA
-#include "kn_backend.h"
-#endif
 
 #define S_CKPT_MAGIC   "PRDCKPT"
 #define S_CKPT_VERSION 1
@@ -99,17 +96,6 @@ wk_tjob_threads (lb_config_t *config)
         return (int) n;
     long online = sysconf (_SC_NPROCESSORS_ONLN);
     return online > 0 ? (int) online : 1;
-}
-
-int
-wk_tjob_gpus (char *why, size_t why_size)
-{
-#ifdef KN_HAVE_CUDA
-    return kn_gpu_count (why, why_size);
-#else
-    snprintf (why, why_size, "built without CUDA (no nvcc when it was compiled)");
-    return 0;
-#endif
 }
 
 // ---------------------------------------------------------------- reading inputs
@@ -360,6 +346,14 @@ s_progress (void *arg, const wk_tprogress_t *p)
     lb_log_info ("%s", msg);
 }
 
+static void
+s_metric (void *arg, const char *name, double value)
+{
+    s_job_t *job = arg;
+    if (job->io->metric)
+        job->io->metric (job->io->arg, name, value);
+}
+
 static bool
 s_stopping (void *arg)
 {
@@ -456,8 +450,8 @@ wk_tjob_run (const wk_tjob_req_t *req, const wk_tjob_io_t *io, char **model_uri,
     }
 
     //  GPU: a job that asks for one must have one here.
-    char why [256] = "";
-    int gpus = wk_tjob_gpus (why, sizeof why);
+    int gpus = req->gpus;
+    const char *why = req->gpu_why ? req->gpu_why : "no GPU found";
     const char *gpu_mode = lb_config_str (req->config, "train.gpu");
     if (req->needs_gpu && gpus == 0) {
         snprintf (err, err_size, "the job needs a GPU and this trainer has none (%s); GPU jobs go "
@@ -509,7 +503,9 @@ wk_tjob_run (const wk_tjob_req_t *req, const wk_tjob_io_t *io, char **model_uri,
     const float *x = lb_dataset_x (ds), *y = lb_dataset_y (ds);
     wk_tdata_t data = { .task = task, .cols = cols, .names = feat,
                         .x = x + tb * cols, .y = y + tb, .rows = te - tb,
-                        .vx = x + vb * cols, .vy = y + vb, .vrows = ve - vb };
+                        .vx = x + vb * cols, .vy = y + vb, .vrows = ve - vb,
+                        .entity = lb_dataset_entities (ds) + tb,
+                        .ventity = lb_dataset_entities (ds) + vb };
     char cerr [256];
     if (wk_tdata_check (&data, cerr, sizeof cerr)) {
         snprintf (err, err_size, "dataset %s: %s", dataset, cerr);
@@ -540,7 +536,8 @@ wk_tjob_run (const wk_tjob_req_t *req, const wk_tjob_io_t *io, char **model_uri,
     wk_tctx_t ctx = { .nthread = nthread, .seed = seed, .clock = clock,
                       .progress_every_s = lb_config_seconds (req->config, "train.progress_every"),
                       .checkpoint_every_s = lb_config_seconds (req->config, "train.checkpoint_every"),
-                      .progress = s_progress, .stopping = s_stopping, .arg = &job };
+                      .progress = s_progress, .metric = s_metric, .stopping = s_stopping,
+                      .arg = &job };
     s_fingerprint (&job, ds_hex, params, seed, nthread);
     if (req->run && req->step && ctx.checkpoint_every_s > 0) {
         char *run = s_safe (req->run), *step = s_safe (req->step);
@@ -589,11 +586,10 @@ wk_tjob_run (const wk_tjob_req_t *req, const wk_tjob_io_t *io, char **model_uri,
         }
         case LB_MODEL_MLP:
         case LB_MODEL_TRANSFORMER:
-            snprintf (terr, sizeof terr, "family %s: training needs the kernels' model code "
-                      "(kernels/kn_model.c), which this build does not have yet", family_name);
-            snprintf (err, err_size, "%s", terr);
-            status = s_fail (WK_FAIL, code, code_size, "unsupported_family");
-            goto out;
+            ctx.gpu = use_gpu && req->gpu_backend;
+            ctx.gpu_backend = req->gpu_backend;
+            rc = wk_tnet_train (job.family, &data, params, &ctx, &model, terr, sizeof terr);
+            break;
     }
     if (rc != WK_T_OK) {
         snprintf (err, err_size, "%s: %s", family_name, terr);
@@ -748,13 +744,14 @@ wk_tjob_test (bool verbose)
     lb_config_t *config = lb_config_new (NULL, 0);
     assert (lb_config_set (config, "artifacts.root", dir, "test") == 0);
     assert (lb_config_set (config, "train.threads", "2", "test") == 0);
-    assert (lb_config_set (config, "train.checkpoint_every", "1ms", "test") == 0);
+    //  A stopped xgboost job writes a checkpoint as it stops: no need for more.
+    assert (lb_config_set (config, "train.checkpoint_every", "1h", "test") == 0);
     assert (wk_tjob_threads (config) == 2);
     lb_artifact_t *store = lb_artifact_new (dir);
     assert (store);
 
     //  A dataset with a missing value in it.
-    lb_dataset_t *ds = wk_tjob_synth (11, 3000, 6, 0.2, 0.1);
+    lb_dataset_t *ds = wk_tjob_synth (11, 2000, 6, 0.2, 0.1);
     assert (ds);
     float *xs = (float *) lb_dataset_x (ds);
     xs [10] = NAN;
@@ -769,7 +766,7 @@ wk_tjob_test (bool verbose)
     s_io_probe_t probe = { 0 };
     char *uri = NULL, code [64];
     const char *n1 [] = { "family", "dataset", "seed", "rounds", "max_depth" };
-    const char *v1 [] = { "xgboost", ds_uri, "5", "60", "3" };
+    const char *v1 [] = { "xgboost", ds_uri, "5", "40", "3" };
     assert (s_run (config, NULL, n1, v1, 5, &probe, &uri, code) == WK_DONE);
     assert (uri && probe.progress > 0 && probe.val_auc > 0.7);
     char *first = lb_xstrdup (uri);
@@ -787,7 +784,7 @@ wk_tjob_test (bool verbose)
     assert (s_run (config, NULL, n1, v1, 5, &probe, &uri, code) == WK_DONE);
     assert (strcmp (uri, first) == 0);
 
-    //  Stopped half-way (checkpoint every 1 ms), then resumed: the same model.
+    //  Stopped half-way (a checkpoint as it stops), then resumed: the same model.
     probe.stop_after = 20;
     probe.stop_calls = 0;
     assert (s_run (config, "run1", n1, v1, 5, &probe, &uri, code) == WK_RETRY);
@@ -844,7 +841,7 @@ wk_tjob_test (bool verbose)
     const char *v11 [] = { "ensemble", ds_uri, "file:///elsewhere", first, rf_uri };
     assert (s_run (config, NULL, n11, v11, 5, &probe, &uri, code) == WK_DONE);
     const char *n13 [] = { "model", "fetch.dataset", "max_depth", "seed", "rounds" };
-    const char *v13 [] = { "xgboost", ds_uri, "3", "5", "60" };
+    const char *v13 [] = { "xgboost", ds_uri, "3", "5", "40" };
     assert (s_run (config, NULL, n13, v13, 5, &probe, &uri, code) == WK_DONE);
     assert (strcmp (uri, first) == 0);
     free (rf_uri);
@@ -903,11 +900,15 @@ wk_tjob_test (bool verbose)
     const char *v14 [] = { "mlp", ds_uri };
     assert (s_run (config, NULL, n14, v14, 2, &probe, &uri, code) == WK_FAIL);
     assert (strcmp (code, "bad_dataset") == 0);
+    const char *n15 [] = { "family", "dataset", "impute", "epochs", "hidden", "batch", "lr" };
+    const char *v15 [] = { "mlp", ds_uri, "mean", "3", "16", "64", "0.01" };
+    assert (s_run (config, NULL, n15, v15, 7, &probe, &uri, code) == WK_DONE);
+    assert (probe.val_auc > 0.6);
 
     //  A GPU job on a host without one.
-    char why [256];
-    if (wk_tjob_gpus (why, sizeof why) == 0) {
-        wk_tjob_req_t req = { .config = config, .needs_gpu = true, .nparams = 5,
+    {
+        wk_tjob_req_t req = { .config = config, .needs_gpu = true, .gpus = 0,
+                              .gpu_why = "none in the test", .nparams = 5,
                               .names = n1, .values = v1 };
         wk_tjob_io_t io = { 0 };
         char err [512];

@@ -45,6 +45,10 @@ typedef struct {
     lb_config_t *config;            //  artifacts.root, train.*
     const char *run, *step;         //  checkpoint key; NULL: no checkpoints
     bool needs_gpu;
+    int gpus;                       //  usable GPUs on this host (main detects them)
+    const char *gpu_why;            //  why there are none, or NULL
+    //  Makes a GPU backend for the nets (only worker-train links CUDA).
+    struct kn_backend_s *(*gpu_backend) (char *why, size_t why_size);
     size_t nparams;
     const char *const *names;       //  the job's parameters
     const char *const *values;
@@ -56,9 +60,6 @@ typedef struct {
 //  saying what and where in err.
 wk_status_t wk_tjob_run (const wk_tjob_req_t *req, const wk_tjob_io_t *io, char **model_uri,
                          char *code, size_t code_size, char *err, size_t err_size);
-
-//  Returns the number of usable GPUs on this host (0 with the reason in why).
-int wk_tjob_gpus (char *why, size_t why_size);
 
 //  Returns the thread count train.threads asks for (0 = online cores).
 int wk_tjob_threads (lb_config_t *config);

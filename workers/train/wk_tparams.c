@@ -57,6 +57,8 @@ static const wk_tparam_t s_rf [] = {
 static const wk_tparam_t s_mlp [] = {
     { "hidden", WK_TP_LIST, "256,256", 1, 65536, false, NULL, "hidden layer widths, comma-separated (0 to 8 layers)" },
     { "layernorm", WK_TP_BOOL, "false", 0, 0, false, NULL, "LayerNorm after each hidden layer" },
+    { "samples_per_epoch", WK_TP_INT, "0", 0, S_BIG, false, NULL,
+      "training samples drawn per epoch (0: every row)" },
     S_NET_COMMON ("0.001", "1024", "20", "0", "5"),
 };
 
@@ -67,6 +69,8 @@ static const wk_tparam_t s_transformer [] = {
     { "layers", WK_TP_INT, "4", 1, 64, false, NULL, "encoder blocks" },
     { "d_ff", WK_TP_INT, "512", 1, 65536, false, NULL, "feed-forward width" },
     { "pool", WK_TP_CHOICE, "mean", 0, 0, false, "mean|last", "pooling over the window" },
+    { "samples_per_epoch", WK_TP_INT, "20000", 0, S_BIG, false, NULL,
+      "training windows drawn per epoch (0: every row; all rows x 64 steps is slow on a CPU)" },
     S_NET_COMMON ("0.0003", "32", "10", "0.1", "3"),
 };
 
@@ -265,8 +269,12 @@ wk_tparams_print (FILE *out)
                  lb_model_family_name ((lb_model_family_t) f));
         for (size_t i = 0; i < n; i++) {
             char allowed [128];
-            if (t [i].type == WK_TP_CHOICE)
+            if (t [i].type == WK_TP_CHOICE) {
                 snprintf (allowed, sizeof allowed, "%s", t [i].choices);
+                for (char *c = allowed; *c; c++)
+                    if (*c == '|')
+                        *c = '/';       //  a bar would end the Markdown cell
+            }
             else
             if (t [i].type == WK_TP_BOOL)
                 snprintf (allowed, sizeof allowed, "true, false");

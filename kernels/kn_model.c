@@ -1,0 +1,1454 @@
+/*  kn_model.c - the MLP and the transformer encoder, written once against the
+    backend table (kn_backend.h), so the same code drives the CPU reference
+    and the GPU.
+*/
+#include "kn_model.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lb_mem.h"
+
+#define S_MAX_TENSORS (16 * 4 + 8)
+
+//  One transformer layer's parameters (tensor ids) and saved activations.
+typedef struct {
+    int ln1_g, ln1_b, qkv_w, qkv_b, o_w, o_b, ln2_g, ln2_b, f1_w, f1_b, f2_w, f2_b;
+    float *ln1, *mean1, *rstd1, *qkv, *att, *ctx, *hmid, *ln2, *mean2, *rstd2, *f1, *f1a;
+} s_layer_t;
+
+struct kn_model_s {
+    kn_config_t cfg;
+    kn_backend_t *be;                   //  borrowed
+    int max_batch;
+    uint64_t seed;
+    uint64_t step;
+    size_t in_size, label_size;
+    int n_tensors;
+    kn_tensor_t tensors [S_MAX_TENSORS];
+    size_t n_params, n_decay;           //  decayed tensors come first
+    float *params, *grads, *adam_m, *adam_v;
+    //  batch input, labels, output
+    float *x, *y, *logits, *dlogits, *losses;
+    float *host_losses;
+    //  MLP (per hidden layer)
+    int w [KN_MAX_HIDDEN + 1], b [KN_MAX_HIDDEN + 1], lng [KN_MAX_HIDDEN], lnb [KN_MAX_HIDDEN];
+    float *z [KN_MAX_HIDDEN], *lnout [KN_MAX_HIDDEN], *lnmean [KN_MAX_HIDDEN],
+          *lnrstd [KN_MAX_HIDDEN], *act [KN_MAX_HIDDEN], *drop [KN_MAX_HIDDEN];
+    float *d1, *d2, *d3;                //  scratch gradients, max_batch x widest layer
+    //  transformer
+    int in_w, in_b, pos, lnf_g, lnf_b, head_w, head_b;
+    s_layer_t *layers;
+    float **res;                        //  n_layers + 1 residual streams (N x D)
+    float *lnf, *meanf, *rstdf, *pooled;
+    float *dh, *dt, *dt2, *dff, *dqkv, *datt, *dpooled;
+    //  every buffer allocated on the backend, to free them in one loop
+    float **bufs;
+    int n_bufs, cap_bufs;
+    char error [256];
+};
+
+#define P(id) (self->params + self->tensors [id].offset)
+#define G(id) (self->grads + self->tensors [id].offset)
+
+static void
+s_fail (kn_model_t *self, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+static void
+s_fail (kn_model_t *self, const char *fmt, ...)
+{
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (self->error, sizeof self->error, fmt, args);
+    va_end (args);
+}
+
+static int
+s_check_backend (kn_model_t *self)
+{
+    if (self->be->sync (self->be) == 0)
+        return 0;
+    s_fail (self, "backend %s failed: %s", self->be->name, self->be->error);
+    return -1;
+}
+
+//  splitmix64: the host-side generator for init, shuffles and dropout seeds.
+static uint64_t
+s_next (uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double
+s_uniform (uint64_t *state)
+{
+    return (double) (s_next (state) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static uint64_t
+s_dropout_seed (kn_model_t *self, int site)
+{
+    uint64_t state = self->seed ^ (self->step * 0xD1B54A32D192ED03ull) ^ ((uint64_t) site << 48);
+    return s_next (&state);
+}
+
+static float *
+s_buf (kn_model_t *self, size_t n)
+{
+    float *buf = self->be->alloc (self->be, n);
+    if (!buf)
+        return NULL;
+    if (self->n_bufs == self->cap_bufs) {
+        self->cap_bufs = self->cap_bufs ? self->cap_bufs * 2 : 64;
+        self->bufs = (float **) lb_xrealloc (self->bufs, self->cap_bufs * sizeof (float *));
+    }
+    self->bufs [self->n_bufs++] = buf;
+    return buf;
+}
+
+static int
+s_tensor (kn_model_t *self, const char *name, int rows, int cols, bool decay)
+{
+    assert (self->n_tensors < S_MAX_TENSORS);
+    kn_tensor_t *t = &self->tensors [self->n_tensors];
+    snprintf (t->name, sizeof t->name, "%s", name);
+    t->rows = rows;
+    t->cols = cols;
+    t->decay = decay;
+    return self->n_tensors++;
+}
+
+//  The tensor named prefix + i + suffix ("layers." 2 ".ln1.weight").
+static int
+s_tensori (kn_model_t *self, int rows, int cols, bool decay, const char *prefix, int i,
+           const char *suffix)
+{
+    char name [64];
+    snprintf (name, sizeof name, "%s%d%s", prefix, i, suffix);
+    assert (strlen (name) < sizeof self->tensors [0].name);
+    return s_tensor (self, name, rows, cols, decay);
+}
+
+// ---------------------------------------------------------------- configuration
+
+void
+kn_config_defaults (kn_config_t *cfg)
+{
+    assert (cfg);
+    memset (cfg, 0, sizeof *cfg);
+    cfg->arch = KN_ARCH_MLP;
+    cfg->task = KN_TASK_BINARY;
+    cfg->n_out = 1;
+    cfg->act = KN_ACT_GELU;
+    cfg->n_hidden = 2;
+    cfg->hidden [0] = cfg->hidden [1] = 256;
+    cfg->window = 64;
+    cfg->d_model = 128;
+    cfg->n_heads = 4;
+    cfg->n_layers = 4;
+    cfg->d_ff = 512;
+    cfg->pool = KN_POOL_MEAN;
+}
+
+void
+kn_optim_defaults (kn_optim_t *opt)
+{
+    assert (opt);
+    memset (opt, 0, sizeof *opt);
+    opt->lr = 1e-3f;
+    opt->beta1 = 0.9f;
+    opt->beta2 = 0.999f;
+    opt->eps = 1e-8f;
+    opt->weight_decay = 0.01f;
+}
+
+#define S_LIMIT 65536
+
+int
+kn_config_check (const kn_config_t *cfg, char *err, size_t err_size)
+{
+    assert (cfg && err);
+    const char *why = NULL;
+    char buf [160];
+    if (cfg->arch != KN_ARCH_MLP && cfg->arch != KN_ARCH_TRANSFORMER)
+        snprintf (buf, sizeof buf, "arch=%d: not mlp (1) or transformer (2)", (int) cfg->arch), why = buf;
+    else
+    if (cfg->task != KN_TASK_BINARY && cfg->task != KN_TASK_MULTICLASS
+    &&  cfg->task != KN_TASK_REGRESSION)
+        snprintf (buf, sizeof buf, "task=%d: not binary, multiclass or regression", (int) cfg->task), why = buf;
+    else
+    if (cfg->n_in < 1 || cfg->n_in > S_LIMIT)
+        snprintf (buf, sizeof buf, "n_in=%d: must be 1..%d", cfg->n_in, S_LIMIT), why = buf;
+    else
+    if (cfg->task == KN_TASK_BINARY && cfg->n_out != 1)
+        snprintf (buf, sizeof buf, "n_out=%d: a binary task has 1 output", cfg->n_out), why = buf;
+    else
+    if (cfg->task == KN_TASK_MULTICLASS && (cfg->n_out < 2 || cfg->n_out > S_LIMIT))
+        snprintf (buf, sizeof buf, "n_out=%d: a multiclass task needs 2..%d classes", cfg->n_out, S_LIMIT), why = buf;
+    else
+    if (cfg->n_out < 1 || cfg->n_out > S_LIMIT)
+        snprintf (buf, sizeof buf, "n_out=%d: must be 1..%d", cfg->n_out, S_LIMIT), why = buf;
+    else
+    if (cfg->act != KN_ACT_RELU && cfg->act != KN_ACT_GELU)
+        snprintf (buf, sizeof buf, "act=%d: not relu (1) or gelu (2)", (int) cfg->act), why = buf;
+    else
+    if (!(cfg->dropout >= 0.0f && cfg->dropout < 1.0f))
+        snprintf (buf, sizeof buf, "dropout=%g: must be in [0, 1)", (double) cfg->dropout), why = buf;
+    else
+    if (cfg->arch == KN_ARCH_MLP) {
+        if (cfg->n_hidden < 0 || cfg->n_hidden > KN_MAX_HIDDEN)
+            snprintf (buf, sizeof buf, "n_hidden=%d: must be 0..%d", cfg->n_hidden, KN_MAX_HIDDEN), why = buf;
+        for (int i = 0; !why && i < cfg->n_hidden; i++)
+            if (cfg->hidden [i] < 1 || cfg->hidden [i] > S_LIMIT)
+                snprintf (buf, sizeof buf, "hidden[%d]=%d: must be 1..%d", i, cfg->hidden [i], S_LIMIT), why = buf;
+    }
+    else {
+        if (cfg->window < 1 || cfg->window > 4096)
+            snprintf (buf, sizeof buf, "window=%d: must be 1..4096", cfg->window), why = buf;
+        else
+        if (cfg->n_heads < 1 || cfg->n_heads > 256)
+            snprintf (buf, sizeof buf, "n_heads=%d: must be 1..256", cfg->n_heads), why = buf;
+        else
+        if (cfg->d_model < 1 || cfg->d_model > 16384 || cfg->d_model % cfg->n_heads)
+            snprintf (buf, sizeof buf, "d_model=%d: must be 1..16384 and a multiple of n_heads=%d", cfg->d_model, cfg->n_heads), why = buf;
+        else
+        if (cfg->n_layers < 1 || cfg->n_layers > 16)
+            snprintf (buf, sizeof buf, "n_layers=%d: must be 1..16", cfg->n_layers), why = buf;
+        else
+        if (cfg->d_ff < 1 || cfg->d_ff > S_LIMIT)
+            snprintf (buf, sizeof buf, "d_ff=%d: must be 1..%d", cfg->d_ff, S_LIMIT), why = buf;
+        else
+        if (cfg->pool != KN_POOL_MEAN && cfg->pool != KN_POOL_LAST)
+            snprintf (buf, sizeof buf, "pool=%d: not mean (1) or last (2)", (int) cfg->pool), why = buf;
+    }
+    if (!why)
+        return 0;
+    snprintf (err, err_size, "model config: %s", why);
+    return -1;
+}
+
+int
+kn_optim_check (const kn_optim_t *opt, char *err, size_t err_size)
+{
+    assert (opt && err);
+    const char *why = NULL;
+    if (!(opt->lr > 0.0f && opt->lr < 10.0f))
+        why = "lr must be in (0, 10)";
+    else
+    if (!(opt->beta1 >= 0.0f && opt->beta1 < 1.0f) || !(opt->beta2 >= 0.0f && opt->beta2 < 1.0f))
+        why = "beta1 and beta2 must be in [0, 1)";
+    else
+    if (!(opt->eps > 0.0f))
+        why = "eps must be > 0";
+    else
+    if (!(opt->weight_decay >= 0.0f && opt->weight_decay < 1.0f))
+        why = "weight_decay must be in [0, 1)";
+    else
+    if (opt->warmup_steps < 0 || opt->total_steps < 0)
+        why = "warmup_steps and total_steps must be >= 0";
+    else
+    if (!(opt->min_lr_frac >= 0.0f && opt->min_lr_frac <= 1.0f))
+        why = "min_lr_frac must be in [0, 1]";
+    if (!why)
+        return 0;
+    snprintf (err, err_size, "optimizer: %s (lr=%g beta1=%g beta2=%g eps=%g weight_decay=%g "
+              "warmup_steps=%ld total_steps=%ld min_lr_frac=%g)", why, (double) opt->lr,
+              (double) opt->beta1, (double) opt->beta2, (double) opt->eps,
+              (double) opt->weight_decay, opt->warmup_steps, opt->total_steps,
+              (double) opt->min_lr_frac);
+    return -1;
+}
+
+float
+kn_optim_lr (const kn_optim_t *opt, long step)
+{
+    assert (opt);
+    if (step < opt->warmup_steps)
+        return opt->lr * (float) (step + 1) / (float) opt->warmup_steps;
+    if (opt->total_steps <= 0)
+        return opt->lr;
+    long span = opt->total_steps - opt->warmup_steps;
+    double progress = span > 0 ? (double) (step - opt->warmup_steps) / (double) span : 1.0;
+    if (progress > 1.0)
+        progress = 1.0;
+    double lo = opt->min_lr_frac;
+    return (float) (opt->lr * (lo + (1.0 - lo) * 0.5 * (1.0 + cos (M_PI * progress))));
+}
+
+// ---------------------------------------------------------------- construction
+
+static void
+s_declare_mlp (kn_model_t *self)
+{
+    const kn_config_t *cfg = &self->cfg;
+    int prev = cfg->n_in;
+    for (int l = 0; l <= cfg->n_hidden; l++) {
+        int width = l < cfg->n_hidden ? cfg->hidden [l] : cfg->n_out;
+        self->w [l] = l < cfg->n_hidden ? s_tensori (self, width, prev, true, "hidden.", l, ".weight")
+                                        : s_tensor (self, "out.weight", width, prev, true);
+        prev = width;
+    }
+    for (int l = 0; l <= cfg->n_hidden; l++) {
+        int width = l < cfg->n_hidden ? cfg->hidden [l] : cfg->n_out;
+        self->b [l] = l < cfg->n_hidden ? s_tensori (self, 1, width, false, "hidden.", l, ".bias")
+                                        : s_tensor (self, "out.bias", 1, width, false);
+        if (l < cfg->n_hidden && cfg->layernorm) {
+            self->lng [l] = s_tensori (self, 1, width, false, "hidden.", l, ".ln.weight");
+            self->lnb [l] = s_tensori (self, 1, width, false, "hidden.", l, ".ln.bias");
+        }
+    }
+}
+
+static void
+s_declare_transformer (kn_model_t *self)
+{
+    const kn_config_t *cfg = &self->cfg;
+    int d = cfg->d_model, f = cfg->d_ff;
+    self->layers = (s_layer_t *) lb_xcalloc ((size_t) cfg->n_layers, sizeof (s_layer_t));
+    self->in_w = s_tensor (self, "in.weight", d, cfg->n_in, true);
+    self->pos = s_tensor (self, "pos", cfg->window, d, true);
+    for (int i = 0; i < cfg->n_layers; i++) {
+        s_layer_t *ly = &self->layers [i];
+        ly->qkv_w = s_tensori (self, 3 * d, d, true, "layers.", i, ".attn.qkv.weight");
+        ly->o_w = s_tensori (self, d, d, true, "layers.", i, ".attn.out.weight");
+        ly->f1_w = s_tensori (self, f, d, true, "layers.", i, ".ff.1.weight");
+        ly->f2_w = s_tensori (self, d, f, true, "layers.", i, ".ff.2.weight");
+    }
+    self->head_w = s_tensor (self, "head.weight", cfg->n_out, d, true);
+    self->in_b = s_tensor (self, "in.bias", 1, d, false);
+    for (int i = 0; i < cfg->n_layers; i++) {
+        s_layer_t *ly = &self->layers [i];
+        ly->ln1_g = s_tensori (self, 1, d, false, "layers.", i, ".ln1.weight");
+        ly->ln1_b = s_tensori (self, 1, d, false, "layers.", i, ".ln1.bias");
+        ly->qkv_b = s_tensori (self, 1, 3 * d, false, "layers.", i, ".attn.qkv.bias");
+        ly->o_b = s_tensori (self, 1, d, false, "layers.", i, ".attn.out.bias");
+        ly->ln2_g = s_tensori (self, 1, d, false, "layers.", i, ".ln2.weight");
+        ly->ln2_b = s_tensori (self, 1, d, false, "layers.", i, ".ln2.bias");
+        ly->f1_b = s_tensori (self, 1, f, false, "layers.", i, ".ff.1.bias");
+        ly->f2_b = s_tensori (self, 1, d, false, "layers.", i, ".ff.2.bias");
+    }
+    self->lnf_g = s_tensor (self, "ln_f.weight", 1, d, false);
+    self->lnf_b = s_tensor (self, "ln_f.bias", 1, d, false);
+    self->head_b = s_tensor (self, "head.bias", 1, cfg->n_out, false);
+}
+
+//  Fills host params from the seed (see kn_model.h for the scheme).
+static void
+s_init_params (kn_model_t *self, float *host)
+{
+    uint64_t state = self->seed;
+    for (int i = 0; i < self->n_tensors; i++) {
+        const kn_tensor_t *t = &self->tensors [i];
+        float *p = host + t->offset;
+        size_t n = (size_t) t->rows * t->cols;
+        const char *dot = strrchr (t->name, '.');
+        const char *last = dot ? dot + 1 : t->name;
+        bool is_ln = strstr (t->name, "ln") != NULL;
+        if (is_ln)
+            for (size_t j = 0; j < n; j++)
+                p [j] = strcmp (last, "weight") == 0 ? 1.0f : 0.0f;
+        else
+        if (strcmp (t->name, "pos") == 0)
+            for (size_t j = 0; j < n; j++) {
+                double u1 = s_uniform (&state), u2 = s_uniform (&state);
+                p [j] = (float) (0.02 * sqrt (-2.0 * log (1.0 - u1)) * cos (2.0 * M_PI * u2));
+            }
+        else {
+            //  weight [out][in]: fan_in = cols; its bias has the same fan_in
+            int fan_in = t->cols;
+            if (strcmp (last, "bias") == 0) {
+                char wname [sizeof t->name];
+                snprintf (wname, sizeof wname, "%.*sweight", (int) (last - t->name), t->name);
+                for (int k = 0; k < self->n_tensors; k++)
+                    if (strcmp (self->tensors [k].name, wname) == 0)
+                        fan_in = self->tensors [k].cols;
+            }
+            double bound = 1.0 / sqrt ((double) fan_in);
+            for (size_t j = 0; j < n; j++)
+                p [j] = (float) ((2.0 * s_uniform (&state) - 1.0) * bound);
+        }
+    }
+}
+
+static int
+s_alloc_mlp (kn_model_t *self)
+{
+    const kn_config_t *cfg = &self->cfg;
+    size_t bsz = (size_t) self->max_batch;
+    int widest = cfg->n_in > cfg->n_out ? cfg->n_in : cfg->n_out;
+    for (int l = 0; l < cfg->n_hidden; l++) {
+        size_t n = bsz * cfg->hidden [l];
+        if (cfg->hidden [l] > widest)
+            widest = cfg->hidden [l];
+        if (!(self->z [l] = s_buf (self, n)) || !(self->act [l] = s_buf (self, n)))
+            return -1;
+        if (cfg->layernorm
+        && (!(self->lnout [l] = s_buf (self, n)) || !(self->lnmean [l] = s_buf (self, bsz))
+        ||  !(self->lnrstd [l] = s_buf (self, bsz))))
+            return -1;
+        if (cfg->dropout > 0 && !(self->drop [l] = s_buf (self, n)))
+            return -1;
+    }
+    size_t n = bsz * widest;
+    if (!(self->d1 = s_buf (self, n)) || !(self->d2 = s_buf (self, n)) || !(self->d3 = s_buf (self, n)))
+        return -1;
+    return 0;
+}
+
+static int
+s_alloc_transformer (kn_model_t *self)
+{
+    const kn_config_t *cfg = &self->cfg;
+    size_t bsz = (size_t) self->max_batch, t = (size_t) cfg->window;
+    size_t n = bsz * t, d = (size_t) cfg->d_model, f = (size_t) cfg->d_ff;
+    size_t att = bsz * cfg->n_heads * t * t;
+    self->res = (float **) lb_xcalloc ((size_t) cfg->n_layers + 1, sizeof (float *));
+    for (int i = 0; i <= cfg->n_layers; i++)
+        if (!(self->res [i] = s_buf (self, n * d)))
+            return -1;
+    for (int i = 0; i < cfg->n_layers; i++) {
+        s_layer_t *ly = &self->layers [i];
+        if (!(ly->ln1 = s_buf (self, n * d)) || !(ly->mean1 = s_buf (self, n))
+        ||  !(ly->rstd1 = s_buf (self, n)) || !(ly->qkv = s_buf (self, n * 3 * d))
+        ||  !(ly->att = s_buf (self, att)) || !(ly->ctx = s_buf (self, n * d))
+        ||  !(ly->hmid = s_buf (self, n * d)) || !(ly->ln2 = s_buf (self, n * d))
+        ||  !(ly->mean2 = s_buf (self, n)) || !(ly->rstd2 = s_buf (self, n))
+        ||  !(ly->f1 = s_buf (self, n * f)) || !(ly->f1a = s_buf (self, n * f)))
+            return -1;
+    }
+    if (!(self->lnf = s_buf (self, n * d)) || !(self->meanf = s_buf (self, n))
+    ||  !(self->rstdf = s_buf (self, n)) || !(self->pooled = s_buf (self, bsz * d))
+    ||  !(self->dh = s_buf (self, n * d)) || !(self->dt = s_buf (self, n * d))
+    ||  !(self->dt2 = s_buf (self, n * d)) || !(self->dff = s_buf (self, n * f))
+    ||  !(self->dqkv = s_buf (self, n * 3 * d)) || !(self->datt = s_buf (self, att))
+    ||  !(self->dpooled = s_buf (self, bsz * d)))
+        return -1;
+    return 0;
+}
+
+kn_model_t *
+kn_model_new (const kn_config_t *cfg, int max_batch, uint64_t seed, kn_backend_t *be, char *err,
+              size_t err_size)
+{
+    assert (cfg && be && err);
+    if (kn_config_check (cfg, err, err_size))
+        return NULL;
+    if (max_batch < 1 || max_batch > (1 << 24)) {
+        snprintf (err, err_size, "model: max_batch=%d must be 1..%d", max_batch, 1 << 24);
+        return NULL;
+    }
+    kn_model_t *self = (kn_model_t *) lb_xcalloc (1, sizeof *self);
+    self->cfg = *cfg;
+    self->be = be;
+    self->max_batch = max_batch;
+    self->seed = seed;
+    bool mlp = cfg->arch == KN_ARCH_MLP;
+    self->in_size = mlp ? (size_t) cfg->n_in : (size_t) cfg->n_in * cfg->window;
+    self->label_size = cfg->task == KN_TASK_REGRESSION ? (size_t) cfg->n_out : 1;
+    if (mlp)
+        s_declare_mlp (self);
+    else
+        s_declare_transformer (self);
+    //  offsets: decayed tensors first, then the rest, each group in declaration order
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < self->n_tensors; i++) {
+            kn_tensor_t *t = &self->tensors [i];
+            if (t->decay != (pass == 0))
+                continue;
+            t->offset = self->n_params;
+            self->n_params += (size_t) t->rows * t->cols;
+            if (t->decay)
+                self->n_decay = self->n_params;
+        }
+    size_t rows = (size_t) max_batch;
+    float *host = (float *) lb_xcalloc (self->n_params, sizeof (float));
+    s_init_params (self, host);
+    int rc = -1;
+    if (!(self->params = s_buf (self, self->n_params)) || !(self->grads = s_buf (self, self->n_params))
+    ||  !(self->adam_m = s_buf (self, self->n_params)) || !(self->adam_v = s_buf (self, self->n_params))
+    ||  !(self->x = s_buf (self, rows * self->in_size)) || !(self->y = s_buf (self, rows * self->label_size))
+    ||  !(self->logits = s_buf (self, rows * cfg->n_out)) || !(self->dlogits = s_buf (self, rows * cfg->n_out))
+    ||  !(self->losses = s_buf (self, rows)))
+        goto out;
+    if (mlp ? s_alloc_mlp (self) : s_alloc_transformer (self))
+        goto out;
+    if (be->upload (be, self->params, host, self->n_params) || s_check_backend (self))
+        goto out;
+    self->host_losses = (float *) lb_xcalloc (rows, sizeof (float));
+    rc = 0;
+out:
+    free (host);
+    if (rc) {
+        snprintf (err, err_size, "model: cannot allocate on %s (%zu parameters, max_batch %d): %s",
+                  be->name, self->n_params, max_batch, be->error [0] ? be->error : "out of memory");
+        kn_model_destroy (&self);
+    }
+    return self;
+}
+
+void
+kn_model_destroy (kn_model_t **self_p)
+{
+    assert (self_p);
+    kn_model_t *self = *self_p;
+    if (!self)
+        return;
+    for (int i = 0; i < self->n_bufs; i++)
+        self->be->free (self->be, self->bufs [i]);
+    free (self->bufs);
+    free (self->layers);
+    free (self->res);
+    free (self->host_losses);
+    free (self);
+    *self_p = NULL;
+}
+
+const kn_config_t *
+kn_model_config (const kn_model_t *self)
+{
+    assert (self);
+    return &self->cfg;
+}
+
+size_t
+kn_model_n_params (const kn_model_t *self)
+{
+    assert (self);
+    return self->n_params;
+}
+
+size_t
+kn_model_in_size (const kn_model_t *self)
+{
+    assert (self);
+    return self->in_size;
+}
+
+size_t
+kn_model_label_size (const kn_model_t *self)
+{
+    assert (self);
+    return self->label_size;
+}
+
+uint64_t
+kn_model_step (const kn_model_t *self)
+{
+    assert (self);
+    return self->step;
+}
+
+int
+kn_model_n_tensors (const kn_model_t *self)
+{
+    assert (self);
+    return self->n_tensors;
+}
+
+int
+kn_model_tensor (const kn_model_t *self, int i, kn_tensor_t *out)
+{
+    assert (self && out);
+    if (i < 0 || i >= self->n_tensors)
+        return -1;
+    *out = self->tensors [i];
+    return 0;
+}
+
+const char *
+kn_model_error (const kn_model_t *self)
+{
+    assert (self);
+    return self->error;
+}
+
+// ---------------------------------------------------------------- MLP
+
+//  y (rows x out) = x (rows x in) W^T + b
+static void
+s_linear_fwd (kn_model_t *self, const float *x, int w, int b, float *y, int rows)
+{
+    kn_backend_t *be = self->be;
+    int out = self->tensors [w].rows, in = self->tensors [w].cols;
+    be->gemm (be, false, true, rows, out, in, 1.0f, x, in, P (w), in, 0.0f, y, out);
+    be->bias_add (be, y, P (b), rows, out);
+}
+
+//  Given dy (rows x out) and the forward input x: dW, db (overwritten) and,
+//  when dx is not NULL, dx (rows x in, overwritten).
+static void
+s_linear_bwd (kn_model_t *self, const float *dy, const float *x, int w, int b, float *dx, int rows)
+{
+    kn_backend_t *be = self->be;
+    int out = self->tensors [w].rows, in = self->tensors [w].cols;
+    be->gemm (be, true, false, out, in, rows, 1.0f, dy, out, x, in, 0.0f, G (w), in);
+    be->colsum (be, dy, G (b), rows, out, out, 0.0f);
+    if (dx)
+        be->gemm (be, false, false, rows, in, out, 1.0f, dy, out, P (w), in, 0.0f, dx, in);
+}
+
+static void
+s_mlp_forward (kn_model_t *self, int rows, bool train)
+{
+    kn_backend_t *be = self->be;
+    const kn_config_t *cfg = &self->cfg;
+    const float *in = self->x;
+    for (int l = 0; l < cfg->n_hidden; l++) {
+        size_t n = (size_t) rows * cfg->hidden [l];
+        s_linear_fwd (self, in, self->w [l], self->b [l], self->z [l], rows);
+        const float *pre = self->z [l];
+        if (cfg->layernorm) {
+            be->layernorm_fwd (be, self->z [l], P (self->lng [l]), P (self->lnb [l]), self->lnout [l],
+                               self->lnmean [l], self->lnrstd [l], rows, cfg->hidden [l]);
+            pre = self->lnout [l];
+        }
+        be->act_fwd (be, cfg->act, pre, self->act [l], n);
+        in = self->act [l];
+        if (train && cfg->dropout > 0) {
+            be->dropout (be, self->act [l], self->drop [l], n, cfg->dropout, s_dropout_seed (self, l));
+            in = self->drop [l];
+        }
+    }
+    s_linear_fwd (self, in, self->w [cfg->n_hidden], self->b [cfg->n_hidden], self->logits, rows);
+}
+
+//  Backward from self->dlogits; leaves the gradients in self->grads.
+static void
+s_mlp_backward (kn_model_t *self, int rows)
+{
+    kn_backend_t *be = self->be;
+    const kn_config_t *cfg = &self->cfg;
+    int nh = cfg->n_hidden;
+    //  three scratch buffers rotate: dy (read), dx (written), spare (layer norm's output)
+    const float *dy = self->dlogits;
+    float *dx = self->d1, *spare = self->d2;
+    for (int l = nh; l >= 0; l--) {
+        const float *in = l == 0 ? self->x
+                        : cfg->dropout > 0 ? self->drop [l - 1] : self->act [l - 1];
+        s_linear_bwd (self, dy, in, self->w [l], self->b [l], l > 0 ? dx : NULL, rows);
+        if (l == 0)
+            break;
+        //  dx = d(output of hidden layer k); back through dropout, activation, layer norm
+        int k = l - 1;
+        size_t n = (size_t) rows * cfg->hidden [k];
+        if (cfg->dropout > 0)
+            be->dropout (be, dx, dx, n, cfg->dropout, s_dropout_seed (self, k));
+        const float *pre = cfg->layernorm ? self->lnout [k] : self->z [k];
+        be->act_bwd (be, cfg->act, pre, dx, dx, n);
+        float *result = dx;
+        if (cfg->layernorm) {
+            be->layernorm_bwd (be, dx, self->z [k], P (self->lng [k]), self->lnmean [k],
+                               self->lnrstd [k], spare, G (self->lng [k]), G (self->lnb [k]),
+                               rows, cfg->hidden [k]);
+            result = spare;
+            spare = dx;
+        }
+        //  result is d(z_k), next iteration's dy; the two others are free
+        float *others [3] = { self->d1, self->d2, self->d3 };
+        int j = 0;
+        for (int o = 0; o < 3; o++)
+            if (others [o] != result)
+                others [j++] = others [o];
+        dy = result;
+        dx = others [0];
+        spare = others [1];
+    }
+}
+
+// ---------------------------------------------------------------- transformer
+
+static void
+s_tf_forward (kn_model_t *self, int bsz, bool train)
+{
+    kn_backend_t *be = self->be;
+    const kn_config_t *cfg = &self->cfg;
+    int t = cfg->window, d = cfg->d_model, h = cfg->n_heads, dh = d / h, f = cfg->d_ff;
+    int n = bsz * t;
+    size_t nd = (size_t) n * d;
+    float scale = 1.0f / sqrtf ((float) dh);
+    s_linear_fwd (self, self->x, self->in_w, self->in_b, self->res [0], n);
+    be->broadcast_add (be, self->res [0], P (self->pos), bsz, (size_t) t * d);
+    for (int i = 0; i < cfg->n_layers; i++) {
+        s_layer_t *ly = &self->layers [i];
+        const float *hin = self->res [i];
+        be->layernorm_fwd (be, hin, P (ly->ln1_g), P (ly->ln1_b), ly->ln1, ly->mean1, ly->rstd1, n, d);
+        s_linear_fwd (self, ly->ln1, ly->qkv_w, ly->qkv_b, ly->qkv, n);
+        size_t st = (size_t) t * 3 * d, sa = (size_t) h * t * t;
+        for (int k = 0; k < h; k++) {
+            //  scores (b, k) = Q K^T, then P = softmax (scale * scores), ctx = P V
+            be->gemm_batched (be, false, true, t, t, dh, 1.0f, ly->qkv + k * dh, 3 * d, st,
+                              ly->qkv + d + k * dh, 3 * d, st, 0.0f, ly->att + (size_t) k * t * t,
+                              t, sa, bsz);
+        }
+        be->softmax_fwd (be, ly->att, ly->att, bsz * h * t, t, scale);
+        for (int k = 0; k < h; k++)
+            be->gemm_batched (be, false, false, t, dh, t, 1.0f, ly->att + (size_t) k * t * t, t, sa,
+                              ly->qkv + 2 * d + k * dh, 3 * d, st, 0.0f, ly->ctx + k * dh, d,
+                              (size_t) t * d, bsz);
+        s_linear_fwd (self, ly->ctx, ly->o_w, ly->o_b, ly->hmid, n);
+        if (train && cfg->dropout > 0)
+            be->dropout (be, ly->hmid, ly->hmid, nd, cfg->dropout, s_dropout_seed (self, 2 * i));
+        be->axpy (be, 1.0f, hin, ly->hmid, nd);
+        be->layernorm_fwd (be, ly->hmid, P (ly->ln2_g), P (ly->ln2_b), ly->ln2, ly->mean2, ly->rstd2, n, d);
+        s_linear_fwd (self, ly->ln2, ly->f1_w, ly->f1_b, ly->f1, n);
+        be->act_fwd (be, cfg->act, ly->f1, ly->f1a, (size_t) n * f);
+        float *hout = self->res [i + 1];
+        s_linear_fwd (self, ly->f1a, ly->f2_w, ly->f2_b, hout, n);
+        if (train && cfg->dropout > 0)
+            be->dropout (be, hout, hout, nd, cfg->dropout, s_dropout_seed (self, 2 * i + 1));
+        be->axpy (be, 1.0f, ly->hmid, hout, nd);
+    }
+    be->layernorm_fwd (be, self->res [cfg->n_layers], P (self->lnf_g), P (self->lnf_b), self->lnf,
+                       self->meanf, self->rstdf, n, d);
+    if (cfg->pool == KN_POOL_MEAN)
+        be->meanpool_fwd (be, self->lnf, self->pooled, bsz, t, d);
+    else
+        be->copy_rows (be, self->lnf + (size_t) (t - 1) * d, t * d, self->pooled, d, bsz, d);
+    s_linear_fwd (self, self->pooled, self->head_w, self->head_b, self->logits, bsz);
+}
+
+static void
+s_tf_backward (kn_model_t *self, int bsz)
+{
+    kn_backend_t *be = self->be;
+    const kn_config_t *cfg = &self->cfg;
+    int t = cfg->window, d = cfg->d_model, h = cfg->n_heads, dh = d / h, f = cfg->d_ff;
+    int n = bsz * t;
+    size_t nd = (size_t) n * d;
+    float scale = 1.0f / sqrtf ((float) dh);
+    s_linear_bwd (self, self->dlogits, self->pooled, self->head_w, self->head_b, self->dpooled, bsz);
+    if (cfg->pool == KN_POOL_MEAN)
+        be->meanpool_bwd (be, self->dpooled, self->dt, bsz, t, d);
+    else {
+        be->zero (be, self->dt, nd);
+        be->copy_rows (be, self->dpooled, d, self->dt + (size_t) (t - 1) * d, t * d, bsz, d);
+    }
+    be->layernorm_bwd (be, self->dt, self->res [cfg->n_layers], P (self->lnf_g), self->meanf,
+                       self->rstdf, self->dh, G (self->lnf_g), G (self->lnf_b), n, d);
+    for (int i = cfg->n_layers - 1; i >= 0; i--) {
+        s_layer_t *ly = &self->layers [i];
+        //  hout = hmid + drop (W2 act (W1 LN2 (hmid)));  dh = d(hout)
+        const float *dbr = self->dh;
+        if (cfg->dropout > 0) {
+            be->dropout (be, self->dh, self->dt, nd, cfg->dropout, s_dropout_seed (self, 2 * i + 1));
+            dbr = self->dt;
+        }
+        s_linear_bwd (self, dbr, ly->f1a, ly->f2_w, ly->f2_b, self->dff, n);
+        be->act_bwd (be, cfg->act, ly->f1, self->dff, self->dff, (size_t) n * f);
+        s_linear_bwd (self, self->dff, ly->ln2, ly->f1_w, ly->f1_b, self->dt, n);
+        be->layernorm_bwd (be, self->dt, ly->hmid, P (ly->ln2_g), ly->mean2, ly->rstd2, self->dt2,
+                           G (ly->ln2_g), G (ly->ln2_b), n, d);
+        be->axpy (be, 1.0f, self->dt2, self->dh, nd);
+        //  hmid = hin + drop (Wo attn (LN1 (hin)));  dh = d(hmid)
+        dbr = self->dh;
+        if (cfg->dropout > 0) {
+            be->dropout (be, self->dh, self->dt, nd, cfg->dropout, s_dropout_seed (self, 2 * i));
+            dbr = self->dt;
+        }
+        s_linear_bwd (self, dbr, ly->ctx, ly->o_w, ly->o_b, self->dt2, n);
+        //  dt2 = d(ctx)
+        size_t st = (size_t) t * 3 * d, sa = (size_t) h * t * t, sc = (size_t) t * d;
+        for (int k = 0; k < h; k++) {
+            const float *pk = ly->att + (size_t) k * t * t;
+            const float *dctx = self->dt2 + k * dh;
+            //  dP = dctx V^T;  dV = P^T dctx
+            be->gemm_batched (be, false, true, t, t, dh, 1.0f, dctx, d, sc, ly->qkv + 2 * d + k * dh,
+                              3 * d, st, 0.0f, self->datt + (size_t) k * t * t, t, sa, bsz);
+            be->gemm_batched (be, true, false, t, dh, t, 1.0f, pk, t, sa, dctx, d, sc, 0.0f,
+                              self->dqkv + 2 * d + k * dh, 3 * d, st, bsz);
+        }
+        be->softmax_bwd (be, ly->att, self->datt, self->datt, bsz * h * t, t, scale);
+        for (int k = 0; k < h; k++) {
+            const float *ds = self->datt + (size_t) k * t * t;
+            //  dQ = dS K;  dK = dS^T Q
+            be->gemm_batched (be, false, false, t, dh, t, 1.0f, ds, t, sa, ly->qkv + d + k * dh,
+                              3 * d, st, 0.0f, self->dqkv + k * dh, 3 * d, st, bsz);
+            be->gemm_batched (be, true, false, t, dh, t, 1.0f, ds, t, sa, ly->qkv + k * dh, 3 * d,
+                              st, 0.0f, self->dqkv + d + k * dh, 3 * d, st, bsz);
+        }
+        s_linear_bwd (self, self->dqkv, ly->ln1, ly->qkv_w, ly->qkv_b, self->dt, n);
+        be->layernorm_bwd (be, self->dt, self->res [i], P (ly->ln1_g), ly->mean1, ly->rstd1,
+                           self->dt2, G (ly->ln1_g), G (ly->ln1_b), n, d);
+        be->axpy (be, 1.0f, self->dt2, self->dh, nd);
+    }
+    //  dh = d(res [0]) = d(x W^T + b + pos)
+    be->colsum (be, self->dh, G (self->pos), bsz, t * d, t * d, 0.0f);
+    s_linear_bwd (self, self->dh, self->x, self->in_w, self->in_b, NULL, n);
+}
+
+// ---------------------------------------------------------------- training and inference
+
+static int
+s_check_inputs (kn_model_t *self, const float *x, const float *y, size_t rows)
+{
+    size_t nx = rows * self->in_size;
+    for (size_t i = 0; i < nx; i++)
+        if (!isfinite (x [i])) {
+            s_fail (self, "input: sample %zu feature %zu is %g (not finite; impute or drop it)",
+                    i / self->in_size, i % self->in_size, (double) x [i]);
+            return -1;
+        }
+    if (!y)
+        return 0;
+    int task = self->cfg.task;
+    for (size_t i = 0; i < rows * self->label_size; i++) {
+        float v = y [i];
+        bool ok = task == KN_TASK_BINARY ? (v == 0.0f || v == 1.0f)
+                : task == KN_TASK_MULTICLASS ? (v >= 0.0f && v < (float) self->cfg.n_out && v == floorf (v))
+                : isfinite (v);
+        if (!ok) {
+            s_fail (self, "label: sample %zu has %g (%s)", i / self->label_size, (double) v,
+                    task == KN_TASK_BINARY ? "binary labels are 0 or 1"
+                    : task == KN_TASK_MULTICLASS ? "multiclass labels are class indices 0..n_out-1"
+                    : "regression targets must be finite");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void
+s_forward (kn_model_t *self, int rows, bool train)
+{
+    if (self->cfg.arch == KN_ARCH_MLP)
+        s_mlp_forward (self, rows, train);
+    else
+        s_tf_forward (self, rows, train);
+}
+
+//  Uploads a batch, runs forward in training mode, loss, backward. *loss_sum
+//  gets the sum of row losses (regression: of squared errors).
+static int
+s_loss_grad (kn_model_t *self, const float *x, const float *y, int batch, bool backward,
+             double *loss_sum)
+{
+    kn_backend_t *be = self->be;
+    const kn_config_t *cfg = &self->cfg;
+    if (s_check_inputs (self, x, y, (size_t) batch))
+        return -1;
+    if (be->upload (be, self->x, x, (size_t) batch * self->in_size)
+    ||  be->upload (be, self->y, y, (size_t) batch * self->label_size))
+    {
+        s_fail (self, "copying the batch to %s failed: %s", be->name, be->error);
+        return -1;
+    }
+    s_forward (self, batch, backward);
+    float grad_scale = cfg->task == KN_TASK_REGRESSION ? 1.0f / ((float) batch * cfg->n_out)
+                                                         : 1.0f / (float) batch;
+    be->loss (be, cfg->task, self->logits, self->y, batch, cfg->n_out, self->dlogits, self->losses,
+              grad_scale);
+    if (backward) {
+        be->zero (be, self->grads, self->n_params);
+        if (cfg->arch == KN_ARCH_MLP)
+            s_mlp_backward (self, batch);
+        else
+            s_tf_backward (self, batch);
+        if (be->allreduce_mean && be->allreduce_mean (be, self->grads, self->n_params)) {
+            s_fail (self, "gradient all-reduce failed: %s", be->error);
+            return -1;
+        }
+    }
+    if (be->download (be, self->host_losses, self->losses, (size_t) batch)) {
+        s_fail (self, "copying the losses from %s failed: %s", be->name, be->error);
+        return -1;
+    }
+    if (s_check_backend (self))
+        return -1;
+    double sum = 0;
+    for (int i = 0; i < batch; i++)
+        sum += self->host_losses [i];
+    *loss_sum = sum;
+    return 0;
+}
+
+static int
+s_check_batch (kn_model_t *self, int batch)
+{
+    if (batch >= 1 && batch <= self->max_batch)
+        return 0;
+    s_fail (self, "batch=%d: must be 1..max_batch=%d", batch, self->max_batch);
+    return -1;
+}
+
+int
+kn_model_loss_grad (kn_model_t *self, const float *x, const float *y, int batch, float *loss)
+{
+    assert (self && x && y && loss);
+    double sum;
+    if (s_check_batch (self, batch) || s_loss_grad (self, x, y, batch, true, &sum))
+        return -1;
+    double denom = (double) batch * (self->cfg.task == KN_TASK_REGRESSION ? self->cfg.n_out : 1);
+    *loss = (float) (sum / denom);
+    return 0;
+}
+
+int
+kn_model_train_step (kn_model_t *self, const kn_optim_t *opt, const float *x, const float *y,
+                     int batch, float *loss)
+{
+    assert (self && opt && x && y && loss);
+    char why [256];
+    if (kn_optim_check (opt, why, sizeof why)) {
+        s_fail (self, "%s", why);
+        return -1;
+    }
+    if (kn_model_loss_grad (self, x, y, batch, loss))
+        return -1;
+    kn_backend_t *be = self->be;
+    float lr = kn_optim_lr (opt, (long) self->step);
+    double t = (double) (self->step + 1);
+    float bc1 = (float) (1.0 - pow (opt->beta1, t));
+    float bc2_sqrt = (float) sqrt (1.0 - pow (opt->beta2, t));
+    size_t nd = self->n_decay, rest = self->n_params - nd;
+    be->adamw (be, self->params, self->grads, self->adam_m, self->adam_v, nd, lr, opt->beta1,
+               opt->beta2, opt->eps, opt->weight_decay, bc1, bc2_sqrt);
+    be->adamw (be, self->params + nd, self->grads + nd, self->adam_m + nd, self->adam_v + nd, rest,
+               lr, opt->beta1, opt->beta2, opt->eps, 0.0f, bc1, bc2_sqrt);
+    if (s_check_backend (self))
+        return -1;
+    self->step++;
+    return 0;
+}
+
+int
+kn_model_train_epoch (kn_model_t *self, const kn_optim_t *opt, const float *x, const float *y,
+                      size_t n, int batch, uint64_t shuffle_seed, double *mean_loss)
+{
+    assert (self && opt && x && y && mean_loss);
+    if (s_check_batch (self, batch))
+        return -1;
+    if (n == 0) {
+        s_fail (self, "train_epoch: no samples");
+        return -1;
+    }
+    size_t *order = (size_t *) lb_xmalloc (n * sizeof (size_t));
+    for (size_t i = 0; i < n; i++)
+        order [i] = i;
+    uint64_t state = shuffle_seed;
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = (size_t) (s_next (&state) % (i + 1));
+        size_t tmp = order [i];
+        order [i] = order [j];
+        order [j] = tmp;
+    }
+    size_t ix = self->in_size, iy = self->label_size;
+    float *xb = (float *) lb_xmalloc ((size_t) batch * ix * sizeof (float));
+    float *yb = (float *) lb_xmalloc ((size_t) batch * iy * sizeof (float));
+    double total = 0;
+    int rc = 0;
+    for (size_t start = 0; start < n && rc == 0; start += (size_t) batch) {
+        int rows = (int) (n - start < (size_t) batch ? n - start : (size_t) batch);
+        for (int r = 0; r < rows; r++) {
+            size_t src = order [start + r];
+            memcpy (xb + (size_t) r * ix, x + src * ix, ix * sizeof (float));
+            memcpy (yb + (size_t) r * iy, y + src * iy, iy * sizeof (float));
+        }
+        float loss;
+        rc = kn_model_train_step (self, opt, xb, yb, rows, &loss);
+        total += (double) loss * rows;
+    }
+    free (order);
+    free (xb);
+    free (yb);
+    if (rc == 0)
+        *mean_loss = total / (double) n;
+    return rc;
+}
+
+int
+kn_model_eval_loss (kn_model_t *self, const float *x, const float *y, size_t n, double *mean_loss)
+{
+    assert (self && x && y && mean_loss);
+    double total = 0;
+    for (size_t start = 0; start < n; start += (size_t) self->max_batch) {
+        int rows = (int) (n - start < (size_t) self->max_batch ? n - start : (size_t) self->max_batch);
+        double sum;
+        if (s_loss_grad (self, x + start * self->in_size, y + start * self->label_size, rows, false, &sum))
+            return -1;
+        total += sum;
+    }
+    *mean_loss = n ? total / ((double) n * (self->cfg.task == KN_TASK_REGRESSION ? self->cfg.n_out : 1)) : 0;
+    return 0;
+}
+
+int
+kn_model_predict (kn_model_t *self, const float *x, size_t n, float *out)
+{
+    assert (self && x && out);
+    kn_backend_t *be = self->be;
+    int n_out = self->cfg.n_out;
+    for (size_t start = 0; start < n; start += (size_t) self->max_batch) {
+        int rows = (int) (n - start < (size_t) self->max_batch ? n - start : (size_t) self->max_batch);
+        const float *xb = x + start * self->in_size;
+        if (s_check_inputs (self, xb, NULL, (size_t) rows))
+            return -1;
+        if (be->upload (be, self->x, xb, (size_t) rows * self->in_size))
+        {
+            s_fail (self, "copying the batch to %s failed: %s", be->name, be->error);
+            return -1;
+        }
+        s_forward (self, rows, false);
+        be->predict (be, self->cfg.task, self->logits, rows, n_out);
+        if (be->download (be, out + start * n_out, self->logits, (size_t) rows * n_out)) {
+            s_fail (self, "copying predictions from %s failed: %s", be->name, be->error);
+            return -1;
+        }
+        if (s_check_backend (self))
+            return -1;
+    }
+    return 0;
+}
+
+// ---------------------------------------------------------------- state
+
+static int
+s_xfer (kn_model_t *self, float *dst, const float *src, bool up)
+{
+    kn_backend_t *be = self->be;
+    int rc = up ? be->upload (be, dst, src, self->n_params) : be->download (be, dst, src, self->n_params);
+    if (rc || s_check_backend (self)) {
+        s_fail (self, "copying parameters %s %s failed: %s", up ? "to" : "from", be->name, be->error);
+        return -1;
+    }
+    return 0;
+}
+
+int
+kn_model_get_params (kn_model_t *self, float *params)
+{
+    assert (self && params);
+    return s_xfer (self, params, self->params, false);
+}
+
+int
+kn_model_set_params (kn_model_t *self, const float *params)
+{
+    assert (self && params);
+    return s_xfer (self, self->params, params, true);
+}
+
+int
+kn_model_get_grads (kn_model_t *self, float *grads)
+{
+    assert (self && grads);
+    return s_xfer (self, grads, self->grads, false);
+}
+
+int
+kn_model_get_state (kn_model_t *self, float *params, float *adam_m, float *adam_v, uint64_t *step)
+{
+    assert (self && params && adam_m && adam_v && step);
+    if (s_xfer (self, params, self->params, false) || s_xfer (self, adam_m, self->adam_m, false)
+    ||  s_xfer (self, adam_v, self->adam_v, false))
+        return -1;
+    *step = self->step;
+    return 0;
+}
+
+int
+kn_model_set_state (kn_model_t *self, const float *params, const float *adam_m,
+                    const float *adam_v, uint64_t step)
+{
+    assert (self && params && adam_m && adam_v);
+    for (size_t i = 0; i < self->n_params; i++)
+        if (!isfinite (params [i]) || !isfinite (adam_m [i]) || !(adam_v [i] >= 0.0f) || !isfinite (adam_v [i])) {
+            s_fail (self, "state: element %zu is not valid (param %g, m %g, v %g)", i,
+                    (double) params [i], (double) adam_m [i], (double) adam_v [i]);
+            return -1;
+        }
+    if (s_xfer (self, self->params, params, true) || s_xfer (self, self->adam_m, adam_m, true)
+    ||  s_xfer (self, self->adam_v, adam_v, true))
+        return -1;
+    self->step = step;
+    return 0;
+}
+
+// ---------------------------------------------------------------- selftest
+
+static void
+s_test_fill (float *x, size_t n, uint64_t *state, float lo, float hi)
+{
+    for (size_t i = 0; i < n; i++)
+        x [i] = lo + (hi - lo) * (float) s_uniform (state);
+}
+
+static void
+s_test_labels (const kn_config_t *cfg, float *y, int rows, uint64_t *state)
+{
+    for (int i = 0; i < rows; i++)
+        for (int k = 0; k < (cfg->task == KN_TASK_REGRESSION ? cfg->n_out : 1); k++)
+            y [i * (cfg->task == KN_TASK_REGRESSION ? cfg->n_out : 1) + k]
+                = cfg->task == KN_TASK_BINARY ? (float) (s_next (state) % 2)
+                : cfg->task == KN_TASK_MULTICLASS ? (float) (s_next (state) % (uint64_t) cfg->n_out)
+                : (float) (2 * s_uniform (state) - 1);
+}
+
+//  Whole-model gradient check: every parameter's gradient against central
+//  differences of the batch loss (float32 forward, float64 differencing).
+static void
+s_test_gradcheck (const char *what, const kn_config_t *cfg, bool verbose)
+{
+    kn_backend_t *be = kn_cpu_new (1);
+    char err [256];
+    enum { B = 3 };
+    kn_model_t *m = kn_model_new (cfg, B, 11, be, err, sizeof err);
+    if (!m)
+        fprintf (stderr, "%s\n", err);
+    assert (m);
+    uint64_t state = 5;
+    size_t np = kn_model_n_params (m);
+    float *x = (float *) lb_xcalloc (B * kn_model_in_size (m), sizeof (float));
+    float *y = (float *) lb_xcalloc (B * kn_model_label_size (m), sizeof (float));
+    float *p = (float *) lb_xcalloc (np, sizeof (float));
+    float *g = (float *) lb_xcalloc (np, sizeof (float));
+    s_test_fill (x, B * kn_model_in_size (m), &state, -1.5f, 1.5f);
+    s_test_labels (cfg, y, B, &state);
+    //  larger weights than the init make every path matter
+    assert (kn_model_get_params (m, p) == 0);
+    for (size_t i = 0; i < np; i++)
+        p [i] = p [i] * 2.0f + 0.05f * (float) (2 * s_uniform (&state) - 1);
+    assert (kn_model_set_params (m, p) == 0);
+    float loss;
+    assert (kn_model_loss_grad (m, x, y, B, &loss) == 0);
+    assert (kn_model_get_grads (m, g) == 0);
+    double scale = 0;
+    for (size_t i = 0; i < np; i++)
+        scale = fmax (scale, fabs (g [i]));
+    double worst = 0;
+    const double eps = 1e-2;
+    for (size_t i = 0; i < np; i++) {
+        float keep = p [i];
+        float up, down;
+        p [i] = (float) (keep + eps);
+        assert (kn_model_set_params (m, p) == 0 && kn_model_loss_grad (m, x, y, B, &up) == 0);
+        p [i] = (float) (keep - eps);
+        assert (kn_model_set_params (m, p) == 0 && kn_model_loss_grad (m, x, y, B, &down) == 0);
+        p [i] = keep;
+        //  the loss returned is float; difference it in double
+        double fd = ((double) up - (double) down) / (2 * eps);
+        double e = fabs (fd - g [i]) / (fabs (fd) + 0.02 * scale + 1e-4);
+        if (e > worst)
+            worst = e;
+        if (e > 2e-2) {
+            kn_tensor_t t;
+            for (int k = 0; k < kn_model_n_tensors (m); k++)
+                if (kn_model_tensor (m, k, &t) == 0 && i >= t.offset && i < t.offset + (size_t) t.rows * t.cols)
+                    break;
+            fprintf (stderr, "kn_model: %s: %s [%zu]: analytic %.6g finite-difference %.6g\n", what,
+                     t.name, i - t.offset, (double) g [i], fd);
+        }
+        assert (e <= 2e-2);
+    }
+    if (verbose)
+        printf ("  gradcheck %-28s %6zu params, worst relative error %.2e\n", what, np, worst);
+    free (x);
+    free (y);
+    free (p);
+    free (g);
+    kn_model_destroy (&m);
+    kn_backend_destroy (&be);
+}
+
+static void
+s_test_tensors (const kn_config_t *cfg)
+{
+    kn_backend_t *be = kn_cpu_new (1);
+    char err [256];
+    kn_model_t *m = kn_model_new (cfg, 2, 1, be, err, sizeof err);
+    assert (m);
+    size_t next = 0;
+    bool decay = true;
+    //  offsets in order: decayed first, contiguous, no gaps
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < kn_model_n_tensors (m); i++) {
+            kn_tensor_t t;
+            assert (kn_model_tensor (m, i, &t) == 0);
+            if (t.decay != (pass == 0))
+                continue;
+            assert (t.offset == next);
+            next += (size_t) t.rows * t.cols;
+            if (!t.decay)
+                decay = false;
+            assert (strstr (t.name, "bias") || strstr (t.name, "ln") ? !t.decay : t.decay);
+        }
+    assert (next == kn_model_n_params (m));
+    (void) decay;
+    kn_tensor_t t;
+    assert (kn_model_tensor (m, -1, &t) == -1 && kn_model_tensor (m, kn_model_n_tensors (m), &t) == -1);
+    kn_model_destroy (&m);
+    kn_backend_destroy (&be);
+}
+
+//  Trains a few steps; returns the final parameters (caller frees).
+static float *
+s_test_train (const kn_config_t *cfg, int threads, uint64_t seed, int steps, kn_model_t **keep,
+              kn_backend_t **keep_be)
+{
+    kn_backend_t *be = kn_cpu_new (threads);
+    char err [256];
+    enum { B = 8 };
+    kn_model_t *m = kn_model_new (cfg, B, seed, be, err, sizeof err);
+    assert (m);
+    kn_optim_t opt;
+    kn_optim_defaults (&opt);
+    opt.total_steps = 10;
+    opt.warmup_steps = 2;
+    uint64_t state = 99;
+    float *x = (float *) lb_xcalloc (B * kn_model_in_size (m), sizeof (float));
+    float *y = (float *) lb_xcalloc (B * kn_model_label_size (m), sizeof (float));
+    for (int s = 0; s < steps; s++) {
+        s_test_fill (x, B * kn_model_in_size (m), &state, -1, 1);
+        s_test_labels (cfg, y, B, &state);
+        float loss;
+        assert (kn_model_train_step (m, &opt, x, y, B, &loss) == 0 && isfinite (loss));
+    }
+    float *p = (float *) lb_xcalloc (kn_model_n_params (m), sizeof (float));
+    assert (kn_model_get_params (m, p) == 0);
+    free (x);
+    free (y);
+    if (keep) {
+        *keep = m;
+        *keep_be = be;
+    }
+    else {
+        kn_model_destroy (&m);
+        kn_backend_destroy (&be);
+    }
+    return p;
+}
+
+void
+kn_model_test (bool verbose)
+{
+    if (verbose)
+        printf ("\n");
+    char err [256];
+    kn_config_t mlp, tf;
+    kn_config_defaults (&mlp);
+    mlp.n_in = 4;
+    mlp.hidden [0] = 6;
+    mlp.hidden [1] = 5;
+    mlp.layernorm = true;
+    mlp.dropout = 0.2f;
+    kn_config_defaults (&tf);
+    tf.arch = KN_ARCH_TRANSFORMER;
+    tf.n_in = 3;
+    tf.window = 4;
+    tf.d_model = 8;
+    tf.n_heads = 2;
+    tf.n_layers = 2;
+    tf.d_ff = 10;
+    tf.dropout = 0.1f;
+
+    //  configuration errors name the field
+    kn_config_t bad = mlp;
+    bad.n_in = 0;
+    assert (kn_config_check (&bad, err, sizeof err) == -1 && strstr (err, "n_in=0"));
+    bad = mlp;
+    bad.task = KN_TASK_MULTICLASS;
+    assert (kn_config_check (&bad, err, sizeof err) == -1 && strstr (err, "n_out=1"));
+    bad = mlp;
+    bad.dropout = 1.0f;
+    assert (kn_config_check (&bad, err, sizeof err) == -1 && strstr (err, "dropout"));
+    bad = tf;
+    bad.d_model = 10;
+    bad.n_heads = 4;
+    assert (kn_config_check (&bad, err, sizeof err) == -1 && strstr (err, "d_model=10"));
+    bad = tf;
+    bad.pool = (kn_pool_t) 9;
+    assert (kn_config_check (&bad, err, sizeof err) == -1 && strstr (err, "pool"));
+    kn_backend_t *be = kn_cpu_new (1);
+    assert (kn_model_new (&bad, 4, 1, be, err, sizeof err) == NULL && strstr (err, "pool"));
+    assert (kn_model_new (&mlp, 0, 1, be, err, sizeof err) == NULL && strstr (err, "max_batch"));
+    kn_backend_destroy (&be);
+
+    //  optimizer checks and schedule
+    kn_optim_t opt;
+    kn_optim_defaults (&opt);
+    assert (kn_optim_check (&opt, err, sizeof err) == 0);
+    assert (kn_optim_lr (&opt, 12345) == opt.lr);
+    opt.warmup_steps = 10;
+    opt.total_steps = 110;
+    opt.min_lr_frac = 0.1f;
+    assert (fabsf (kn_optim_lr (&opt, 0) - opt.lr / 10) < 1e-9f);
+    assert (fabsf (kn_optim_lr (&opt, 10) - opt.lr) < 1e-9f);
+    assert (fabsf (kn_optim_lr (&opt, 60) - opt.lr * 0.55f) < 1e-8f);
+    assert (fabsf (kn_optim_lr (&opt, 110) - opt.lr * 0.1f) < 1e-9f);
+    assert (fabsf (kn_optim_lr (&opt, 500) - opt.lr * 0.1f) < 1e-9f);
+    opt.lr = -1;
+    assert (kn_optim_check (&opt, err, sizeof err) == -1 && strstr (err, "lr"));
+
+    //  tensor layout
+    s_test_tensors (&mlp);
+    s_test_tensors (&tf);
+
+    //  whole-model gradient checks (dropout on: masks depend on the step only)
+    s_test_gradcheck ("mlp binary ln gelu", &mlp, verbose);
+    kn_config_t c = mlp;
+    c.task = KN_TASK_MULTICLASS;
+    c.n_out = 3;
+    c.layernorm = false;
+    c.n_hidden = 1;
+    s_test_gradcheck ("mlp multiclass", &c, verbose);
+    c = mlp;
+    c.task = KN_TASK_REGRESSION;
+    c.n_out = 2;
+    c.n_hidden = 0;
+    s_test_gradcheck ("linear regression", &c, verbose);
+    s_test_gradcheck ("transformer binary mean", &tf, verbose);
+    c = tf;
+    c.task = KN_TASK_MULTICLASS;
+    c.n_out = 3;
+    c.pool = KN_POOL_LAST;
+    c.n_layers = 1;
+    s_test_gradcheck ("transformer multiclass last", &c, verbose);
+    c = tf;
+    c.task = KN_TASK_REGRESSION;
+    c.n_out = 2;
+    c.dropout = 0;
+    c.n_layers = 1;
+    s_test_gradcheck ("transformer regression", &c, verbose);
+
+    //  determinism: same seed and threads => bit-identical after training
+    for (int arch = 0; arch < 2; arch++) {
+        const kn_config_t *cfg = arch ? &tf : &mlp;
+        size_t np;
+        {
+            be = kn_cpu_new (1);
+            kn_model_t *m = kn_model_new (cfg, 1, 1, be, err, sizeof err);
+            np = kn_model_n_params (m);
+            kn_model_destroy (&m);
+            kn_backend_destroy (&be);
+        }
+        float *a = s_test_train (cfg, 2, 7, 4, NULL, NULL);
+        float *b = s_test_train (cfg, 2, 7, 4, NULL, NULL);
+        float *d = s_test_train (cfg, 2, 8, 4, NULL, NULL);
+        assert (memcmp (a, b, np * sizeof (float)) == 0);
+        assert (memcmp (a, d, np * sizeof (float)) != 0);
+        free (a);
+        free (b);
+        free (d);
+        //  checkpoint: state after 3 steps restored into a fresh model, one more
+        //  step on each gives the same parameters as 4 straight steps
+        kn_model_t *m3, *m4;
+        kn_backend_t *be3, *be4;
+        float *p3 = s_test_train (cfg, 2, 7, 3, &m3, &be3);
+        float *mm = (float *) lb_xcalloc (np, sizeof (float));
+        float *vv = (float *) lb_xcalloc (np, sizeof (float));
+        uint64_t step;
+        assert (kn_model_get_state (m3, p3, mm, vv, &step) == 0 && step == 3);
+        float *p4 = s_test_train (cfg, 2, 7, 0, &m4, &be4);
+        assert (kn_model_set_state (m4, p3, mm, vv, step) == 0 && kn_model_step (m4) == 3);
+        {
+            enum { B = 8 };
+            float x [B * 12], y [B];
+            uint64_t state = 3;
+            s_test_fill (x, B * kn_model_in_size (m3), &state, -1, 1);
+            s_test_labels (cfg, y, B, &state);
+            kn_optim_t o;
+            kn_optim_defaults (&o);
+            float l3, l4;
+            assert (kn_model_train_step (m3, &o, x, y, B, &l3) == 0);
+            assert (kn_model_train_step (m4, &o, x, y, B, &l4) == 0 && l3 == l4);
+            float *q3 = (float *) lb_xcalloc (np, sizeof (float));
+            float *q4 = (float *) lb_xcalloc (np, sizeof (float));
+            assert (kn_model_get_params (m3, q3) == 0 && kn_model_get_params (m4, q4) == 0);
+            assert (memcmp (q3, q4, np * sizeof (float)) == 0);
+            free (q3);
+            free (q4);
+        }
+        vv [0] = -1;
+        assert (kn_model_set_state (m4, p3, mm, vv, step) == -1 && strstr (kn_model_error (m4), "state"));
+        free (p3);
+        free (p4);
+        free (mm);
+        free (vv);
+        kn_model_destroy (&m3);
+        kn_model_destroy (&m4);
+        kn_backend_destroy (&be3);
+        kn_backend_destroy (&be4);
+    }
+
+    //  learning: an MLP separates a linear rule; predictions are probabilities
+    {
+        be = kn_cpu_new (2);
+        kn_config_t lc = mlp;
+        lc.hidden [0] = lc.hidden [1] = 16;
+        lc.dropout = 0;
+        kn_model_t *m = kn_model_new (&lc, 32, 3, be, err, sizeof err);
+        assert (m && kn_model_config (m)->n_in == 4 && kn_model_step (m) == 0);
+        enum { N = 256 };
+        float *x = (float *) lb_xcalloc (N * 4, sizeof (float));
+        float *y = (float *) lb_xcalloc (N, sizeof (float));
+        uint64_t state = 1;
+        s_test_fill (x, N * 4, &state, -1, 1);
+        for (int i = 0; i < N; i++)
+            y [i] = x [i * 4] + 0.5f * x [i * 4 + 1] > 0 ? 1.0f : 0.0f;
+        kn_optim_defaults (&opt);
+        opt.lr = 1e-2f;
+        double first = 0, last = 0, val;
+        for (int e = 0; e < 30; e++) {
+            assert (kn_model_train_epoch (m, &opt, x, y, N, 32, (uint64_t) e, &last) == 0);
+            if (e == 0)
+                first = last;
+        }
+        assert (kn_model_eval_loss (m, x, y, N, &val) == 0);
+        if (verbose)
+            printf ("  learning: epoch 1 loss %.4f, epoch 30 loss %.4f, eval %.4f\n", first, last, val);
+        assert (last < first * 0.5 && val < 0.25);
+        float *pr = (float *) lb_xcalloc (N, sizeof (float));
+        assert (kn_model_predict (m, x, N, pr) == 0);
+        int right = 0;
+        for (int i = 0; i < N; i++) {
+            assert (pr [i] >= 0 && pr [i] <= 1);
+            right += (pr [i] > 0.5f) == (y [i] > 0.5f);
+        }
+        assert (right > N * 9 / 10);
+        //  bad input: NaN feature, bad label, bad batch
+        x [5] = NAN;
+        float loss;
+        assert (kn_model_train_step (m, &opt, x, y, 8, &loss) == -1
+                && strstr (kn_model_error (m), "sample 1 feature 1"));
+        assert (kn_model_predict (m, x, 4, pr) == -1);
+        x [5] = 0;
+        y [2] = 2;
+        assert (kn_model_train_step (m, &opt, x, y, 8, &loss) == -1
+                && strstr (kn_model_error (m), "sample 2"));
+        y [2] = 1;
+        assert (kn_model_train_step (m, &opt, x, y, 33, &loss) == -1
+                && strstr (kn_model_error (m), "max_batch"));
+        assert (kn_model_train_epoch (m, &opt, x, y, 0, 8, 1, &val) == -1);
+        opt.weight_decay = 2;
+        assert (kn_model_train_step (m, &opt, x, y, 8, &loss) == -1
+                && strstr (kn_model_error (m), "weight_decay"));
+        free (x);
+        free (y);
+        free (pr);
+        kn_model_destroy (&m);
+        kn_model_destroy (&m);
+        kn_backend_destroy (&be);
+    }
+    //  multiclass predictions sum to 1
+    {
+        be = kn_cpu_new (1);
+        kn_config_t mc = tf;
+        mc.task = KN_TASK_MULTICLASS;
+        mc.n_out = 4;
+        kn_model_t *m = kn_model_new (&mc, 2, 3, be, err, sizeof err);
+        float x [5 * 12], pr [5 * 4];
+        uint64_t state = 4;
+        s_test_fill (x, 60, &state, -1, 1);
+        assert (kn_model_predict (m, x, 5, pr) == 0);
+        for (int i = 0; i < 5; i++)
+            assert (fabsf (pr [i * 4] + pr [i * 4 + 1] + pr [i * 4 + 2] + pr [i * 4 + 3] - 1) < 1e-5f);
+        kn_model_destroy (&m);
+        kn_backend_destroy (&be);
+    }
+}

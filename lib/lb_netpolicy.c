@@ -250,9 +250,10 @@ s_debian_name_ok (const char *name, size_t len)
     return true;
 }
 
-static bool
-s_identifier_ok (const char *name)
+bool
+lb_source_name_ok (const char *name)
 {
+    assert (name);
     size_t len = strlen (name);
     if (len == 0 || len > 63 || !(islower ((unsigned char) name [0]) || name [0] == '_'))
         return false;
@@ -341,7 +342,7 @@ lb_netpolicy_parse (const char *uri, lb_source_uri_t *out, char **error_p)
     }
     else
     if (strncmp (uri, "pg:", 3) == 0) {
-        if (!s_identifier_ok (uri + 3))
+        if (!lb_source_name_ok (uri + 3))
             return s_fail (error_p, "'%.200s': a pg: source names one table, pg:TABLE with TABLE "
                            "[a-z_][a-z0-9_]*", uri);
         out->kind = LB_SOURCE_PG;
@@ -699,6 +700,8 @@ lb_netpolicy_test (bool verbose)
     assert (u.kind == LB_SOURCE_DEBIAN && strcmp (u.name, "python3-vega-datasets") == 0);
     assert (strcmp (u.path, "/usr/lib/x/seattle-weather.csv") == 0);
     lb_source_uri_release (&u);
+    assert (lb_source_name_ok ("market_bars") && lb_source_name_ok ("_x9") && !lb_source_name_ok ("9x"));
+    assert (!lb_source_name_ok ("") && !lb_source_name_ok ("Close") && !lb_source_name_ok ("a-b"));
     assert (lb_netpolicy_parse ("pg:market_bars", &u, NULL) == 0);
     assert (u.kind == LB_SOURCE_PG && strcmp (u.name, "market_bars") == 0);
     lb_source_uri_release (&u);

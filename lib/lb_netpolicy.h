@@ -125,6 +125,10 @@ int lb_netpolicy_check_url (lb_netpolicy_t *self, const char *url, char **resolv
 //  Returns 0, or -1 with *error_p set (caller frees).
 int lb_netpolicy_check_uri (lb_netpolicy_t *self, const char *uri, char **error_p);
 
+//  Returns true if name is a plain identifier as tables and columns are
+//  named in task specs: [a-z_][a-z0-9_]*, 1 to 63 characters.
+bool lb_source_name_ok (const char *name);
+
 //  Returns true if sa (AF_INET or AF_INET6) is a public unicast address
 //  by the table above.
 bool lb_netpolicy_addr_is_public (const struct sockaddr *sa);

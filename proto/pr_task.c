@@ -204,18 +204,6 @@ s_get_enum (const json_t *obj, const char *where, const char *key, const char *c
 }
 
 static bool
-s_identifier_ok (const char *name)
-{
-    size_t len = strlen (name);
-    if (len == 0 || len > 63 || !(islower ((unsigned char) name [0]) || name [0] == '_'))
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!(islower ((unsigned char) name [i]) || isdigit ((unsigned char) name [i]) || name [i] == '_'))
-            return false;
-    return true;
-}
-
-static bool
 s_has_column (const pr_source_t *src, const char *name)
 {
     for (size_t i = 0; i < src->column_count; i++)
@@ -305,7 +293,7 @@ s_parse_source (pr_source_t *src, const json_t *obj, const char *where, char **e
     src->columns = lb_xcalloc (n, sizeof (char *));
     for (size_t i = 0; i < n; i++) {
         const char *name = json_string_value (json_array_get (v, i));
-        if (!name || !s_identifier_ok (name))
+        if (!name || !lb_source_name_ok (name))
             return s_fail (error_p, "%s.columns[%zu]: must be a name [a-z_][a-z0-9_]* of at most 63 "
                            "characters", where, i);
         if (s_has_column (src, name))
@@ -372,7 +360,7 @@ s_parse_feature (const pr_task_t *self, pr_feature_t *f, const char *raw, const 
     f->text = text;
     char *open = strchr (text, '(');
     if (!open) {
-        if (!s_identifier_ok (text) || s_column_sources (self, text) == 0)
+        if (!lb_source_name_ok (text) || s_column_sources (self, text) == 0)
             return s_fail (error_p, "%s: '%s' is neither a column of a source nor FN(COLUMN,N)", where, text);
         f->column = lb_xstrdup (text);
         return 0;
@@ -393,7 +381,7 @@ s_parse_feature (const pr_task_t *self, pr_feature_t *f, const char *raw, const 
         }
     }
     int rc = -1;
-    if (!s_identifier_ok (args) || s_column_sources (self, args) == 0) {
+    if (!lb_source_name_ok (args) || s_column_sources (self, args) == 0) {
         s_fail (error_p, "%s: '%s' is not a column of a source", where, args);
         goto out;
     }
@@ -424,7 +412,7 @@ s_parse_feature (const pr_task_t *self, pr_feature_t *f, const char *raw, const 
     }
     else
     if (strcmp (f->fn, "spread") == 0) {
-        if (!second || !s_identifier_ok (second) || s_column_sources (self, second) == 0) {
+        if (!second || !lb_source_name_ok (second) || s_column_sources (self, second) == 0) {
             s_fail (error_p, "%s: '%s' needs two columns: spread(COLUMN,COLUMN)", where, text);
             goto out;
         }
@@ -1104,6 +1092,30 @@ pr_task_test (bool verbose)
     s_expect_bad ("\"metric\"", "\"window\":0,\"metric\"", "window: 0 is out of range", verbose);
     s_expect_bad ("\"features\":[\"temp_max\",\"ret(temp_max, 3)\",\"spread(temp_max,temp_min)\",\"month(date)\",\"wind\"]",
                   "\"features\":\"wind\"", "features: must be an array", verbose);
+
+    //  Too many sources; sizes that add up past 1 GiB.
+    json_t *root = json_loads (s_good, 0, NULL);
+    json_t *list = json_object_get (root, "sources");
+    json_t *src0 = json_deep_copy (json_array_get (list, 0));
+    for (int i = 0; i < 8; i++)
+        json_array_append_new (list, json_deep_copy (src0));
+    assert (!pr_task_from_jansson (root, &error) && strstr (error, "sources: 9 sources (must be 1 to 8)"));
+    free (error);
+    json_array_clear (list);
+    for (int i = 0; i < 2; i++) {
+        json_t *copy = json_deep_copy (src0);
+        json_object_set_new (copy, "size_bytes", json_integer (600 << 20));
+        json_object_set_new (copy, "where", json_pack ("{s:s}", "weather", i ? "rain" : "sun"));
+        json_array_append_new (list, copy);
+    }
+    error = NULL;
+    assert (!pr_task_from_jansson (root, &error));
+    if (!strstr (error, "over 1 GiB"))
+        fprintf (stderr, "two sources: %s\n", error);
+    assert (strstr (error, "over 1 GiB"));
+    free (error);
+    json_decref (src0);
+    json_decref (root);
 
     //  Not JSON, not an object, duplicate keys, trailing bytes, oversize.
     const char *garbage [] = {

@@ -51,8 +51,7 @@ static const char s_system [] =
 "replace the file's header); a column other than a time column may appear in one source only; the "
 "target column must be a column of a source and not a time column; horizon in rows; features are "
 "COLUMN, FN(COLUMN,N) with FN in lag diff ret logret sma_ratio ema_ratio zscore vol rsi range_pos, "
-"dow|month|dayofyear|hour(TIME_COLUMN), or spread(COLUMN,COLUMN); the metric must fit the task type. "
-"Answer only through the propose_task tool.";
+"dow|month|dayofyear|hour(TIME_COLUMN), or spread(COLUMN,COLUMN); the metric must fit the task type.";
 
 void
 wd_outcome_release (wd_outcome_t *out)
@@ -235,10 +234,49 @@ out:
     return rc;
 }
 
+//  Checks that the columns a pg: source reads exist in its table. Returns 0,
+//  1 with *error_p when they do not, -1 on a database error.
+static int
+s_check_table (wd_store_t *store, const pr_task_t *task, char **error_p)
+{
+    for (size_t i = 0; i < task->source_count; i++) {
+        const pr_source_t *src = &task->sources [i];
+        if (src->kind != LB_SOURCE_PG)
+            continue;
+        const char *table = src->uri + 3;
+        char *columns = NULL;
+        int rc = wd_store_columns (store, table, &columns);
+        if (rc < 0)
+            return -1;
+        if (rc == 1) {
+            *error_p = lb_xasprintf ("sources[%zu].uri: table %s does not exist in this database", i, table);
+            return 1;
+        }
+        char *list = lb_xasprintf (",%s,", columns);
+        for (size_t c = 0; c < src->column_count; c++) {
+            char *mark = lb_xasprintf (",%s,", src->columns [c]);
+            bool found = strstr (list, mark) != NULL;
+            free (mark);
+            if (!found) {
+                *error_p = lb_xasprintf ("sources[%zu].columns[%zu]: '%s' is not a column of table %s (it has %s)",
+                                         i, c, src->columns [c], table, columns);
+                free (list);
+                free (columns);
+                return 1;
+            }
+        }
+        free (list);
+        free (columns);
+    }
+    return 0;
+}
+
 //  Validates, checks and probes one proposal. Returns the task, or NULL with
-//  *error_p and *outcome ("invalid" or "infeasible").
+//  *error_p and *outcome ("invalid" or "infeasible"). With a store, pg:
+//  sources must name existing columns.
 static pr_task_t *
-s_check (lb_config_t *config, lb_netpolicy_t *policy, const char *json, char **error_p, const char **outcome)
+s_check (lb_config_t *config, lb_netpolicy_t *policy, wd_store_t *store, const char *json, char **error_p,
+         const char **outcome)
 {
     *outcome = "invalid";
     pr_task_t *task = pr_task_from_json (json, strlen (json), error_p);
@@ -247,6 +285,14 @@ s_check (lb_config_t *config, lb_netpolicy_t *policy, const char *json, char **e
     size_t max_count = (size_t) lb_config_int (config, "sources.max_count");
     int64_t max_bytes = lb_config_bytes (config, "sources.max_bytes");
     if (pr_task_check_sources (task, policy, max_count, max_bytes, error_p)) {
+        pr_task_destroy (&task);
+        return NULL;
+    }
+    int table = store ? s_check_table (store, task, error_p) : 0;
+    if (table) {
+        if (table < 0)
+            *error_p = lb_xstrdup ("cannot read the columns of the source's table (database error)");
+        *outcome = "infeasible";
         pr_task_destroy (&task);
         return NULL;
     }
@@ -380,7 +426,11 @@ s_run_llm (lb_config_t *config, wd_store_t *store, const char *run, const char *
     char *user = lb_xasprintf ("Propose one new prediction task.\n\n%s%s%s", *history ? "Tasks tried so far, "
                                "newest first (do not repeat any of them, nor reword one):\n" : "No task has been "
                                "tried yet.", history, *history ? "" : "\n");
-    wd_llm_start (llm, s_system, user);
+    const char *how = cfg.structured ? "Answer with the spec as one JSON object and nothing else."
+                                     : "Answer only through the propose_task tool.";
+    char *system = lb_xasprintf ("%s\n\n%s", s_system, how);
+    wd_llm_start (llm, system, user);
+    free (system);
     free (user);
     free (history);
 
@@ -406,7 +456,7 @@ s_run_llm (lb_config_t *config, wd_store_t *store, const char *run, const char *
         const char *outcome = "invalid";
         pr_task_t *task = NULL;
         if (rc == WD_LLM_OK)
-            task = s_check (config, policy, output, &error, &outcome);
+            task = s_check (config, policy, store, output, &error, &outcome);
         if (!task) {
             s_attempt (store, run, step, "llm", outcome, error, output);
             if (corrected) {
@@ -421,8 +471,8 @@ s_run_llm (lb_config_t *config, wd_store_t *store, const char *run, const char *
             corrected = true;
             first_error = error;
             first_output = output;
-            char *feedback = lb_xasprintf ("The spec was rejected: %s. Send one corrected spec through the "
-                                           "propose_task tool.", first_error);
+            char *feedback = lb_xasprintf ("The spec was rejected: %s. Send one corrected spec. %s",
+                                           first_error, how);
             lb_log_info ("discover: asking for a correction: %s", first_error);
             wd_llm_feedback (llm, feedback);
             free (feedback);

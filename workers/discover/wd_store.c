@@ -117,6 +117,25 @@ wd_store_attempt (wd_store_t *self, const char *run, const char *step, const cha
     return rc;
 }
 
+int
+wd_store_columns (wd_store_t *self, const char *table, char **columns)
+{
+    assert (self && table && columns);
+    const char *params [] = { table };
+    PGresult *res = lb_pg_query (self->conn,
+        "select string_agg (column_name::text, ',' order by ordinal_position) from information_schema.columns "
+        "where table_schema = 'public' and table_name = $1", 1, params);
+    if (!res)
+        return -1;
+    int rc = 1;
+    if (!PQgetisnull (res, 0, 0)) {
+        *columns = lb_xstrdup (PQgetvalue (res, 0, 0));
+        rc = 0;
+    }
+    PQclear (res);
+    return rc;
+}
+
 char *
 wd_store_history (wd_store_t *self, size_t max_bytes)
 {
@@ -223,6 +242,11 @@ wd_store_test (bool verbose)
     res = lb_pg_query (store->conn, "select count(*) from discover_attempts", 0, NULL);
     assert (res && strcmp (PQgetvalue (res, 0, 0), "1") == 0);
     PQclear (res);
+    char *columns = NULL;
+    assert (wd_store_columns (store, "discover_attempts", &columns) == 0);
+    assert (strcmp (columns, "id,run_id,step,origin,outcome,reason,output,created_at") == 0);
+    free (columns);
+    assert (wd_store_columns (store, "no_such_table", &columns) == 1);
     char *history = wd_store_history (store, 4096);
     assert (history && strstr (history, "- nile_up: direction of volume, horizon 1, from debian:python3-statsmodels:"));
     free (history);

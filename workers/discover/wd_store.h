@@ -39,6 +39,11 @@ int wd_store_insert (wd_store_t *self, const pr_task_t *task, const wd_minhash_t
 int wd_store_attempt (wd_store_t *self, const char *run, const char *step, const char *origin,
                       const char *outcome, const char *reason, const char *output);
 
+//  Reads the column names of table (in schema public). Returns 0 and a
+//  comma-separated list in *columns (caller frees), 1 when there is no such
+//  table, -1 on error (logged).
+int wd_store_columns (wd_store_t *self, const char *table, char **columns);
+
 //  Returns a summary of past tasks, newest first, one line each ("name: kind
 //  of column, horizon h, from uri + uri"), at most max_bytes long (older
 //  tasks beyond it are counted in a last line), or NULL on error (logged).

@@ -764,7 +764,7 @@ s_titanic (bk_broker_t *self, const s_client_t *client, const pr_frame_t *body, 
     }
     bk_job_t *job = bk_jobs_find (self->jobs, id);
     if (strcmp (name, "close") == 0) {
-        if (job) {
+        if (job && job->durable) {      //  a direct request is its client's, not titanic's
             if (job->state == BK_JOB_LEASED || job->state == BK_JOB_QUEUED || job->state == BK_JOB_DELAYED)
                 s_cancel (self, job);
             bk_jobs_close (self->jobs, job);
@@ -1355,6 +1355,7 @@ bk_broker_new (const bk_broker_config_t *config)
     //  name over instead of being refused while its old pipe lingers.
     zsock_set_router_handover (self->router, 1);
     zsock_set_sndtimeo (self->router, 0);
+    zsock_set_rcvtimeo (self->router, 0);
     zsock_set_sndhwm (self->router, 100000);
     zsock_set_rcvhwm (self->router, 100000);
     zsock_set_linger (self->router, 1000);
@@ -1444,7 +1445,8 @@ s_turn (bk_broker_t *self, int max_ms)
     zsock_t *jsock = bk_journal_socket (self->journal);
     if (bk_journal_busy (self->journal) && (zsock_events (jsock) & ZMQ_POLLIN))
         s_journal_done (self);
-    for (int n = 0; n < S_BATCH && (zsock_events (self->router) & ZMQ_POLLIN); n++) {
+    //  The ROUTER has a zero receive timeout: read until it is empty.
+    for (int n = 0; n < S_BATCH; n++) {
         zmsg_t *msg = zmsg_recv (self->router);
         if (!msg)
             break;

@@ -410,6 +410,129 @@ s_near (double a, double b, double tol)
     return fabs (a - b) <= tol;
 }
 
+int
+lb_metrics_regression (const double *y, const double *yhat, size_t n, lb_regmetrics_t *out,
+                       char *why, size_t size)
+{
+    assert (out);
+    memset (out, 0, sizeof *out);
+    if (n == 0) {
+        if (why && size)
+            snprintf (why, size, "no rows");
+        return -1;
+    }
+    double sum_y = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite (y [i]) || !isfinite (yhat [i])) {
+            if (why && size)
+                snprintf (why, size, "row %zu: %s %g is not a number", i,
+                          isfinite (y [i]) ? "prediction" : "target",
+                          isfinite (y [i]) ? yhat [i] : y [i]);
+            return -1;
+        }
+        sum_y += y [i];
+    }
+    double mean_y = sum_y / (double) n, ss_res = 0, ss_tot = 0, abs_sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = y [i] - yhat [i], t = y [i] - mean_y;
+        ss_res += e * e;
+        ss_tot += t * t;
+        abs_sum += fabs (e);
+    }
+    out->n = n;
+    out->mse = ss_res / (double) n;
+    out->rmse = sqrt (out->mse);
+    out->mae = abs_sum / (double) n;
+    out->r2 = ss_tot > 0 ? 1 - ss_res / ss_tot : ss_res == 0 ? 1 : 0;
+    return 0;
+}
+
+double
+lb_metrics_direction (const double *yhat, const double *ref, const double *fwd_return,
+                      size_t n, size_t *counted)
+{
+    size_t count = 0, right = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite (fwd_return [i]) || fwd_return [i] == 0 || !isfinite (ref [i])
+        ||  !isfinite (yhat [i]))
+            continue;
+        count++;
+        right += (yhat [i] > ref [i]) == (fwd_return [i] > 0);
+    }
+    if (counted)
+        *counted = count;
+    return count ? (double) right / (double) count : NAN;
+}
+
+int
+lb_metrics_bootstrap_sqerr (const double *y, const double *a, const double *b, size_t n,
+                            size_t rounds, double level, uint64_t seed,
+                            lb_bootstrap_t *mse, lb_bootstrap_t *rel)
+{
+    assert (mse && rel && level > 0 && level < 1);
+    memset (mse, 0, sizeof *mse);
+    memset (rel, 0, sizeof *rel);
+    if (n == 0 || rounds == 0)
+        return -1;
+    double *ea = lb_xmalloc (n * sizeof *ea), *eb = lb_xmalloc (n * sizeof *eb);
+    double *d = lb_xmalloc (n * sizeof *d);
+    double sum = 0, sa = 0, sb = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite (y [i]) || !isfinite (a [i]) || !isfinite (b [i])) {
+            free (ea);
+            free (eb);
+            free (d);
+            return -1;
+        }
+        ea [i] = (y [i] - a [i]) * (y [i] - a [i]);
+        eb [i] = (y [i] - b [i]) * (y [i] - b [i]);
+        d [i] = eb [i] - ea [i];
+        sum += d [i];
+        sa += ea [i];
+        sb += eb [i];
+    }
+    if (sb == 0) {
+        free (ea);
+        free (eb);
+        free (d);
+        return -1;
+    }
+    double *st_mse = lb_xmalloc (rounds * sizeof *st_mse);
+    double *st_rel = lb_xmalloc (rounds * sizeof *st_rel);
+    uint64_t state = seed;
+    for (size_t r = 0; r < rounds; r++) {
+        double s = 0, ra = 0, rb = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t x = lb_metrics_splitmix64 (&state);
+            size_t k = (size_t) (((unsigned __int128) x * n) >> 64);
+            s += d [k];
+            ra += ea [k];
+            rb += eb [k];
+        }
+        st_mse [r] = s / (double) n;
+        //  A resample where the baseline never errs: the candidate cannot
+        //  improve on it (0 when it does not err either).
+        st_rel [r] = rb > 0 ? 1 - sqrt (ra / rb) : ra > 0 ? -1 : 0;
+    }
+    qsort (st_mse, rounds, sizeof *st_mse, s_double_cmp);
+    qsort (st_rel, rounds, sizeof *st_rel, s_double_cmp);
+    mse->diff = sum / (double) n;
+    mse->lo = s_percentile (st_mse, rounds, (1 - level) / 2);
+    mse->hi = s_percentile (st_mse, rounds, (1 + level) / 2);
+    rel->diff = 1 - sqrt (sa / sb);
+    rel->lo = s_percentile (st_rel, rounds, (1 - level) / 2);
+    rel->hi = s_percentile (st_rel, rounds, (1 + level) / 2);
+    mse->level = rel->level = level;
+    mse->rounds = rel->rounds = rounds;
+    free (st_mse);
+    free (st_rel);
+    free (ea);
+    free (eb);
+    free (d);
+    return 0;
+}
+
+
 void
 lb_metrics_test (bool verbose)
 {
@@ -557,4 +680,38 @@ lb_metrics_test (bool verbose)
     assert (s_near (mc.p_chi2, erfc (sqrt (49.0 / 24.0)), 1e-15));
     lb_metrics_mcnemar (ca, ca, 14, &mc);
     assert (mc.b == 0 && mc.c == 0 && mc.p_exact == 1 && mc.p_chi2 == 1);
+    //  Regression: y = 1,2,3,4; yhat = 1,2,4,2 -> errors 0,0,-1,2: MSE 5/4,
+    //  MAE 3/4, SStot 5, R2 = 1 - 5/5 = 0.
+    double ry [4] = { 1, 2, 3, 4 }, rh [4] = { 1, 2, 4, 2 };
+    lb_regmetrics_t rm;
+    assert (lb_metrics_regression (ry, rh, 4, &rm, NULL, 0) == 0);
+    assert (rm.mse == 1.25 && rm.mae == 0.75 && rm.r2 == 0 && s_near (rm.rmse, sqrt (1.25), 1e-15));
+    assert (lb_metrics_regression (ry, ry, 4, &rm, NULL, 0) == 0 && rm.r2 == 1 && rm.rmse == 0);
+    double rc [4] = { 2, 2, 2, 2 };
+    assert (lb_metrics_regression (rc, rc, 4, &rm, NULL, 0) == 0 && rm.r2 == 1);
+    assert (lb_metrics_regression (rc, ry, 4, &rm, NULL, 0) == 0 && rm.r2 == 0);
+    double rn [4] = { 1, NAN, 3, 4 };
+    char rwhy [80];
+    assert (lb_metrics_regression (ry, rn, 4, &rm, rwhy, sizeof rwhy) == -1);
+    assert (strstr (rwhy, "row 1: prediction"));
+    //  Direction: reference 0; row 2's forward return is unknown, row 3's 0.
+    double dref [5] = { 0, 0, 0, 0, 0 }, dhat [5] = { 1, -1, 1, 1, -2 };
+    double dfwd [5] = { 0.1, 0.2, NAN, 0, -0.3 };
+    size_t dcount;
+    assert (lb_metrics_direction (dhat, dref, dfwd, 5, &dcount) == 2.0 / 3.0 && dcount == 3);
+    //  Squared-error bootstrap: the MSE interval equals lb_metrics_bootstrap's
+    //  on (eb, ea); a perfect candidate improves RMSE by 100 %.
+    double rbase [4] = { 0, 2, 3, 5 }, rea [4], reb [4];
+    for (int i = 0; i < 4; i++) {
+        rea [i] = (ry [i] - rh [i]) * (ry [i] - rh [i]);
+        reb [i] = (ry [i] - rbase [i]) * (ry [i] - rbase [i]);
+    }
+    lb_bootstrap_t bm, br, bref;
+    assert (lb_metrics_bootstrap_sqerr (ry, rh, rbase, 4, 300, 0.9, 11, &bm, &br) == 0);
+    assert (lb_metrics_bootstrap (reb, rea, 4, 300, 0.9, 11, &bref) == 0);
+    assert (bm.diff == bref.diff && bm.lo == bref.lo && bm.hi == bref.hi);
+    assert (s_near (br.diff, 1 - sqrt (5.0 / 2.0), 1e-15) && br.lo <= br.hi);
+    assert (lb_metrics_bootstrap_sqerr (ry, ry, rbase, 4, 300, 0.9, 11, &bm, &br) == 0);
+    assert (br.diff == 1 && br.hi == 1 && br.lo >= 0);
+    assert (lb_metrics_bootstrap_sqerr (ry, rbase, ry, 4, 300, 0.9, 11, &bm, &br) == -1);
 }

@@ -164,6 +164,41 @@ typedef struct {
 void lb_metrics_mcnemar (const uint8_t *correct_a, const uint8_t *correct_b, size_t n,
                          lb_mcnemar_t *out);
 
+//  Regression metrics of predictions yhat against targets y (sklearn 1.2's
+//  mean_squared_error, its square root, mean_absolute_error, r2_score;
+//  R² is 1 when both residuals and the targets' spread are 0, 0 when only
+//  the spread is 0, as r2_score's force_finite).
+typedef struct {
+    size_t n;
+    double mse, rmse, mae, r2;
+} lb_regmetrics_t;
+
+//  Returns 0, or -1 with a one-line reason in why (which may be NULL) when
+//  n is 0 or a value is not finite ("row 3: prediction nan is not a number").
+int lb_metrics_regression (const double *y, const double *yhat, size_t n, lb_regmetrics_t *out,
+                           char *why, size_t size);
+
+//  Directional accuracy of a regression: on rows whose forward return is
+//  known and non-zero and whose reference is finite, the share where the
+//  prediction being above the reference (yhat > ref) agrees with the
+//  forward return being positive. NaN when no row counts; *counted (may be
+//  NULL) receives the number of rows that counted.
+double lb_metrics_direction (const double *yhat, const double *ref, const double *fwd_return,
+                             size_t n, size_t *counted);
+
+//  The paired bootstrap of a regression A/B on the same rows, with the same
+//  resampled rows (and so the same generator sequence) as lb_metrics_bootstrap:
+//  mse: mean(eb) - mean(ea) where ea, eb are the candidate's and the
+//  baseline's squared errors (positive: the candidate errs less; equal to
+//  lb_metrics_bootstrap (eb, ea, ...));
+//  rel: the relative RMSE improvement 1 - RMSE(a) / RMSE(b) (0.05: the
+//  candidate's RMSE is 5 % lower), its interval from the same resamples.
+//  Returns 0, or -1 when n or rounds is 0, a value is not finite, or the
+//  baseline's RMSE is 0 (no room to improve).
+int lb_metrics_bootstrap_sqerr (const double *y, const double *a, const double *b, size_t n,
+                                size_t rounds, double level, uint64_t seed,
+                                lb_bootstrap_t *mse, lb_bootstrap_t *rel);
+
 //  Selftest: hand-computed tables.
 void lb_metrics_test (bool verbose);
 

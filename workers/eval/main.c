@@ -242,8 +242,15 @@ s_handle (wk_job_t *job, void *arg)
             wk_job_output (job, "report", out.report_uri);
             wk_job_output (job, "report_md", out.report_md_uri);
             wk_job_output (job, "evaluation", out.summary_uri);
-            wk_job_metric (job, "accuracy", out.accuracy);
-            wk_job_metric (job, "roc_auc", out.auc);
+            if (out.regression) {
+                wk_job_metric (job, "rmse", out.rmse);
+                wk_job_metric (job, "mae", out.mae);
+                wk_job_metric (job, "r2", out.r2);
+            }
+            else {
+                wk_job_metric (job, "accuracy", out.accuracy);
+                wk_job_metric (job, "roc_auc", out.auc);
+            }
             if (out.production_version) {
                 wk_job_metric (job, "vs_production_diff", out.vs_production_diff);
                 wk_job_metric (job, "vs_production_lo", out.vs_production_lo);
@@ -327,9 +334,14 @@ s_cli_run (int argc, char **argv)
     wk_status_t st = wk_evaljob_run (&req, &out, code, sizeof code, err, sizeof err);
     int rc = 0;
     if (st == WK_DONE) {
-        printf ("task %s: candidate accuracy %.4f, ROC AUC %.4f\nreport %s\nmarkdown %s\n"
-                "summary %s\n", out.task, out.accuracy, out.auc, out.report_uri,
-                out.report_md_uri, out.summary_uri);
+        if (out.regression)
+            printf ("task %s: candidate RMSE %.6g, MAE %.6g, R2 %.4f\n", out.task, out.rmse,
+                    out.mae, out.r2);
+        else
+            printf ("task %s: candidate accuracy %.4f, ROC AUC %.4f\n", out.task, out.accuracy,
+                    out.auc);
+        printf ("report %s\nmarkdown %s\nsummary %s\n", out.report_uri, out.report_md_uri,
+                out.summary_uri);
         wk_evaljob_out_release (&out);
     }
     else {

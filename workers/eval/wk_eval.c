@@ -21,6 +21,8 @@ struct _wk_eval_t {
     int64_t *ts;
     uint8_t *y, *rule;
     double *fwd;
+    bool regression;
+    double *yr, *base, *ref;    //  regression: targets, baseline predictions, references
     char rows_sha [65];
     wk_eval_policy_t pol [WK_EVAL_MAX_POLICIES];
     size_t npol;
@@ -51,12 +53,21 @@ s_fingerprint (wk_eval_t *self)
     crypto_hash_sha256_state st;
     crypto_hash_sha256_init (&st);
     for (size_t i = 0; i < self->n; i++) {
-        uint8_t rec [9];
+        uint8_t rec [16];
         uint64_t t = (uint64_t) self->ts [i];
         for (int b = 0; b < 8; b++)
             rec [b] = (uint8_t) (t >> (8 * b));
-        rec [8] = self->y [i];
-        crypto_hash_sha256_update (&st, rec, sizeof rec);
+        if (self->regression) {
+            uint64_t v;
+            memcpy (&v, &self->yr [i], sizeof v);
+            for (int b = 0; b < 8; b++)
+                rec [8 + b] = (uint8_t) (v >> (8 * b));
+            crypto_hash_sha256_update (&st, rec, 16);
+        }
+        else {
+            rec [8] = self->y [i];
+            crypto_hash_sha256_update (&st, rec, 9);
+        }
     }
     uint8_t digest [32];
     crypto_hash_sha256_final (&st, digest);
@@ -91,6 +102,38 @@ wk_eval_new (size_t n, const int64_t *ts, const uint8_t *y, const uint8_t *rule,
     s_fingerprint (self);
     return self;
 }
+
+wk_eval_t *
+wk_eval_new_regression (size_t n, const int64_t *ts, const double *y, const double *baseline,
+                        const double *ref, const double *fwd_return)
+{
+    if (n == 0) {
+        lb_log_error ("evaluation has no rows");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite (y [i]) || !isfinite (baseline [i])) {
+            lb_log_error ("row %zu: target %g or baseline %g is not a number", i, y [i],
+                          baseline [i]);
+            return NULL;
+        }
+    uint8_t *zero = lb_xcalloc (n, 1);
+    wk_eval_t *self = wk_eval_new (n, ts, zero, zero, fwd_return);
+    free (zero);
+    assert (self);
+    self->regression = true;
+    self->yr = lb_xmalloc (n * sizeof *self->yr);
+    self->base = lb_xmalloc (n * sizeof *self->base);
+    self->ref = lb_xmalloc (n * sizeof *self->ref);
+    memcpy (self->yr, y, n * sizeof *y);
+    memcpy (self->base, baseline, n * sizeof *baseline);
+    memcpy (self->ref, ref, n * sizeof *ref);
+    s_fingerprint (self);
+    return self;
+}
+
+bool wk_eval_is_regression (wk_eval_t *self) { return self->regression; }
+const double *wk_eval_targets (wk_eval_t *self) { return self->yr; }
 
 static void
 s_policy_release (wk_eval_policy_t *p)
@@ -129,6 +172,9 @@ wk_eval_destroy (wk_eval_t **self_p)
     free (self->y);
     free (self->rule);
     free (self->fwd);
+    free (self->yr);
+    free (self->base);
+    free (self->ref);
     free (self->candidate);
     free (self);
     *self_p = NULL;
@@ -200,11 +246,45 @@ wk_eval_set_importance (wk_eval_t *self, const char *name, const char *method,
     return 0;
 }
 
+//  A regression policy: RMSE, MAE, R², directional accuracy and the
+//  backtest of going long where the prediction is above the reference.
+static int
+s_score_regression (wk_eval_t *self, wk_eval_policy_t *pol, char *why, size_t size)
+{
+    const wk_eval_settings_t *s = &self->settings;
+    char reason [160];
+    if (lb_metrics_regression (self->yr, pol->p, self->n, &pol->rm, reason, sizeof reason)) {
+        s_fail (why, size, "policy %s: %s", pol->name, reason);
+        return -1;
+    }
+    memset (&pol->m, 0, sizeof pol->m);
+    pol->m.n = self->n;
+    pol->m.accuracy = pol->m.precision = pol->m.recall = pol->m.f1 = pol->m.fpr = NAN;
+    pol->m.auc = pol->m.logloss = pol->m.brier = NAN;
+    pol->ece = NAN;
+    for (int k = 0; k < WK_EVAL_BINS; k++)
+        pol->bins [k] = (lb_relbin_t) { 0, NAN, NAN };
+    pol->dir_acc = lb_metrics_direction (pol->p, self->ref, self->fwd, self->n, &pol->dir_n);
+    uint8_t *sig = lb_xmalloc (self->n);
+    for (size_t i = 0; i < self->n; i++)
+        sig [i] = isfinite (self->ref [i]) && pol->p [i] > self->ref [i];
+    free (pol->equity);
+    pol->equity = lb_xmalloc (self->n * sizeof *pol->equity);
+    lb_metrics_backtest (sig, self->fwd, self->n, s->cost, s->periods_per_year,
+                         &pol->bt, pol->equity);
+    free (sig);
+    pol->scored = true;
+    return 0;
+}
+
 static int
 s_score (wk_eval_t *self, wk_eval_policy_t *pol, char *why, size_t size)
 {
     const wk_eval_settings_t *s = &self->settings;
     char reason [160];
+    if (self->regression)
+        return s_score_regression (self, pol, why, size);
+    pol->dir_acc = NAN;
     if (lb_metrics_compute (self->y, pol->p, self->n, s->threshold, &pol->m,
                             reason, sizeof reason)) {
         s_fail (why, size, "policy %s: %s", pol->name, reason);
@@ -231,6 +311,21 @@ s_compare (wk_eval_t *self, const wk_eval_policy_t *cand, const wk_eval_policy_t
 {
     const wk_eval_settings_t *s = &self->settings;
     size_t n = self->n;
+    if (self->regression) {
+        wk_eval_cmp_t *c = &self->cmp [self->ncmp++];
+        c->candidate = lb_xstrdup (cand->name);
+        c->baseline = lb_xstrdup (base->name);
+        c->baseline_version = base->version;
+        c->metric = "rmse";
+        if (lb_metrics_bootstrap_sqerr (self->yr, cand->p, base->p, n, s->rounds, s->level,
+                                        s->seed, &c->mse, &c->ci)) {
+            //  The baseline never errs: no improvement is possible.
+            c->ci = (lb_bootstrap_t) { NAN, NAN, NAN, s->level, s->rounds };
+            c->mse = c->ci;
+        }
+        c->mc = (lb_mcnemar_t) { 0, 0, NAN, NAN, NAN };
+        return;
+    }
     double *a = lb_xmalloc (n * sizeof *a), *b = lb_xmalloc (n * sizeof *b);
     uint8_t *ca = lb_xmalloc (n), *cb = lb_xmalloc (n);
     for (size_t i = 0; i < n; i++) {
@@ -243,6 +338,7 @@ s_compare (wk_eval_t *self, const wk_eval_policy_t *cand, const wk_eval_policy_t
     c->candidate = lb_xstrdup (cand->name);
     c->baseline = lb_xstrdup (base->name);
     c->baseline_version = base->version;
+    c->metric = "accuracy";
     int rc = lb_metrics_bootstrap (a, b, n, s->rounds, s->level, s->seed, &c->ci);
     assert (rc == 0);   //  inputs are 0/1 and n > 0
     lb_metrics_mcnemar (ca, cb, n, &c->mc);
@@ -269,6 +365,22 @@ wk_eval_run (wk_eval_t *self, const wk_eval_settings_t *settings, char *why, siz
     }
     free (cand->role);
     cand->role = lb_xstrdup ("candidate");
+    if (self->regression) {
+        //  The baseline's predictions play the rules; a blend of a value
+        //  with a rule signal has no meaning, so there is none.
+        if (!s_find (self, "rules"))
+            wk_eval_add_model (self, "rules", "baseline", "rules", self->base, NULL, NULL, 0);
+        for (size_t i = 0; i < self->npol; i++)
+            if (s_score (self, &self->pol [i], why, size))
+                return -1;
+        cand = s_find (self, settings->candidate);
+        for (size_t i = 0; i < self->npol; i++)
+            if (strcmp (self->pol [i].role, "production") == 0)
+                s_compare (self, cand, &self->pol [i]);
+        s_compare (self, cand, s_find (self, "rules"));
+        self->ran = true;
+        return 0;
+    }
     //  The rules as a policy: the 0/1 signal is its score.
     double *tmp = lb_xmalloc (self->n * sizeof *tmp);
     for (size_t i = 0; i < self->n; i++)
@@ -545,6 +657,14 @@ s_policy_json (const wk_eval_policy_t *p)
         json_object_set_new (o, "sha256", json_string (p->sha256));
     if (p->version)
         json_object_set_new (o, "version", json_integer (p->version));
+    if (p->rm.n) {
+        json_object_set_new (o, "rmse", s_num (p->rm.rmse));
+        json_object_set_new (o, "mae", s_num (p->rm.mae));
+        json_object_set_new (o, "r2", s_num (p->rm.r2));
+        json_object_set_new (o, "mse", s_num (p->rm.mse));
+        json_object_set_new (o, "direction_accuracy", s_num (p->dir_acc));
+        json_object_set_new (o, "direction_rows", json_integer ((json_int_t) p->dir_n));
+    }
     const lb_metrics_t *m = &p->m;
     json_object_set_new (o, "accuracy", s_num (m->accuracy));
     json_object_set_new (o, "precision", s_num (m->precision));
@@ -601,6 +721,8 @@ wk_eval_json (wk_eval_t *self)
     json_object_set_new (root, "rows", json_integer ((json_int_t) self->n));
     json_object_set_new (root, "rows_sha256", json_string (self->rows_sha));
     json_object_set_new (root, "candidate", json_string (self->candidate));
+    json_object_set_new (root, "task_type", json_string (self->regression ? "regression"
+                                                                          : "binary"));
     const wk_eval_settings_t *s = &self->settings;
     json_t *set = json_object ();
     json_object_set_new (set, "threshold", json_real (s->threshold));
@@ -625,8 +747,13 @@ wk_eval_json (wk_eval_t *self)
         json_object_set_new (o, "baseline", json_string (c->baseline));
         if (c->baseline_version)
             json_object_set_new (o, "baseline_version", json_integer (c->baseline_version));
-        json_object_set_new (o, "metric", json_string ("accuracy"));
+        json_object_set_new (o, "metric", json_string (c->metric));
         json_object_set_new (o, "diff", s_num (c->ci.diff));
+        if (self->regression) {
+            json_object_set_new (o, "mse_diff", s_num (c->mse.diff));
+            json_object_set_new (o, "mse_lo", s_num (c->mse.lo));
+            json_object_set_new (o, "mse_hi", s_num (c->mse.hi));
+        }
         json_object_set_new (o, "ci_lo", s_num (c->ci.lo));
         json_object_set_new (o, "ci_hi", s_num (c->ci.hi));
         json_object_set_new (o, "mcnemar_b", json_integer ((json_int_t) c->mc.b));

@@ -69,13 +69,22 @@ typedef struct {
     char **imp_name;
     double *imp_value;
     char *imp_method;       //  "gain", "permutation"
+    //  Regression only (binary metrics, bins and ROC are NaN / empty then):
+    lb_regmetrics_t rm;
+    double dir_acc;         //  directional accuracy (lb_metrics_direction), NaN if none
+    size_t dir_n;           //  rows it counted
 } wk_eval_policy_t;
 
-//  One comparison: candidate minus baseline on accuracy.
+//  One comparison: candidate minus baseline on accuracy (binary), or on
+//  regression the relative RMSE improvement 1 - RMSE(cand) / RMSE(base) in
+//  ci and the squared-error difference in mse (metric "rmse"; McNemar is
+//  not defined there and stays zero with p = NaN).
 typedef struct {
     char *candidate, *baseline;
     int baseline_version;
+    const char *metric;     //  "accuracy" or "rmse" (static)
     lb_bootstrap_t ci;
+    lb_bootstrap_t mse;     //  regression: mean(base sq. error) - mean(cand sq. error)
     lb_mcnemar_t mc;
 } wk_eval_cmp_t;
 
@@ -86,6 +95,24 @@ typedef struct _wk_eval_t wk_eval_t;
 //  when n is 0 or a label or rule signal is not 0/1.
 wk_eval_t *wk_eval_new (size_t n, const int64_t *ts, const uint8_t *y, const uint8_t *rule,
                         const double *fwd_return);
+
+//  Returns a new regression evaluation over n rows: targets y (finite), the
+//  baseline's prediction of each row (finite: the `rules` policy of a
+//  regression, see docs/evaluate.md), the reference a prediction is
+//  compared with for its direction (NaN: the row has none) and the forward
+//  return (NaN where unknown). The baseline plays the part of the rules;
+//  there is no blend. NULL after logging why when n is 0 or a target or a
+//  baseline value is not finite. The rows' fingerprint hashes each row's
+//  timestamp and its target as a float64 (little-endian).
+wk_eval_t *wk_eval_new_regression (size_t n, const int64_t *ts, const double *y,
+                                   const double *baseline, const double *ref,
+                                   const double *fwd_return);
+
+//  True for an evaluation made by wk_eval_new_regression.
+bool wk_eval_is_regression (wk_eval_t *self);
+
+//  Regression targets (n values; NULL for a binary evaluation).
+const double *wk_eval_targets (wk_eval_t *self);
 
 //  Destroys it. Accepts NULL; sets *self_p to NULL.
 void wk_eval_destroy (wk_eval_t **self_p);

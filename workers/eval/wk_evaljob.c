@@ -150,9 +150,11 @@ s_score (s_job_t *job, lb_model_t *model, const float *x, double *p, char *why, 
 static int
 s_score_model (s_job_t *job, lb_model_t *model, double *p, char *why, size_t size)
 {
-    if (lb_model_task (model) != LB_MODEL_BINARY) {
-        snprintf (why, size, "a %s model: only binary classifiers are evaluated",
-                  lb_model_task_name (lb_model_task (model)));
+    lb_model_task_t want = lb_dataset_task (job->ds) == LB_DATASET_REGRESSION
+                         ? LB_MODEL_REGRESSION : LB_MODEL_BINARY;
+    if (lb_model_task (model) != want) {
+        snprintf (why, size, "a %s model cannot score a %s dataset",
+                  lb_model_task_name (lb_model_task (model)), lb_model_task_name (want));
         return -1;
     }
     float *x = s_features_for (job, model, why, size);
@@ -163,8 +165,21 @@ s_score_model (s_job_t *job, lb_model_t *model, double *p, char *why, size_t siz
     return rc;
 }
 
-//  Permutation importance of the candidate: the drop in ROC AUC on the test
-//  rows when one feature's values are shuffled (one seeded shuffle each).
+//  The score permutation importance measures: ROC AUC (binary) or minus the
+//  RMSE (regression), so that "base - shuffled" is the loss either way.
+static double
+s_perm_score (s_job_t *job, const uint8_t *y, const double *p, size_t rows)
+{
+    if (lb_dataset_task (job->ds) != LB_DATASET_REGRESSION)
+        return lb_metrics_auc (y, p, rows);
+    lb_regmetrics_t rm;
+    return lb_metrics_regression (wk_eval_targets (job->eval), p, rows, &rm, NULL, 0) ? NAN
+                                                                                     : -rm.rmse;
+}
+
+//  Permutation importance of the candidate: the drop in ROC AUC (binary) or
+//  the rise in RMSE (regression) on the test rows when one feature's values
+//  are shuffled (one seeded shuffle each).
 static int
 s_permutation (s_job_t *job, lb_model_t *model, uint64_t seed)
 {
@@ -181,7 +196,7 @@ s_permutation (s_job_t *job, lb_model_t *model, uint64_t seed)
     const char **names = lb_xcalloc (cols, sizeof *names);
     float *col = lb_xmalloc (rows * sizeof *col);
     int rc = s_score (job, model, x, p, why, sizeof why);
-    double base = rc ? NAN : lb_metrics_auc (y, p, rows);
+    double base = rc ? NAN : s_perm_score (job, y, p, rows);
     uint64_t state = seed;
     for (size_t j = 0; rc == 0 && j < cols; j++) {
         names [j] = lb_model_feature_name (model, j);
@@ -194,14 +209,15 @@ s_permutation (s_job_t *job, lb_model_t *model, uint64_t seed)
             x [k * cols + j] = t;
         }
         rc = s_score (job, model, x, p, why, sizeof why);
-        imp [j] = base - lb_metrics_auc (y, p, rows);
+        imp [j] = base - s_perm_score (job, y, p, rows);
         for (size_t r = 0; r < rows; r++)
             x [r * cols + j] = col [r];
     }
     if (rc == 0 && isfinite (base)) {
         const wk_eval_policy_t *c = wk_eval_candidate (job->eval);
-        wk_eval_set_importance (job->eval, c->name, "permutation (ROC AUC drop, test rows)",
-                                cols, names, imp);
+        wk_eval_set_importance (job->eval, c->name, wk_eval_is_regression (job->eval)
+                                ? "permutation (RMSE rise, test rows)"
+                                : "permutation (ROC AUC drop, test rows)", cols, names, imp);
     }
     else
         lb_log_warn ("no permutation importance: %s", rc ? why : "AUC undefined on the test rows");
@@ -263,6 +279,72 @@ s_gain (s_job_t *job, lb_model_t *model)
     return rc;
 }
 
+//  The target kind the dataset's meta names (fetch writes target.kind);
+//  "" when it does not.
+static void
+s_target_kind (lb_dataset_t *ds, char *kind, size_t size)
+{
+    kind [0] = 0;
+    const char *meta = lb_dataset_meta (ds);
+    json_t *root = meta && *meta ? json_loads (meta, 0, NULL) : NULL;
+    json_t *k = json_object_get (json_object_get (root, "target"), "kind");
+    if (json_is_string (k))
+        snprintf (kind, size, "%s", json_string_value (k));
+    json_decref (root);
+}
+
+//  Builds a regression evaluation of the test rows (docs/evaluate.md):
+//  the baseline is the dataset's baseline value where it has one, else the
+//  mean target of the training rows; the direction reference is 0 for a
+//  `return` target, the baseline value (the target's current value) for a
+//  `value` target, none otherwise. Adds a note on what was used to *notes.
+//  Returns 0, or -1 when the training rows hold no finite target.
+static int
+s_regression_eval (s_job_t *job, const int64_t *ts, const double *fwd, char **notes)
+{
+    size_t tb, te, rows = job->end - job->begin;
+    lb_dataset_split (job->ds, LB_DATASET_TRAIN, &tb, &te);
+    const float *yy = lb_dataset_y (job->ds), *bb = lb_dataset_baseline (job->ds);
+    double sum = 0;
+    size_t count = 0;
+    for (size_t i = tb; i < te; i++)
+        if (isfinite (yy [i])) {
+            sum += yy [i];
+            count++;
+        }
+    if (count == 0)
+        return -1;
+    double mean = sum / (double) count;
+    char kind [32];
+    s_target_kind (job->ds, kind, sizeof kind);
+    double *y = lb_xmalloc (rows * sizeof *y), *base = lb_xmalloc (rows * sizeof *base);
+    double *ref = lb_xmalloc (rows * sizeof *ref);
+    size_t filled = 0;
+    for (size_t r = 0; r < rows; r++) {
+        size_t i = job->begin + r;
+        y [r] = yy [i];
+        bool has = isfinite (bb [i]);
+        base [r] = has ? bb [i] : mean;
+        filled += !has;
+        ref [r] = strcmp (kind, "return") == 0 ? 0
+                : strcmp (kind, "value") == 0 && has ? bb [i] : NAN;
+    }
+    job->eval = wk_eval_new_regression (rows, ts, y, base, ref, fwd);
+    char *more = lb_xasprintf ("Regression baseline (policy rules): the dataset's baseline "
+                               "value on %zu of %zu test rows, the training mean %.6g on the "
+                               "other %zu. Direction and backtest: %s.", rows - filled, rows, mean,
+                               filled,
+                               strcmp (kind, "return") == 0 ? "long where the predicted return > 0"
+                               : strcmp (kind, "value") == 0 ? "long where the prediction is above "
+                                 "the current value" : "none (the target is not a value or a return)");
+    free (*notes);
+    *notes = more;
+    free (y);
+    free (base);
+    free (ref);
+    return job->eval ? 0 : -1;
+}
+
 //  The model in production for the task, re-scored on the same rows.
 //  Returns 0 (added, or none in production), -1 on database trouble.
 static int
@@ -321,7 +403,7 @@ wk_evaljob_run (const wk_evaljob_req_t *req, wk_evaljob_out_t *out,
                     .err_size = err_size };
     wk_status_t status = WK_FAIL;
     char why [512];
-    char *json = NULL, *md = NULL, *html = NULL, *notes = NULL;
+    char *json = NULL, *md = NULL, *html = NULL, *notes = NULL, *regnote = NULL;
     double *p = NULL;
     PGconn *pg = NULL;
     int64_t *ts = NULL;
@@ -352,10 +434,10 @@ wk_evaljob_run (const wk_evaljob_req_t *req, wk_evaljob_out_t *out,
         status = s_fail (&job, WK_FAIL, "bad_dataset", "dataset %s: %s", req->dataset_uri, why);
         goto done;
     }
-    if (lb_dataset_task (job.ds) != LB_DATASET_BINARY) {
-        status = s_fail (&job, WK_FAIL, "unsupported_task", "dataset %s is a %s task: this "
-                         "version of the evaluator scores binary classifiers only", req->dataset_uri,
-                         lb_dataset_task (job.ds) == LB_DATASET_REGRESSION ? "regression" : "multiclass");
+    if (lb_dataset_task (job.ds) == LB_DATASET_MULTICLASS) {
+        status = s_fail (&job, WK_FAIL, "unsupported_task", "dataset %s is a multiclass task: "
+                         "the evaluator scores binary classifiers and regressions (the model "
+                         "format and the trainer have no multiclass models yet)", req->dataset_uri);
         goto done;
     }
     lb_dataset_split (job.ds, LB_DATASET_TEST, &job.begin, &job.end);
@@ -391,8 +473,16 @@ wk_evaljob_run (const wk_evaljob_req_t *req, wk_evaljob_out_t *out,
         rule [r] = isfinite (b) && b >= 0.5f;
         fwd [r] = lb_dataset_fwd_return (job.ds) [i];
     }
-    job.eval = wk_eval_new (rows, ts, y, rule, fwd);
-    assert (job.eval);      //  labels and rules are 0/1 by construction
+    if (lb_dataset_task (job.ds) == LB_DATASET_REGRESSION) {
+        if (s_regression_eval (&job, ts, fwd, &regnote)) {
+            status = s_fail (&job, WK_FAIL, "bad_dataset", "dataset %s: no finite target on "
+                             "the training rows to build the mean baseline from", req->dataset_uri);
+            goto done;
+        }
+    }
+    else
+        job.eval = wk_eval_new (rows, ts, y, rule, fwd);
+    assert (job.eval);      //  labels and rules are 0/1, targets finite, by construction
 
     //  The models.
     job.models = lb_xcalloc (req->nmodels, sizeof *job.models);
@@ -479,6 +569,12 @@ wk_evaljob_run (const wk_evaljob_req_t *req, wk_evaljob_out_t *out,
         .no_analysis = lb_config_str (req->config, "llm.api_key")
             ? "no analysis: LLM analysis is not built into this version of the evaluator"
             : "no analysis: no API key", .notes = notes };
+    if (regnote) {
+        char *both = lb_xasprintf ("%s%s%s", regnote, notes ? " " : "", notes ? notes : "");
+        free (notes);
+        notes = both;
+        info.notes = notes;
+    }
     json = wk_eval_json (job.eval);
     md = wk_report_markdown (job.eval, &info);
     html = wk_report_html (job.eval, &info);
@@ -505,6 +601,10 @@ wk_evaljob_run (const wk_evaljob_req_t *req, wk_evaljob_out_t *out,
     const wk_eval_policy_t *c = wk_eval_candidate (job.eval);
     out->accuracy = c->m.accuracy;
     out->auc = c->m.auc;
+    out->regression = wk_eval_is_regression (job.eval);
+    out->rmse = c->rm.rmse;
+    out->mae = c->rm.mae;
+    out->r2 = c->rm.r2;
     for (size_t i = 0; i < wk_eval_comparisons (job.eval); i++) {
         const wk_eval_cmp_t *cmp = wk_eval_comparison (job.eval, i);
         if (strcmp (cmp->candidate, c->name) != 0)
@@ -530,6 +630,7 @@ done:
     free (md);
     free (html);
     free (notes);
+    free (regnote);
     free (p);
     free (ts);
     free (y);

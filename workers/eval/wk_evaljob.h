@@ -48,7 +48,11 @@ typedef struct {
     char *report_md_uri;
     char *summary_uri;          //  JSON
     char task [128];
+    bool regression;            //  a regression task: rmse, mae, r2 instead of accuracy, auc
     double accuracy, auc;       //  the candidate's
+    double rmse, mae, r2;       //  the candidate's (regression)
+    //  Candidate minus baseline: accuracy (binary) or the relative RMSE
+    //  improvement (regression).
     double vs_production_diff, vs_production_lo;    //  NaN when no production
     double vs_rules_diff, vs_rules_lo;
     int production_version;     //  0 when none was compared

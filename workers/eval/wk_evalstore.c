@@ -30,10 +30,11 @@ s_policy_row (PGconn *pg, wk_eval_t *eval, const wk_eval_policy_t *p, const char
               const char *task, const char *report_uri)
 {
     const wk_eval_settings_t *s = wk_eval_settings (eval);
-    char *owned [32];
+    char *owned [40];
     int no = 0;
+    bool reg = wk_eval_is_regression (eval);
     #define OWN(x) (owned [no++] = (x))
-    const char *v [31] = {
+    const char *v [38] = {
         run, task, p->name, p->family, p->role,
         p->version ? OWN (lb_xasprintf ("%d", p->version)) : NULL,
         p->artifact_uri, p->sha256, wk_eval_rows_sha256 (eval),
@@ -44,16 +45,20 @@ s_policy_row (PGconn *pg, wk_eval_t *eval, const wk_eval_policy_t *p, const char
         OWN (s_count (p->m.cm.tp)), OWN (s_count (p->m.cm.fp)), OWN (s_count (p->m.cm.tn)),
         OWN (s_count (p->m.cm.fn)), OWN (s_count (p->bt.trades)), OWN (s_num (p->bt.total)),
         OWN (s_num (p->bt.sharpe)), OWN (s_num (p->bt.hit_rate)), OWN (s_num (p->bt.max_drawdown)),
-        report_uri, NULL
+        report_uri, reg ? "regression" : "binary",
+        reg ? OWN (s_num (p->rm.rmse)) : NULL, reg ? OWN (s_num (p->rm.mae)) : NULL,
+        reg ? OWN (s_num (p->rm.r2)) : NULL, reg ? OWN (s_num (p->rm.mse)) : NULL,
+        reg ? OWN (s_num (p->dir_acc)) : NULL, reg ? OWN (s_count (p->dir_n)) : NULL, NULL
     };
     #undef OWN
     int rc = lb_pg_exec (pg,
         "insert into evaluations (run, task, policy, family, role, model_version, artifact_uri, "
         "sha256, rows_sha256, n_rows, threshold, accuracy, precision_, recall, f1, roc_auc, "
         "log_loss, fpr, brier, ece, tp, fp, tn, fn, bt_trades, bt_total, bt_sharpe, bt_hit_rate, "
-        "bt_max_drawdown, report_uri) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-        "$13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)",
-        30, v);
+        "bt_max_drawdown, report_uri, task_type, rmse, mae, r2, mse, direction_accuracy, "
+        "direction_rows) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+        "$13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, "
+        "$31, $32, $33, $34, $35, $36, $37)", 37, v);
     for (int i = 0; i < no; i++)
         free (owned [i]);
     return rc;
@@ -76,24 +81,27 @@ wk_evalstore_save_pg (PGconn *pg, wk_eval_t *eval, const char *run, const char *
     const wk_eval_settings_t *s = wk_eval_settings (eval);
     for (size_t i = 0; i < wk_eval_comparisons (eval); i++) {
         const wk_eval_cmp_t *c = wk_eval_comparison (eval, i);
-        char *owned [12];
+        char *owned [16];
         int no = 0;
+        bool reg = strcmp (c->metric, "rmse") == 0;
         #define OWN(x) (owned [no++] = (x))
-        const char *v [16] = {
+        const char *v [20] = {
             run, task, c->candidate, c->baseline,
             c->baseline_version ? OWN (lb_xasprintf ("%d", c->baseline_version)) : NULL,
             wk_eval_rows_sha256 (eval), OWN (s_count (wk_eval_rows (eval))),
             OWN (s_num (c->ci.diff)), OWN (s_num (c->ci.lo)), OWN (s_num (c->ci.hi)),
             OWN (s_num (c->ci.level)), OWN (s_count (c->ci.rounds)),
             OWN (lb_xasprintf ("%lld", (long long) s->seed)), OWN (s_count (c->mc.b)),
-            OWN (s_count (c->mc.c)), OWN (s_num (c->mc.p_exact))
+            OWN (s_count (c->mc.c)), OWN (s_num (c->mc.p_exact)), c->metric,
+            reg ? OWN (s_num (c->mse.diff)) : NULL, reg ? OWN (s_num (c->mse.lo)) : NULL,
+            reg ? OWN (s_num (c->mse.hi)) : NULL
         };
         #undef OWN
         int rc = lb_pg_exec (pg,
             "insert into evaluation_comparisons (run, task, candidate, baseline, baseline_version, "
             "rows_sha256, n_rows, diff, ci_lo, ci_hi, ci_level, rounds, seed, mcnemar_b, mcnemar_c, "
-            "mcnemar_p) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-            16, v);
+            "mcnemar_p, metric, mse_diff, mse_lo, mse_hi) values ($1, $2, $3, $4, $5, $6, $7, $8, "
+            "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)", 20, v);
         for (int k = 0; k < no; k++)
             free (owned [k]);
         if (rc)
@@ -119,9 +127,10 @@ wk_evalstore_save_redis (redisContext *redis, wk_eval_t *eval, const char *run, 
     snprintf (key, sizeof key, "pred:eval:%s:last", task);
     lb_clock_format_iso (lb_clock_wall_us (), t, sizeof t);
     char num [8][32] = { { 0 } };
+    bool reg = wk_eval_is_regression (eval);
     snprintf (num [0], 32, "%zu", wk_eval_rows (eval));
-    snprintf (num [1], 32, "%.6f", c->m.accuracy);
-    snprintf (num [2], 32, "%.6f", c->m.auc);
+    snprintf (num [1], 32, "%.6f", reg ? c->rm.rmse : c->m.accuracy);
+    snprintf (num [2], 32, "%.6f", reg ? c->rm.r2 : c->m.auc);
     snprintf (num [3], 32, "%.6f", c->bt.sharpe);
     const char *argv [40];
     size_t argl [40];
@@ -132,8 +141,9 @@ wk_evalstore_save_redis (redisContext *redis, wk_eval_t *eval, const char *run, 
     FIELD ("run", run);
     FIELD ("candidate", c->name);
     FIELD ("rows", num [0]);
-    FIELD ("accuracy", num [1]);
-    FIELD ("roc_auc", num [2]);
+    FIELD ("task_type", reg ? "regression" : "binary");
+    FIELD (reg ? "rmse" : "accuracy", num [1]);
+    FIELD (reg ? "r2" : "roc_auc", num [2]);
     FIELD ("sharpe", num [3]);
     FIELD ("report", report_uri ? report_uri : "");
     FIELD ("updated_at", t);

@@ -838,4 +838,33 @@ wk_eval_test (bool verbose)
     s.candidate = "missing";
     assert (wk_eval_run (ev, &s, why, sizeof why) == -1 && strstr (why, "missing"));
     wk_eval_destroy (&ev);
+    //  Regression: y 1,2,3,4; candidate 1,2,4,2 (MSE 5/4); baseline 0,2,3,5
+    //  (MSE 1/2); production y itself (MSE 0). Direction against the
+    //  reference 0 on rows with a forward return.
+    int64_t rts [4] = { 1, 2, 3, 4 };
+    double ry [4] = { 1, 2, 3, 4 }, rc [4] = { 1, 2, 4, 2 }, rb [4] = { 0, 2, 3, 5 };
+    double rref [4] = { 0, 0, 0, NAN }, rfwd [4] = { 0.1, -0.1, NAN, 0.2 };
+    ev = wk_eval_new_regression (4, rts, ry, rb, rref, rfwd);
+    assert (ev);
+    assert (wk_eval_add_model (ev, "ensemble", "ensemble", "model", rc, NULL, NULL, 0) == 0);
+    assert (wk_eval_add_model (ev, "production", "xgboost", "production", ry, NULL, NULL, 2) == 0);
+    s.candidate = "ensemble";
+    assert (wk_eval_run (ev, &s, why, sizeof why) == 0);
+    c = wk_eval_candidate (ev);
+    assert (c->rm.mse == 1.25 && c->rm.mae == 0.75 && c->rm.r2 == 0 && isnan (c->m.accuracy));
+    //  Rows 0 and 1 count: 1 > 0 with +0.1 right, 2 > 0 with -0.1 wrong.
+    assert (c->dir_n == 2 && c->dir_acc == 0.5 && c->bt.trades == 2);
+    assert (wk_eval_comparisons (ev) == 2);
+    cp = wk_eval_comparison (ev, 1);
+    assert (strcmp (cp->baseline, "rules") == 0 && strcmp (cp->metric, "rmse") == 0);
+    assert (fabs (cp->ci.diff - (1 - sqrt (1.25 / 0.5))) < 1e-15 && cp->mse.diff == -0.75);
+    //  Against a production model that never errs: no improvement possible.
+    cp = wk_eval_comparison (ev, 0);
+    assert (strcmp (cp->baseline, "production") == 0 && isnan (cp->ci.diff));
+    json = wk_eval_json (ev);
+    assert (strstr (json, "\"task_type\": \"regression\"") && strstr (json, "\"rmse\""));
+    free (json);
+    wk_eval_destroy (&ev);
+    double rbad [4] = { 1, NAN, 3, 4 };
+    assert (wk_eval_new_regression (4, rts, rbad, rb, rref, rfwd) == NULL);
 }

@@ -172,6 +172,95 @@ s_svg_lines (s_buf_t *b, const char *id, const char *title, const char *xlabel,
     s_put (b, "</svg>\n");
 }
 
+//  A scatter plot: one circle per point, at most 600 per series (evenly
+//  thinned); diagonal draws y = x.
+static void
+s_svg_points (s_buf_t *b, const char *id, const char *title, const char *xlabel,
+              const char *ylabel, const s_series_t *series, size_t count, bool diagonal,
+              bool zero_line)
+{
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    for (size_t s = 0; s < count; s++)
+        for (size_t i = 0; i < series [s].n; i++) {
+            double xv = series [s].x [i], yv = series [s].y [i];
+            if (!isfinite (xv) || !isfinite (yv))
+                continue;
+            x0 = fmin (x0, xv);
+            x1 = fmax (x1, xv);
+            y0 = fmin (y0, yv);
+            y1 = fmax (y1, yv);
+        }
+    if (!(x0 <= x1))
+        x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+    if (diagonal) {
+        x0 = y0 = fmin (x0, y0);
+        x1 = y1 = fmax (x1, y1);
+    }
+    if (zero_line) {
+        double m = fmax (fabs (y0), fabs (y1));
+        y0 = -m;
+        y1 = m;
+    }
+    if (x1 - x0 < 1e-12)
+        x1 = x0 + 1;
+    if (y1 - y0 < 1e-12)
+        y1 = y0 + 1;
+    s_svg_frame (b, id, title, xlabel, ylabel, x0, x1, y0, y1);
+    if (diagonal)
+        s_put (b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#bbb\" "
+               "stroke-dasharray=\"4 4\"/>\n", s_sx (x0, x0, x1), s_sy (y0, y0, y1),
+               s_sx (x1, x0, x1), s_sy (y1, y0, y1));
+    if (zero_line)
+        s_put (b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#bbb\" "
+               "stroke-dasharray=\"4 4\"/>\n", s_sx (x0, x0, x1), s_sy (0, y0, y1),
+               s_sx (x1, x0, x1), s_sy (0, y0, y1));
+    for (size_t s = 0; s < count; s++) {
+        const s_series_t *se = &series [s];
+        const char *color = s_palette [s % S_COLORS];
+        char *name = s_esc (se->name);
+        s_put (b, "<g class=\"series\" data-name=\"%s\" fill=\"%s\" fill-opacity=\"0.6\">", name,
+               color);
+        size_t step = se->n > 600 ? (se->n + 599) / 600 : 1;
+        for (size_t i = 0; i < se->n; i += step)
+            if (isfinite (se->x [i]) && isfinite (se->y [i]))
+                s_put (b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.2\"/>",
+                       s_sx (se->x [i], x0, x1), s_sy (se->y [i], y0, y1));
+        s_put (b, "</g>\n");
+        int ly = S_MT + 14 + (int) s * 16;
+        s_put (b, "<circle cx=\"%d\" cy=\"%d\" r=\"4\" fill=\"%s\"/>"
+               "<text x=\"%d\" y=\"%d\" font-size=\"11\" font-family=\"sans-serif\">%s</text>\n",
+               S_W - S_MR + 18, ly - 4, color, S_W - S_MR + 32, ly, name);
+        free (name);
+    }
+    s_put (b, "</svg>\n");
+}
+
+//  The regression plots: predicted against actual for every policy, and the
+//  candidate's residuals (actual minus predicted) in time order.
+static void
+s_regression_plots (s_buf_t *b, wk_eval_t *eval, s_series_t *series)
+{
+    size_t np = wk_eval_policies (eval), n = wk_eval_rows (eval);
+    const double *y = wk_eval_targets (eval);
+    for (size_t i = 0; i < np; i++) {
+        const wk_eval_policy_t *p = wk_eval_policy (eval, i);
+        series [i] = (s_series_t) { p->name, y, p->p, n };
+    }
+    s_svg_points (b, "plot-scatter", "Predicted against actual (test window)", "actual",
+                  "predicted", series, np, true, false);
+    const wk_eval_policy_t *cand = wk_eval_candidate (eval);
+    double *rx = lb_xmalloc (n * sizeof *rx), *ry = lb_xmalloc (n * sizeof *ry);
+    for (size_t r = 0; r < n; r++) {
+        rx [r] = (double) r;
+        ry [r] = y [r] - cand->p [r];
+    }
+    s_series_t res = { cand->name, rx, ry, n };
+    s_svg_points (b, "plot-residuals", "Residuals of the candidate (actual - predicted)",
+                  "test row (time order)", "residual", &res, 1, false, true);
+    free (rx);
+    free (ry);
+}
+
 //  Horizontal bars, largest first (at most 20).
 static void
 s_svg_bars (s_buf_t *b, const char *id, const char *title, const wk_eval_policy_t *pol)
@@ -293,6 +382,49 @@ s_table_close (s_buf_t *b, s_fmt_t f)
     s_put (b, f == S_HTML ? "</table>\n" : "\n");
 }
 
+//  The regression tables: metrics and the A/B comparisons on squared error.
+static void
+s_regression_tables (s_buf_t *b, s_fmt_t f, wk_eval_t *eval)
+{
+    char n1 [32], n2 [32], n3 [32], n4 [32], n5 [32], n6 [32], n7 [32], n8 [32], n9 [32];
+    s_heading (b, f, 2, "Metrics on the held-out test window (regression)");
+    s_table_open (b, f);
+    const char *head [] = { "policy", "role", "RMSE", "MAE", "R²", "MSE",
+                            "direction accuracy", "direction rows" };
+    s_row (b, f, true, 8, head);
+    for (size_t i = 0; i < wk_eval_policies (eval); i++) {
+        const wk_eval_policy_t *p = wk_eval_policy (eval, i);
+        snprintf (n6, 32, "%zu", p->dir_n);
+        const char *cells [] = { p->name, p->role, s_fmt (n1, 32, p->rm.rmse, 6),
+            s_fmt (n2, 32, p->rm.mae, 6), s_fmt (n3, 32, p->rm.r2, 4),
+            s_fmt (n4, 32, p->rm.mse, 6), s_fmt (n5, 32, p->dir_acc, 4), n6 };
+        s_row (b, f, false, 8, cells);
+    }
+    s_table_close (b, f);
+    s_heading (b, f, 2, "A/B comparisons (squared error, paired on the same rows)");
+    s_para (b, f, "Relative RMSE improvement = 1 - RMSE(candidate) / RMSE(baseline) "
+            "(positive: the candidate errs less); MSE difference = mean squared error of the "
+            "baseline minus the candidate's. Both intervals come from the same resamples.");
+    s_table_open (b, f);
+    const char *ahead [] = { "candidate", "baseline", "RMSE improvement", "CI low", "CI high",
+                             "MSE difference", "CI low", "CI high" };
+    s_row (b, f, true, 8, ahead);
+    for (size_t i = 0; i < wk_eval_comparisons (eval); i++) {
+        const wk_eval_cmp_t *c = wk_eval_comparison (eval, i);
+        char base [96];
+        if (c->baseline_version)
+            snprintf (base, sizeof base, "%s (v%d)", c->baseline, c->baseline_version);
+        else
+            snprintf (base, sizeof base, "%s", c->baseline);
+        const char *cells [] = { c->candidate, base, s_fmt (n1, 32, c->ci.diff, 4),
+            s_fmt (n2, 32, c->ci.lo, 4), s_fmt (n3, 32, c->ci.hi, 4),
+            s_fmt (n7, 32, c->mse.diff, 6), s_fmt (n8, 32, c->mse.lo, 6),
+            s_fmt (n9, 32, c->mse.hi, 6) };
+        s_row (b, f, false, 8, cells);
+    }
+    s_table_close (b, f);
+}
+
 static void
 s_body (s_buf_t *b, s_fmt_t f, wk_eval_t *eval, const wk_report_info_t *info)
 {
@@ -309,56 +441,61 @@ s_body (s_buf_t *b, s_fmt_t f, wk_eval_t *eval, const wk_report_info_t *info)
     if (info->notes)
         s_para (b, f, info->notes);
 
-    s_heading (b, f, 2, "Metrics on the held-out test window");
-    s_table_open (b, f);
-    const char *head [] = { "policy", "role", "accuracy", "precision", "recall", "F1",
-                            "ROC AUC", "log loss", "FPR", "ECE" };
-    s_row (b, f, true, 10, head);
-    for (size_t i = 0; i < wk_eval_policies (eval); i++) {
-        const wk_eval_policy_t *p = wk_eval_policy (eval, i);
-        const char *cells [] = { p->name, p->role,
-            s_fmt (n1, 32, p->m.accuracy, 4), s_fmt (n2, 32, p->m.precision, 4),
-            s_fmt (n3, 32, p->m.recall, 4), s_fmt (n4, 32, p->m.f1, 4),
-            s_fmt (n5, 32, p->m.auc, 4), s_fmt (n6, 32, p->m.logloss, 4),
-            s_fmt (n7, 32, p->m.fpr, 4), s_fmt (n8, 32, p->ece, 4) };
-        s_row (b, f, false, 10, cells);
-    }
-    s_table_close (b, f);
+    bool reg = wk_eval_is_regression (eval);
+    if (reg)
+        s_regression_tables (b, f, eval);
+    else {
+        s_heading (b, f, 2, "Metrics on the held-out test window");
+        s_table_open (b, f);
+        const char *head [] = { "policy", "role", "accuracy", "precision", "recall", "F1",
+                                "ROC AUC", "log loss", "FPR", "ECE" };
+        s_row (b, f, true, 10, head);
+        for (size_t i = 0; i < wk_eval_policies (eval); i++) {
+            const wk_eval_policy_t *p = wk_eval_policy (eval, i);
+            const char *cells [] = { p->name, p->role,
+                s_fmt (n1, 32, p->m.accuracy, 4), s_fmt (n2, 32, p->m.precision, 4),
+                s_fmt (n3, 32, p->m.recall, 4), s_fmt (n4, 32, p->m.f1, 4),
+                s_fmt (n5, 32, p->m.auc, 4), s_fmt (n6, 32, p->m.logloss, 4),
+                s_fmt (n7, 32, p->m.fpr, 4), s_fmt (n8, 32, p->ece, 4) };
+            s_row (b, f, false, 10, cells);
+        }
+        s_table_close (b, f);
 
-    s_heading (b, f, 2, "Confusion matrices");
-    s_table_open (b, f);
-    const char *chead [] = { "policy", "TP", "FP", "TN", "FN" };
-    s_row (b, f, true, 5, chead);
-    for (size_t i = 0; i < wk_eval_policies (eval); i++) {
-        const wk_eval_policy_t *p = wk_eval_policy (eval, i);
-        snprintf (n1, 32, "%zu", p->m.cm.tp);
-        snprintf (n2, 32, "%zu", p->m.cm.fp);
-        snprintf (n3, 32, "%zu", p->m.cm.tn);
-        snprintf (n4, 32, "%zu", p->m.cm.fn);
-        const char *cells [] = { p->name, n1, n2, n3, n4 };
-        s_row (b, f, false, 5, cells);
-    }
-    s_table_close (b, f);
+        s_heading (b, f, 2, "Confusion matrices");
+        s_table_open (b, f);
+        const char *chead [] = { "policy", "TP", "FP", "TN", "FN" };
+        s_row (b, f, true, 5, chead);
+        for (size_t i = 0; i < wk_eval_policies (eval); i++) {
+            const wk_eval_policy_t *p = wk_eval_policy (eval, i);
+            snprintf (n1, 32, "%zu", p->m.cm.tp);
+            snprintf (n2, 32, "%zu", p->m.cm.fp);
+            snprintf (n3, 32, "%zu", p->m.cm.tn);
+            snprintf (n4, 32, "%zu", p->m.cm.fn);
+            const char *cells [] = { p->name, n1, n2, n3, n4 };
+            s_row (b, f, false, 5, cells);
+        }
+        s_table_close (b, f);
 
-    s_heading (b, f, 2, "A/B comparisons (accuracy, candidate minus baseline, same rows)");
-    s_table_open (b, f);
-    const char *ahead [] = { "candidate", "baseline", "difference", "CI low", "CI high",
-                             "McNemar b/c", "McNemar p (exact)" };
-    s_row (b, f, true, 7, ahead);
-    for (size_t i = 0; i < wk_eval_comparisons (eval); i++) {
-        const wk_eval_cmp_t *c = wk_eval_comparison (eval, i);
-        char base [96];
-        if (c->baseline_version)
-            snprintf (base, sizeof base, "%s (v%d)", c->baseline, c->baseline_version);
-        else
-            snprintf (base, sizeof base, "%s", c->baseline);
-        snprintf (n4, 32, "%zu/%zu", c->mc.b, c->mc.c);
-        const char *cells [] = { c->candidate, base, s_fmt (n1, 32, c->ci.diff, 4),
-            s_fmt (n2, 32, c->ci.lo, 4), s_fmt (n3, 32, c->ci.hi, 4), n4,
-            s_fmt (n5, 32, c->mc.p_exact, 4) };
-        s_row (b, f, false, 7, cells);
+        s_heading (b, f, 2, "A/B comparisons (accuracy, candidate minus baseline, same rows)");
+        s_table_open (b, f);
+        const char *ahead [] = { "candidate", "baseline", "difference", "CI low", "CI high",
+                                 "McNemar b/c", "McNemar p (exact)" };
+        s_row (b, f, true, 7, ahead);
+        for (size_t i = 0; i < wk_eval_comparisons (eval); i++) {
+            const wk_eval_cmp_t *c = wk_eval_comparison (eval, i);
+            char base [96];
+            if (c->baseline_version)
+                snprintf (base, sizeof base, "%s (v%d)", c->baseline, c->baseline_version);
+            else
+                snprintf (base, sizeof base, "%s", c->baseline);
+            snprintf (n4, 32, "%zu/%zu", c->mc.b, c->mc.c);
+            const char *cells [] = { c->candidate, base, s_fmt (n1, 32, c->ci.diff, 4),
+                s_fmt (n2, 32, c->ci.lo, 4), s_fmt (n3, 32, c->ci.hi, 4), n4,
+                s_fmt (n5, 32, c->mc.p_exact, 4) };
+            s_row (b, f, false, 7, cells);
+        }
+        s_table_close (b, f);
     }
-    s_table_close (b, f);
     bool has_prod = false;
     for (size_t i = 0; i < wk_eval_comparisons (eval); i++)
         has_prod |= strcmp (wk_eval_comparison (eval, i)->baseline, "production") == 0;
@@ -366,7 +503,8 @@ s_body (s_buf_t *b, s_fmt_t f, wk_eval_t *eval, const wk_report_info_t *info)
         s_para (b, f, "No model in production for this task: the candidate is compared "
                 "with the rules only.");
 
-    s_heading (b, f, 2, "Backtest (trade on a positive signal, net of cost)");
+    s_heading (b, f, 2, reg ? "Backtest (long where the prediction is above its reference, "
+               "net of cost)" : "Backtest (trade on a positive signal, net of cost)");
     s_table_open (b, f);
     const char *bhead [] = { "policy", "trades", "signals without return", "total return",
                              "Sharpe", "hit rate", "max drawdown" };
@@ -387,7 +525,7 @@ s_body (s_buf_t *b, s_fmt_t f, wk_eval_t *eval, const wk_report_info_t *info)
         s_para (b, f, "Signals on rows whose forward return is unknown are not traded; "
                 "they are counted in the third column.");
 
-    if (cand) {
+    if (cand && !reg) {
         s_heading (b, f, 2, "Calibration of the candidate (reliability bins)");
         s_table_open (b, f);
         const char *rhead [] = { "bin", "rows", "mean predicted", "observed positive rate" };
@@ -436,8 +574,9 @@ wk_report_markdown (wk_eval_t *eval, const wk_report_info_t *info)
     if (info->run || info->task)
         s_put (&b, "Run %s, task %s.\n\n", info->run ? info->run : "-", info->task ? info->task : "-");
     s_body (&b, S_MD, eval, info);
-    s_put (&b, "\nPlots (ROC, calibration, equity curves, feature importance) are in the HTML "
-           "report next to this file.\n");
+    s_put (&b, "\nPlots (%s, equity curves, feature importance) are in the HTML report next to "
+           "this file.\n", wk_eval_is_regression (eval) ? "predicted against actual, residuals"
+                                                        : "ROC, calibration");
     return b.data;
 }
 
@@ -464,28 +603,32 @@ wk_report_html (wk_eval_t *eval, const wk_report_info_t *info)
     size_t np = wk_eval_policies (eval);
     s_series_t *series = lb_xcalloc (np, sizeof *series);
     s_put (&b, "<h2>Plots</h2>\n<div class=\"plots\">\n");
-    for (size_t i = 0; i < np; i++) {
-        const wk_eval_policy_t *p = wk_eval_policy (eval, i);
-        series [i] = (s_series_t) { p->name, p->roc_fpr, p->roc_tpr, p->roc_n };
-    }
-    s_svg_lines (&b, "plot-roc", "ROC curves (test window)", "false-positive rate",
-                 "true-positive rate", series, np, 0, 1, 0, 1, true, false);
-    //  Calibration: non-empty bins of each model (rules and blend are 0/1-ish; keep them too).
     double (*cx) [WK_EVAL_BINS] = lb_xcalloc (np, sizeof *cx);
     double (*cy) [WK_EVAL_BINS] = lb_xcalloc (np, sizeof *cy);
-    for (size_t i = 0; i < np; i++) {
-        const wk_eval_policy_t *p = wk_eval_policy (eval, i);
-        size_t k = 0;
-        for (int j = 0; j < WK_EVAL_BINS; j++)
-            if (p->bins [j].count) {
-                cx [i][k] = p->bins [j].mean_p;
-                cy [i][k] = p->bins [j].frac_pos;
-                k++;
-            }
-        series [i] = (s_series_t) { p->name, cx [i], cy [i], k };
+    if (wk_eval_is_regression (eval))
+        s_regression_plots (&b, eval, series);
+    else {
+        for (size_t i = 0; i < np; i++) {
+            const wk_eval_policy_t *p = wk_eval_policy (eval, i);
+            series [i] = (s_series_t) { p->name, p->roc_fpr, p->roc_tpr, p->roc_n };
+        }
+        s_svg_lines (&b, "plot-roc", "ROC curves (test window)", "false-positive rate",
+                     "true-positive rate", series, np, 0, 1, 0, 1, true, false);
+        //  Calibration: non-empty bins of each model (rules and blend are 0/1-ish; keep them too).
+        for (size_t i = 0; i < np; i++) {
+            const wk_eval_policy_t *p = wk_eval_policy (eval, i);
+            size_t k = 0;
+            for (int j = 0; j < WK_EVAL_BINS; j++)
+                if (p->bins [j].count) {
+                    cx [i][k] = p->bins [j].mean_p;
+                    cy [i][k] = p->bins [j].frac_pos;
+                    k++;
+                }
+            series [i] = (s_series_t) { p->name, cx [i], cy [i], k };
+        }
+        s_svg_lines (&b, "plot-calibration", "Calibration (reliability bins)", "mean predicted probability",
+                     "observed positive rate", series, np, 0, 1, 0, 1, true, true);
     }
-    s_svg_lines (&b, "plot-calibration", "Calibration (reliability bins)", "mean predicted probability",
-                 "observed positive rate", series, np, 0, 1, 0, 1, true, true);
     double lo = 0, hi = 0;
     for (size_t i = 0; i < np; i++) {
         const wk_eval_policy_t *p = wk_eval_policy (eval, i);
@@ -561,5 +704,23 @@ wk_report_test (bool verbose)
         printf ("%s\n", md);
     free (md);
     free (html);
+    wk_eval_destroy (&ev);
+    //  A regression: predicted-vs-actual and residual plots instead of ROC
+    //  and calibration; the squared-error comparison in the tables.
+    double yr [6] = { 1.0, 2.0, 1.5, 3.0, 2.5, 2.0 }, base [6] = { 1.2, 1.2, 1.2, 1.2, 1.2, 1.2 };
+    double ref [6] = { 0.9, 2.1, 1.4, 2.0, 2.6, NAN }, pr [6] = { 1.1, 1.9, 1.6, 2.7, 2.4, 2.2 };
+    ev = wk_eval_new_regression (6, ts, yr, base, ref, fwd);
+    assert (ev && wk_eval_is_regression (ev));
+    assert (wk_eval_add_model (ev, "ens<1>", "ensemble", "model", pr, NULL, NULL, 0) == 0);
+    assert (wk_eval_run (ev, &s, NULL, 0) == 0);
+    html = wk_report_html (ev, &info);
+    assert (strstr (html, "id=\"plot-scatter\"") && strstr (html, "id=\"plot-residuals\""));
+    assert (strstr (html, "id=\"plot-equity\"") && !strstr (html, "id=\"plot-roc\""));
+    assert (!strstr (html, "id=\"plot-calibration\"") && strstr (html, "RMSE improvement"));
+    assert (!strstr (html, "Confusion matrices") && !strstr (html, "Calibration of"));
+    free (html);
+    md = wk_report_markdown (ev, &info);
+    assert (strstr (md, "| rules | rules |") && strstr (md, "predicted against actual"));
+    free (md);
     wk_eval_destroy (&ev);
 }

@@ -94,6 +94,12 @@ static const lb_cfg_key_t s_keys [] = {
       "metric the gate compares (accuracy: the one with a paired interval)" },
     { "deploy.margin", LB_CFG_REAL, "0.01", NULL, 0, 1, 0,
       "improvement over production required to promote (0.01 = one accuracy point)" },
+    { "deploy.metric_regression", LB_CFG_STRING, "rmse", NULL, 0, 0, 0,
+      "metric the gate compares on regression tasks (rmse: the relative RMSE improvement "
+      "1 - RMSE(candidate)/RMSE(baseline), paired bootstrap)" },
+    { "deploy.margin_regression", LB_CFG_REAL, "0.01", NULL, 0, 1, 0,
+      "relative RMSE improvement over production required to promote a regression "
+      "(0.01 = 1 % lower RMSE)" },
     { "deploy.first_margin", LB_CFG_REAL, "0", NULL, 0, 1, 0,
       "improvement over the rules required to promote the first model of a task" },
     { "deploy.use_lower_bound", LB_CFG_BOOL, "true", NULL, 0, 0, 0,

@@ -24,6 +24,7 @@ struct _lb_registry_t {
     char *redis_url;
     lb_registry_settings_t settings;
     char *metric;
+    char *metric_reg;
     char *deploy_dir;
 };
 
@@ -61,8 +62,11 @@ lb_registry_new (const char *pg_url, const char *redis_url, const lb_registry_se
     self->redis_url = redis_url ? lb_xstrdup (redis_url) : NULL;
     self->settings = *settings;
     self->metric = lb_xstrdup (settings->metric ? settings->metric : "accuracy");
+    self->metric_reg = lb_xstrdup (settings->metric_regression ? settings->metric_regression
+                                                               : "rmse");
     self->deploy_dir = lb_xstrdup (settings->deploy_dir);
     self->settings.metric = self->metric;
+    self->settings.metric_regression = self->metric_reg;
     self->settings.deploy_dir = self->deploy_dir;
     return self;
 }
@@ -77,6 +81,7 @@ lb_registry_destroy (lb_registry_t **self_p)
     PQfinish (self->pg);
     free (self->redis_url);
     free (self->metric);
+    free (self->metric_reg);
     free (self->deploy_dir);
     free (self);
     *self_p = NULL;
@@ -101,9 +106,18 @@ lb_registry_task_ok (const char *name)
 //  The gate
 
 static bool
-s_finite_side (const lb_registry_side_t *s)
+s_finite_side (const lb_registry_side_t *s, double value)
 {
-    return isfinite (s->accuracy) && isfinite (s->diff) && isfinite (s->lo) && isfinite (s->hi);
+    return isfinite (value) && isfinite (s->diff) && isfinite (s->lo) && isfinite (s->hi);
+}
+
+//  The metric the gate uses for cand's task type.
+static const char *
+s_gate_metric (const lb_registry_settings_t *settings, const lb_registry_candidate_t *cand)
+{
+    if (cand->regression)
+        return settings->metric_regression ? settings->metric_regression : "rmse";
+    return settings->metric ? settings->metric : "accuracy";
 }
 
 void
@@ -114,23 +128,29 @@ lb_registry_gate (const lb_registry_settings_t *settings, const lb_registry_cand
     memset (out, 0, sizeof *out);
     out->incumbent = current_production;
     out->improvement = NAN;
-    if (strcmp (settings->metric ? settings->metric : "accuracy", "accuracy") != 0) {
+    bool reg = cand->regression;
+    const char *metric = s_gate_metric (settings, cand);
+    const char *want = reg ? "rmse" : "accuracy";
+    if (strcmp (metric, want) != 0) {
         out->decision = LB_REGISTRY_REFUSED;
-        s_reason (out, "deploy.metric '%s' is not supported: the gate has paired intervals "
-                  "for accuracy only", settings->metric);
+        s_reason (out, "deploy.%s '%s' is not supported: the gate has paired intervals for "
+                  "%s only on %s tasks", reg ? "metric_regression" : "metric", metric, want,
+                  reg ? "regression" : "binary");
         return;
     }
-    if (!isfinite (cand->accuracy)) {
+    double cv = reg ? cand->rmse : cand->accuracy;
+    if (!isfinite (cv)) {
         out->decision = LB_REGISTRY_REFUSED;
-        s_reason (out, "candidate %s: accuracy is not a number", cand->policy);
+        s_reason (out, "candidate %s: %s is not a number", cand->policy, want);
         return;
     }
+    double margin = reg ? settings->margin_regression : settings->margin;
     const lb_registry_side_t *base;
     const char *against;
     if (current_production) {
         base = &cand->production;
         against = "production";
-        out->needed = settings->margin;
+        out->needed = margin;
         if (!base->present) {
             out->decision = LB_REGISTRY_REFUSED;
             s_reason (out, "task has production v%d but the candidate was not compared with it",
@@ -154,10 +174,17 @@ lb_registry_gate (const lb_registry_settings_t *settings, const lb_registry_cand
             return;
         }
     }
-    if (!s_finite_side (base)) {
+    double bv = reg ? base->rmse : base->accuracy;
+    if (strcmp (base->metric [0] ? base->metric : "accuracy", want) != 0) {
+        out->decision = LB_REGISTRY_REFUSED;
+        s_reason (out, "the comparison with %s measured %s, the gate needs %s", against,
+                  base->metric, want);
+        return;
+    }
+    if (!s_finite_side (base, bv)) {
         out->decision = LB_REGISTRY_REFUSED;
         s_reason (out, "metrics against %s are not numbers (NaN or infinite): "
-                  "accuracy %g, diff %g, interval [%g, %g]", against, base->accuracy,
+                  "%s %g, diff %g, interval [%g, %g]", against, want, bv,
                   base->diff, base->lo, base->hi);
         return;
     }
@@ -172,16 +199,17 @@ lb_registry_gate (const lb_registry_settings_t *settings, const lb_registry_cand
     }
     out->improvement = settings->use_lower_bound ? base->lo : base->diff;
     const char *what = settings->use_lower_bound ? "lower bound" : "point estimate";
+    const char *imp = reg ? "relative RMSE improvement" : "improvement";
     if (out->improvement > out->needed) {
         out->decision = LB_REGISTRY_PROMOTED;
-        s_reason (out, "accuracy %.4f vs %s %.4f: %s of the improvement %+.4f > margin %.4f",
-                  cand->accuracy, against, base->accuracy, what, out->improvement, out->needed);
+        s_reason (out, "%s %.6g vs %s %.6g: %s of the %s %+.4f > margin %.4f", want, cv,
+                  against, bv, what, imp, out->improvement, out->needed);
     }
     else {
         out->decision = LB_REGISTRY_REJECTED;
-        s_reason (out, "accuracy %.4f vs %s %.4f: %s of the improvement %+.4f <= margin %.4f "
-                  "(difference %+.4f, interval [%+.4f, %+.4f])", cand->accuracy, against,
-                  base->accuracy, what, out->improvement, out->needed, base->diff, base->lo,
+        s_reason (out, "%s %.6g vs %s %.6g: %s of the %s %+.4f <= margin %.4f "
+                  "(difference %+.4f, interval [%+.4f, %+.4f])", want, cv, against, bv, what,
+                  imp, out->improvement, out->needed, base->diff, base->lo,
                   base->hi);
     }
 }
@@ -216,14 +244,14 @@ s_int (int v)
 }
 
 static int
-s_log_decision (lb_registry_t *self, const char *task, const char *run, const char *action,
-                int cand_version, int incumbent, const char *uri, double old_value,
+s_log_decision (lb_registry_t *self, const char *metric, const char *task, const char *run,
+                const char *action, int cand_version, int incumbent, const char *uri, double old_value,
                 double new_value, double diff, double lo, double hi, double margin,
                 const char *decision, const char *reason)
 {
     char *p [15] = {
         (char *) task, (char *) run, (char *) action, s_int (cand_version), s_int (incumbent),
-        (char *) uri, self->metric, s_num (old_value), s_num (new_value), s_num (diff),
+        (char *) uri, (char *) metric, s_num (old_value), s_num (new_value), s_num (diff),
         s_num (lo), s_num (hi), s_num (margin), (char *) decision, (char *) reason
     };
     int rc = lb_pg_exec (self->pg,
@@ -391,7 +419,7 @@ s_load_side (lb_registry_t *self, const char *run, const char *candidate, const 
     const char *p [3] = { run, candidate, baseline };
     PGresult *r = lb_pg_query (self->pg,
         "select c.baseline_version, c.rows_sha256, c.diff, c.ci_lo, c.ci_hi, "
-        "e.rows_sha256, e.accuracy from evaluation_comparisons c "
+        "e.rows_sha256, e.accuracy, e.rmse, c.metric from evaluation_comparisons c "
         "left join evaluations e on e.run = c.run and e.policy = c.baseline "
         "where c.run = $1 and c.candidate = $2 and c.baseline = $3", 3, p);
     if (!r)
@@ -405,6 +433,8 @@ s_load_side (lb_registry_t *self, const char *run, const char *candidate, const 
         side->hi = s_getnum (r, 0, 4);
         s_copy (side->rows_sha256, sizeof side->rows_sha256, PQgetvalue (r, 0, 5));
         side->accuracy = s_getnum (r, 0, 6);
+        side->rmse = s_getnum (r, 0, 7);
+        s_copy (side->metric, sizeof side->metric, PQgetvalue (r, 0, 8));
     }
     PQclear (r);
     return 0;
@@ -421,7 +451,9 @@ lb_registry_load_candidate (lb_registry_t *self, const char *task, const char *r
         "select policy, family, coalesce (artifact_uri, ''), coalesce (sha256, ''), rows_sha256, "
         "accuracy, json_build_object ('accuracy', accuracy, 'precision', precision_, "
         "'recall', recall, 'f1', f1, 'roc_auc', roc_auc, 'log_loss', log_loss, 'fpr', fpr, "
-        "'brier', brier, 'ece', ece, 'sharpe', bt_sharpe, 'n_rows', n_rows)::text "
+        "'brier', brier, 'ece', ece, 'sharpe', bt_sharpe, 'n_rows', n_rows, "
+        "'task_type', task_type, 'rmse', rmse, 'mae', mae, 'r2', r2, "
+        "'direction_accuracy', direction_accuracy)::text, task_type, rmse "
         "from evaluations where run = $1 and task = $2 and role = 'candidate'", 2, p);
     if (!r) {
         snprintf (why, size, "cannot read the evaluation of run %s", run);
@@ -441,6 +473,8 @@ lb_registry_load_candidate (lb_registry_t *self, const char *task, const char *r
     s_copy (cand->rows_sha256, sizeof cand->rows_sha256, PQgetvalue (r, 0, 4));
     cand->accuracy = s_getnum (r, 0, 5);
     s_copy (cand->metrics_json, sizeof cand->metrics_json, PQgetvalue (r, 0, 6));
+    cand->regression = strcmp (PQgetvalue (r, 0, 7), "regression") == 0;
+    cand->rmse = s_getnum (r, 0, 8);
     PQclear (r);
     if (s_load_side (self, run, cand->policy, "production", &cand->production)
         || s_load_side (self, run, cand->policy, "rules", &cand->rules)) {
@@ -490,8 +524,9 @@ s_refuse (lb_registry_t *self, const lb_registry_candidate_t *cand, lb_registry_
     out->decision = LB_REGISTRY_REFUSED;
     out->incumbent = incumbent;
     lb_log_error ("deploy refused task=%s run=%s: %s", cand->task, cand->run, out->reason);
-    if (s_log_decision (self, cand->task, cand->run, "deploy", 0, incumbent, cand->artifact_uri,
-                        NAN, cand->accuracy, NAN, NAN, NAN, NAN, "refused", out->reason)
+    if (s_log_decision (self, s_gate_metric (&self->settings, cand), cand->task, cand->run,
+                        "deploy", 0, incumbent, cand->artifact_uri,
+                        NAN, cand->regression ? cand->rmse : cand->accuracy, NAN, NAN, NAN, NAN, "refused", out->reason)
         || lb_pg_exec (self->pg, "commit", 0, NULL)) {
         s_rollback_tx (self);
         return -1;
@@ -607,8 +642,10 @@ lb_registry_deploy (lb_registry_t *self, const lb_registry_candidate_t *cand,
         if (gen < 0)
             goto fail;
     }
-    if (s_log_decision (self, cand->task, cand->run, "deploy", version, incumbent,
-                        cand->artifact_uri, base->accuracy, cand->accuracy, base->diff, base->lo,
+    if (s_log_decision (self, s_gate_metric (&self->settings, cand), cand->task, cand->run,
+                        "deploy", version, incumbent, cand->artifact_uri,
+                        cand->regression ? base->rmse : base->accuracy,
+                        cand->regression ? cand->rmse : cand->accuracy, base->diff, base->lo,
                         base->hi, out->needed, promote ? "promoted" : "rejected", out->reason))
         goto fail;
     if (lb_pg_exec (self->pg, "commit", 0, NULL))
@@ -671,7 +708,7 @@ lb_registry_rollback (lb_registry_t *self, const char *task, const char *why_tex
     }
     if (out->decision == LB_REGISTRY_REFUSED) {
         lb_log_error ("rollback refused: %s", out->reason);
-        if (s_log_decision (self, task, NULL, "rollback", previous, current, NULL, NAN, NAN, NAN,
+        if (s_log_decision (self, self->metric, task, NULL, "rollback", previous, current, NULL, NAN, NAN, NAN,
                             NAN, NAN, NAN, "refused", out->reason)
             || lb_pg_exec (self->pg, "commit", 0, NULL))
             goto fail;
@@ -701,7 +738,7 @@ lb_registry_rollback (lb_registry_t *self, const char *task, const char *why_tex
     s_reason (out, "rolled back from v%d to v%d%s%s", current, previous,
               why_text ? ": " : "", why_text ? why_text : "");
     if (gen < 0
-        || s_log_decision (self, task, NULL, "rollback", previous, current, NULL, NAN, NAN, NAN,
+        || s_log_decision (self, self->metric, task, NULL, "rollback", previous, current, NULL, NAN, NAN, NAN,
                            NAN, NAN, NAN, "rolled_back", out->reason)
         || lb_pg_exec (self->pg, "commit", 0, NULL)) {
         free (family);
@@ -728,14 +765,15 @@ done:
 void
 lb_registry_test (bool verbose)
 {
-    lb_registry_settings_t s = { "accuracy", 0.01, 0, true, "/tmp" };
+    lb_registry_settings_t s = { "accuracy", 0.01, 0, true, "/tmp", "rmse", 0.02 };
     lb_registry_candidate_t c;
     memset (&c, 0, sizeof c);
     snprintf (c.task, sizeof c.task, "t");
     snprintf (c.policy, sizeof c.policy, "ensemble");
     memset (c.rows_sha256, 'a', 64);
     c.accuracy = 0.62;
-    c.rules = (lb_registry_side_t) { true, 0, "", "", 0.55, 0.07, 0.03, 0.11 };
+    c.rules = (lb_registry_side_t) { .present = true, .accuracy = 0.55, .diff = 0.07,
+                                     .lo = 0.03, .hi = 0.11 };
     memcpy (c.rules.rows_sha256, c.rows_sha256, 65);
     memcpy (c.rules.cmp_rows_sha256, c.rows_sha256, 65);
     c.production = c.rules;
@@ -788,6 +826,40 @@ lb_registry_test (bool verbose)
     assert (o.decision == LB_REGISTRY_REFUSED);
     if (verbose)
         printf ("%s\n", o.reason);
+
+    //  Regression: the relative RMSE improvement against deploy.margin_regression (0.02).
+    s.metric = "accuracy";
+    memset (&c.production, 0, sizeof c.production);
+    c.production = (lb_registry_side_t) { .present = true, .version = 3, .rmse = 2.0,
+                                          .metric = "rmse", .diff = 0.10, .lo = 0.05, .hi = 0.15 };
+    memcpy (c.production.rows_sha256, c.rows_sha256, 65);
+    memcpy (c.production.cmp_rows_sha256, c.rows_sha256, 65);
+    c.regression = true;
+    c.rmse = 1.8;
+    c.accuracy = NAN;
+    lb_registry_gate (&s, &c, 3, &o);            //  better: lower bound 0.05 > 0.02
+    assert (o.decision == LB_REGISTRY_PROMOTED && o.improvement == 0.05 && o.needed == 0.02);
+    assert (strstr (o.reason, "rmse 1.8 vs production 2"));
+    c.production.diff = 0.03;                    //  marginal: point 0.03, lower bound -0.01
+    c.production.lo = -0.01;
+    lb_registry_gate (&s, &c, 3, &o);
+    assert (o.decision == LB_REGISTRY_REJECTED && strstr (o.reason, "RMSE improvement"));
+    c.production.diff = -0.2;                    //  worse
+    c.production.lo = -0.3;
+    c.production.hi = -0.1;
+    c.rmse = 2.4;
+    lb_registry_gate (&s, &c, 3, &o);
+    assert (o.decision == LB_REGISTRY_REJECTED);
+    c.rmse = NAN;                                //  NaN RMSE is refused
+    lb_registry_gate (&s, &c, 3, &o);
+    assert (o.decision == LB_REGISTRY_REFUSED && strstr (o.reason, "rmse is not a number"));
+    c.rmse = 1.8;                                //  a comparison on accuracy cannot gate it
+    snprintf (c.production.metric, sizeof c.production.metric, "accuracy");
+    lb_registry_gate (&s, &c, 3, &o);
+    assert (o.decision == LB_REGISTRY_REFUSED && strstr (o.reason, "measured accuracy"));
+    s.metric_regression = "mae";
+    lb_registry_gate (&s, &c, 3, &o);
+    assert (o.decision == LB_REGISTRY_REFUSED && strstr (o.reason, "metric_regression"));
 
     assert (lb_registry_task_ok ("spy_reversal-1.h"));
     assert (!lb_registry_task_ok ("../etc") && !lb_registry_task_ok ("") && !lb_registry_task_ok (".x"));

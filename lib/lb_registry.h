@@ -59,6 +59,12 @@ typedef struct {
     double first_margin;        //  improvement over the rules for a first model (0)
     bool use_lower_bound;       //  gate on the interval's lower bound (true)
     const char *deploy_dir;     //  where promoted artifacts are copied
+    //  Regression tasks: the metric ("rmse": the relative RMSE improvement
+    //  1 - RMSE(candidate) / RMSE(baseline), paired bootstrap) and the
+    //  improvement over production needed (0.01: 1 % lower RMSE). NULL
+    //  reads as "rmse". first_margin and use_lower_bound apply too.
+    const char *metric_regression;
+    double margin_regression;
 } lb_registry_settings_t;
 
 //  One side of an A/B comparison as the evaluator recorded it.
@@ -68,7 +74,9 @@ typedef struct {
     char rows_sha256 [65];      //  rows the baseline was scored on
     char cmp_rows_sha256 [65];  //  rows the comparison was computed on
     double accuracy;            //  baseline's accuracy
-    double diff, lo, hi;        //  candidate minus baseline
+    double rmse;                //  baseline's RMSE (regression)
+    char metric [16];           //  what diff, lo, hi measure: "accuracy" or "rmse"
+    double diff, lo, hi;        //  candidate minus baseline (regression: relative RMSE improvement)
 } lb_registry_side_t;
 
 //  What the deploy step decides on (lb_registry_load_candidate fills it
@@ -82,6 +90,8 @@ typedef struct {
     char sha256 [65];           //  expected hash (from the evaluation; must match the URI's)
     char rows_sha256 [65];
     double accuracy;
+    bool regression;            //  a regression task: the gate reads rmse and metric "rmse"
+    double rmse;
     char metrics_json [2048];   //  the candidate's metrics, stored with the version
     lb_registry_side_t production;
     lb_registry_side_t rules;

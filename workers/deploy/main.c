@@ -155,6 +155,8 @@ s_settings (lb_config_t *config)
         .first_margin = lb_config_real (config, "deploy.first_margin"),
         .use_lower_bound = lb_config_bool (config, "deploy.use_lower_bound"),
         .deploy_dir = lb_config_str (config, "deploy.dir"),
+        .metric_regression = lb_config_str (config, "deploy.metric_regression"),
+        .margin_regression = lb_config_real (config, "deploy.margin_regression"),
     };
     return settings;
 }
@@ -199,6 +201,7 @@ s_handle (wk_job_t *job, void *arg)
             return WK_FAIL;
         }
         settings.margin = margin;
+        settings.margin_regression = margin;    //  the margin of whichever type the task is
     }
     char task [128];
     const char *given = wk_job_param (job, "task");

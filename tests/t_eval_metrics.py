@@ -159,6 +159,103 @@ def run_case(seed, n):
 for seed, n in [(1, 400), (2, 1000), (3, 257)]:
     run_case(seed, n)
 
+
+def bootstrap_sqerr(y, a, b, rounds, level, seed):
+    """The regression A/B: squared-error difference (b - a) and the relative
+    RMSE improvement 1 - RMSE(a)/RMSE(b), from the same resamples."""
+    ea, eb = (y - a) ** 2, (y - b) ** 2
+    d = eb - ea
+    n = len(y)
+    state = seed
+    s_mse, s_rel = [], []
+    for _ in range(rounds):
+        idx = []
+        for _ in range(n):
+            state, x = splitmix64(state)
+            idx.append((x * n) >> 64)
+        s_mse.append(d[idx].sum() / n)
+        ra, rb = ea[idx].sum(), eb[idx].sum()
+        s_rel.append(1 - np.sqrt(ra / rb) if rb > 0 else (-1.0 if ra > 0 else 0.0))
+    q = ((1 - level) / 2 * 100, (1 + level) / 2 * 100)
+    return (d.mean(), *np.percentile(np.sort(s_mse), q),
+            1 - np.sqrt(ea.sum() / eb.sum()), *np.percentile(np.sort(s_rel), q))
+
+
+def run_regression(seed, n):
+    """A regression through the CSV path (a `ref` column): RMSE, MAE, R²,
+    direction, backtest, and the squared-error bootstrap."""
+    rng = np.random.default_rng(seed)
+    y = rng.normal(0.001, 0.02, n)
+    base = np.zeros(n) + y.mean() * 0.5           # a naive baseline
+    ens = y + rng.normal(0, 0.015, n)
+    prod = y + rng.normal(0, 0.02, n)
+    ref = np.zeros(n)                              # a return target: reference 0
+    ref[rng.choice(n, 5, replace=False)] = np.nan  # rows without a reference
+    fwd = y.copy()
+    fwd[rng.choice(n, 7, replace=False)] = np.nan
+    path = os.path.join(TMP, f"reg_{seed}.csv")
+    with open(path, "w") as f:
+        f.write("ts,label,rule,fwd_return,ref,ensemble:ensemble,production\n")
+        for i in range(n):
+            fr = "" if np.isnan(fwd[i]) else repr(float(fwd[i]))
+            rf = "" if np.isnan(ref[i]) else repr(float(ref[i]))
+            f.write(f"{i},{y[i]!r},{base[i]!r},{fr},{rf},{ens[i]!r},{prod[i]!r}\n")
+    out = os.path.join(TMP, f"regout_{seed}")
+    rounds, level, bseed, cost, ppy = 200, 0.9, 777, 0.0003, 252.0
+    r = subprocess.run([f"{BIN}/worker-eval", "score", "--predictions", path, "--out", out,
+                        "--production-version", "2",
+                        "--set", f"evaluate.bootstrap_rounds={rounds}", "--set", f"evaluate.ci_level={level}",
+                        "--set", f"evaluate.seed={bseed}", "--set", f"evaluate.cost={cost}",
+                        "--set", f"evaluate.periods_per_year={ppy}"], capture_output=True, text=True)
+    if r.returncode != 0:
+        failures.append(f"regression score failed: {r.stderr}")
+        return
+    res = json.load(open(os.path.join(out, "evaluation.json")))
+    if res.get("task_type") != "regression":
+        failures.append("regression CSV not evaluated as a regression")
+    pols = {p["name"]: p for p in res["policies"]}
+    for name, p in {"ensemble": ens, "production": prod, "rules": base}.items():
+        got = pols[name]
+        check(f"reg{seed}/{name} rmse", got["rmse"], np.sqrt(skm.mean_squared_error(y, p)))
+        check(f"reg{seed}/{name} mse", got["mse"], skm.mean_squared_error(y, p))
+        check(f"reg{seed}/{name} mae", got["mae"], skm.mean_absolute_error(y, p))
+        check(f"reg{seed}/{name} r2", got["r2"], skm.r2_score(y, p))
+        ok = np.isfinite(fwd) & (np.nan_to_num(fwd) != 0) & np.isfinite(ref)
+        check(f"reg{seed}/{name} direction", got["direction_accuracy"],
+              ((p[ok] > ref[ok]) == (fwd[ok] > 0)).mean())
+        sig = np.isfinite(ref) & (p > np.nan_to_num(ref, nan=np.inf))
+        known = np.isfinite(fwd)
+        traded = sig & known
+        net = np.where(traded, np.nan_to_num(fwd) - cost, 0.0)
+        bt = got["backtest"]
+        check(f"reg{seed}/{name} trades", bt["trades"], int(traded.sum()))
+        check(f"reg{seed}/{name} total", bt["total"], net.sum())
+        sd = net.std(ddof=1)
+        check(f"reg{seed}/{name} sharpe", bt["sharpe"], net.mean() / sd * np.sqrt(ppy) if sd > 0 else float("nan"))
+    cmps = {(c["candidate"], c["baseline"]): c for c in res["comparisons"]}
+    for bname, bp in (("production", prod), ("rules", base)):
+        c = cmps.get(("ensemble", bname))
+        if not c or c.get("metric") != "rmse":
+            failures.append(f"reg{seed}: no rmse comparison with {bname}")
+            continue
+        d, lo, hi, rel, rlo, rhi = bootstrap_sqerr(y, ens, bp, rounds, level, bseed)
+        check(f"reg{seed}/{bname} mse_diff", c["mse_diff"], d)
+        check(f"reg{seed}/{bname} mse_lo", c["mse_lo"], lo)
+        check(f"reg{seed}/{bname} mse_hi", c["mse_hi"], hi)
+        check(f"reg{seed}/{bname} rel", c["diff"], rel)
+        check(f"reg{seed}/{bname} rel_lo", c["ci_lo"], rlo)
+        check(f"reg{seed}/{bname} rel_hi", c["ci_hi"], rhi)
+    html = open(os.path.join(out, "report.html")).read()
+    for plot in ("plot-scatter", "plot-residuals", "plot-equity"):
+        if f'id="{plot}"' not in html:
+            failures.append(f"regression report.html lacks {plot}")
+    if 'id="plot-roc"' in html:
+        failures.append("regression report.html has a ROC plot")
+
+
+for seed, n in [(4, 300), (5, 123)]:
+    run_regression(seed, n)
+
 # Hand-computed table (the one in lb_metrics_test), through the CSV path.
 path = os.path.join(TMP, "hand.csv")
 with open(path, "w") as f:

@@ -521,7 +521,7 @@ wk_eval_load_csv (const char *path, int production_version, char *why, size_t si
     size_t cap = 0;
     size_t ncols = 0, rows = 0, row_cap = 0;
     char **names = NULL;
-    int col_ts = -1, col_y = -1, col_rule = -1, col_fwd = -1;
+    int col_ts = -1, col_y = -1, col_rule = -1, col_fwd = -1, col_ref = -1;
     double *values = NULL;      //  rows x ncols
     size_t lineno = 0;
     if (getline (&line, &cap, file) < 0) {
@@ -538,13 +538,15 @@ wk_eval_load_csv (const char *path, int production_version, char *why, size_t si
         else if (strcmp (field, "label") == 0) col_y = (int) ncols;
         else if (strcmp (field, "rule") == 0) col_rule = (int) ncols;
         else if (strcmp (field, "fwd_return") == 0) col_fwd = (int) ncols;
+        else if (strcmp (field, "ref") == 0) col_ref = (int) ncols;
         ncols++;
     }
     if (col_ts < 0 || col_y < 0 || col_rule < 0 || col_fwd < 0) {
         s_fail (why, size, "%s:1: header needs columns ts, label, rule, fwd_return", path);
         goto out;
     }
-    if (ncols < 5) {
+    bool reg = col_ref >= 0;
+    if (ncols < (reg ? 6u : 5u)) {
         s_fail (why, size, "%s:1: no model column", path);
         goto out;
     }
@@ -567,7 +569,7 @@ wk_eval_load_csv (const char *path, int production_version, char *why, size_t si
             //  traded); anything else must be a number.
             double v;
             if (s_parse_double (field, &v)) {
-                if ((int) c == col_fwd && !*field)
+                if (((int) c == col_fwd || (int) c == col_ref) && !*field)
                     v = NAN;
                 else {
                     s_fail (why, size, "%s:%zu: column %s: '%s' is not a number",
@@ -583,7 +585,11 @@ wk_eval_load_csv (const char *path, int production_version, char *why, size_t si
             goto out;
         }
         double yv = values [rows * ncols + col_y], rv = values [rows * ncols + col_rule];
-        if ((yv != 0 && yv != 1) || (rv != 0 && rv != 1)) {
+        if (reg ? !isfinite (yv) || !isfinite (rv) : (yv != 0 && yv != 1) || (rv != 0 && rv != 1)) {
+            if (reg) {
+                s_fail (why, size, "%s:%zu: label and rule must be numbers", path, lineno);
+                goto out;
+            }
             s_fail (why, size, "%s:%zu: label and rule must be 0 or 1", path, lineno);
             goto out;
         }
@@ -596,15 +602,25 @@ wk_eval_load_csv (const char *path, int production_version, char *why, size_t si
     int64_t *ts = lb_xmalloc (rows * sizeof *ts);
     uint8_t *y = lb_xmalloc (rows), *rule = lb_xmalloc (rows);
     double *fwd = lb_xmalloc (rows * sizeof *fwd), *p = lb_xmalloc (rows * sizeof *p);
+    double *ry = lb_xmalloc (rows * sizeof *ry), *rb = lb_xmalloc (rows * sizeof *rb);
+    double *rref = lb_xmalloc (rows * sizeof *rref);
     for (size_t r = 0; r < rows; r++) {
         ts [r] = (int64_t) values [r * ncols + col_ts];
-        y [r] = (uint8_t) values [r * ncols + col_y];
-        rule [r] = (uint8_t) values [r * ncols + col_rule];
+        ry [r] = values [r * ncols + col_y];
+        rb [r] = values [r * ncols + col_rule];
+        rref [r] = reg ? values [r * ncols + col_ref] : NAN;
+        y [r] = (uint8_t) (ry [r] != 0);
+        rule [r] = (uint8_t) (rb [r] != 0);
         fwd [r] = values [r * ncols + col_fwd];
     }
-    self = wk_eval_new (rows, ts, y, rule, fwd);
+    self = reg ? wk_eval_new_regression (rows, ts, ry, rb, rref, fwd)
+               : wk_eval_new (rows, ts, y, rule, fwd);
+    free (ry);
+    free (rb);
+    free (rref);
     for (size_t c = 0; self && c < ncols; c++) {
-        if ((int) c == col_ts || (int) c == col_y || (int) c == col_rule || (int) c == col_fwd)
+        if ((int) c == col_ts || (int) c == col_y || (int) c == col_rule || (int) c == col_fwd
+        ||  (int) c == col_ref)
             continue;
         for (size_t r = 0; r < rows; r++)
             p [r] = values [r * ncols + c];
@@ -665,31 +681,33 @@ s_policy_json (const wk_eval_policy_t *p)
         json_object_set_new (o, "direction_accuracy", s_num (p->dir_acc));
         json_object_set_new (o, "direction_rows", json_integer ((json_int_t) p->dir_n));
     }
-    const lb_metrics_t *m = &p->m;
-    json_object_set_new (o, "accuracy", s_num (m->accuracy));
-    json_object_set_new (o, "precision", s_num (m->precision));
-    json_object_set_new (o, "recall", s_num (m->recall));
-    json_object_set_new (o, "f1", s_num (m->f1));
-    json_object_set_new (o, "roc_auc", s_num (m->auc));
-    json_object_set_new (o, "log_loss", s_num (m->logloss));
-    json_object_set_new (o, "fpr", s_num (m->fpr));
-    json_object_set_new (o, "brier", s_num (m->brier));
-    json_object_set_new (o, "ece", s_num (p->ece));
-    json_t *cm = json_object ();
-    json_object_set_new (cm, "tp", json_integer ((json_int_t) m->cm.tp));
-    json_object_set_new (cm, "fp", json_integer ((json_int_t) m->cm.fp));
-    json_object_set_new (cm, "tn", json_integer ((json_int_t) m->cm.tn));
-    json_object_set_new (cm, "fn", json_integer ((json_int_t) m->cm.fn));
-    json_object_set_new (o, "confusion", cm);
-    json_t *bins = json_array ();
-    for (int k = 0; k < WK_EVAL_BINS; k++) {
-        json_t *b = json_object ();
-        json_object_set_new (b, "count", json_integer ((json_int_t) p->bins [k].count));
-        json_object_set_new (b, "mean_p", s_num (p->bins [k].mean_p));
-        json_object_set_new (b, "frac_pos", s_num (p->bins [k].frac_pos));
-        json_array_append_new (bins, b);
+    if (!p->rm.n) {
+        const lb_metrics_t *m = &p->m;
+        json_object_set_new (o, "accuracy", s_num (m->accuracy));
+        json_object_set_new (o, "precision", s_num (m->precision));
+        json_object_set_new (o, "recall", s_num (m->recall));
+        json_object_set_new (o, "f1", s_num (m->f1));
+        json_object_set_new (o, "roc_auc", s_num (m->auc));
+        json_object_set_new (o, "log_loss", s_num (m->logloss));
+        json_object_set_new (o, "fpr", s_num (m->fpr));
+        json_object_set_new (o, "brier", s_num (m->brier));
+        json_object_set_new (o, "ece", s_num (p->ece));
+        json_t *cm = json_object ();
+        json_object_set_new (cm, "tp", json_integer ((json_int_t) m->cm.tp));
+        json_object_set_new (cm, "fp", json_integer ((json_int_t) m->cm.fp));
+        json_object_set_new (cm, "tn", json_integer ((json_int_t) m->cm.tn));
+        json_object_set_new (cm, "fn", json_integer ((json_int_t) m->cm.fn));
+        json_object_set_new (o, "confusion", cm);
+        json_t *bins = json_array ();
+        for (int k = 0; k < WK_EVAL_BINS; k++) {
+            json_t *b = json_object ();
+            json_object_set_new (b, "count", json_integer ((json_int_t) p->bins [k].count));
+            json_object_set_new (b, "mean_p", s_num (p->bins [k].mean_p));
+            json_object_set_new (b, "frac_pos", s_num (p->bins [k].frac_pos));
+            json_array_append_new (bins, b);
+        }
+        json_object_set_new (o, "reliability", bins);
     }
-    json_object_set_new (o, "reliability", bins);
     json_t *bt = json_object ();
     json_object_set_new (bt, "trades", json_integer ((json_int_t) p->bt.trades));
     json_object_set_new (bt, "skipped", json_integer ((json_int_t) p->bt.skipped));

@@ -121,8 +121,10 @@ void wk_eval_destroy (wk_eval_t **self_p);
 //  test row. Columns ts (integer), label, rule, fwd_return are required;
 //  every other column is a model's probability, named NAME or
 //  NAME:FAMILY; a column named `production` is the production model (its
-//  version given separately). Returns the evaluation, or NULL with the
-//  reason ("file:line: ...") in why.
+//  version given separately). A column named `ref` makes it a regression
+//  (wk_eval_new_regression): label is the target, rule the baseline's
+//  prediction, ref the direction reference (empty: none). Returns the
+//  evaluation, or NULL with the reason ("file:line: ...") in why.
 wk_eval_t *wk_eval_load_csv (const char *path, int production_version, char *why, size_t size);
 
 //  Adds a model's probabilities (n values, copied). role is "model",

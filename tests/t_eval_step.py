@@ -188,6 +188,96 @@ if rcli("hget", "pred:model:synth:production", "version") != "1":
 r4 = job("worker-eval", "evaluate", "w4", "evaluate", models)
 if r4["status"] != "fail" or r4["error"]["code"] != "bad_model":
     fail(f"evaluate with a corrupt model: {r4}")
+# ---- A regression task (discovery proposes them too): evaluate -> deploy through the runtime.
+def write_regression_dataset(path, rows=900, cols=4, seed=11):
+    """A dataset file in the format of lib/lb_dataset.h (version 1), written here
+    independently: task 1 (regression), target = a linear function of the
+    features plus noise, baseline = the previous target (NaN on a few rows,
+    where the evaluator falls back to the training mean)."""
+    import numpy as np, struct
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, (rows, cols)).astype(np.float32)
+    y = (1.5 * x[:, 0] - x[:, 1] + 0.5 * x[:, 2] + rng.normal(0, 0.3, rows)).astype(np.float32)
+    base = np.concatenate([[np.nan], y[:-1]]).astype(np.float32)
+    base[rng.choice(rows, 20, replace=False)] = np.nan
+    fwd = (y - np.nan_to_num(base)).astype(np.float32) * np.float32(0.01)
+    ts = (1700000000 + 3600 * np.arange(rows)).astype("<i8")
+    tr, va = int(rows * 0.6), int(rows * 0.8)
+    meta = json.dumps({"task": "synth_reg", "task_type": "regression",
+                       "target": {"column": "target", "kind": "value", "horizon": 1}}).encode()
+
+    def item(b):
+        return struct.pack("<I", len(b)) + b
+
+    def pad(b):
+        return b + b"\0" * (-len(b) % 8)
+
+    strings = item(b"target") + item(meta)
+    for c in range(cols):
+        strings += b"\0" + item(f"f{c}".encode())
+    strings = pad(strings + item(b"SYN"))
+    body = (ts.tobytes() + pad(np.zeros(rows, "<u4").tobytes()) + pad(x.astype("<f4").tobytes())
+            + pad(y.astype("<f4").tobytes()) + pad(base.astype("<f4").tobytes())
+            + pad(fwd.astype("<f4").tobytes()))
+    total = 128 + len(strings) + len(body) + 32
+    head = (b"PDSET\r\n\x1a" + struct.pack("<IIQIIIIqq", 1, 0, rows, cols, 1, 0, 1, 3600, 3600)
+            + struct.pack("<6Q", 0, tr, tr, va, va, rows) + struct.pack("<QQQ", len(strings), total, 0))
+    assert len(head) == 128
+    data = head + strings + body
+    with open(path, "wb") as f:
+        f.write(data + hashlib.sha256(data).digest())
+
+
+rcli("del", "pred:model:synth_reg:production")
+write_regression_dataset(os.path.join(TMP, "reg.bin"))
+DR = put(os.path.join(TMP, "reg.bin"))
+XR = run("worker-train", "fit", "-f", "xgboost", "-d", DR, "-p", "rounds=40")
+WR = run("worker-train", "fit", "-f", "xgboost", "-d", DR, "-p", "rounds=2")   # a worse model
+reg = {"fetch.dataset": DR, "train_xgboost.model": XR, "candidate": "xgboost", "seed": 7}
+e1 = job("worker-eval", "evaluate", "r1", "evaluate", reg)
+if e1["status"] != "done" or e1["outputs"].get("report") is None:
+    fail(f"evaluate of a regression task failed: {e1}")
+m = e1["metrics"]
+if not (0 < m.get("rmse", -1) and 0.5 < m.get("r2", 0) <= 1) or "accuracy" in m or m["vs_rules_lo"] <= 0:
+    fail(f"regression evaluate metrics: {m}")
+html = open(e1["outputs"]["report"][7:]).read()
+for plot in ("plot-scatter", "plot-residuals", "plot-equity", "plot-importance"):
+    if f'id="{plot}"' not in html:
+        fail(f"regression report lacks {plot}")
+if "the training mean" not in html or "plot-roc" in html:
+    fail("regression report does not say which baseline it used, or draws a ROC curve")
+cur.execute("select task_type, rmse is not null, accuracy is null from evaluations "
+            "where run = 'r1' and role = 'candidate'")
+if cur.fetchone() != ("regression", True, True):
+    fail("regression evaluation row not stored as a regression")
+cur.execute("select metric, mse_diff > 0 from evaluation_comparisons where run = 'r1'")
+if cur.fetchall() != [("rmse", True)]:
+    fail("regression comparison with the baseline not stored on rmse")
+# First model of the task: it beats the baseline, promoted.
+g1 = job("worker-deploy", "deploy", "r1", "deploy", {})
+if g1["status"] != "done" or g1["metrics"].get("promoted") != 1.0:
+    fail(f"deploy of a better regression (first model) not promoted: {g1}")
+if rcli("hget", "pred:model:synth_reg:production", "version") != "1":
+    fail("regression promotion did not move the serving pointer")
+# Next week the same model: a zero improvement over production is inside the margin.
+e2 = job("worker-eval", "evaluate", "r2", "evaluate", reg)
+if e2["status"] != "done" or e2["metrics"].get("production_version") != 1.0 or e2["metrics"]["vs_production_diff"] != 0.0:
+    fail(f"regression evaluate did not re-score production v1: {e2}")
+g2 = job("worker-deploy", "deploy", "r2", "deploy", {})
+if g2["status"] != "done" or g2["metrics"].get("promoted") != 0.0:
+    fail(f"deploy of an equal regression not rejected: {g2}")
+# A worse model: rejected, production stays.
+e3 = job("worker-eval", "evaluate", "r3", "evaluate", dict(reg, **{"train_xgboost.model": WR}))
+if e3["status"] != "done" or not e3["metrics"]["vs_production_diff"] < 0:
+    fail(f"evaluate of a worse regression: {e3}")
+g3 = job("worker-deploy", "deploy", "r3", "deploy", {})
+if g3["status"] != "done" or g3["metrics"].get("promoted") != 0.0:
+    fail(f"deploy of a worse regression not rejected: {g3}")
+cur.execute("select decision, metric from deploy_decisions where task = 'synth_reg' order by id")
+if cur.fetchall() != [("promoted", "rmse"), ("rejected", "rmse"), ("rejected", "rmse")]:
+    fail("regression decisions not logged on rmse")
+if rcli("hget", "pred:model:synth_reg:production", "version") != "1":
+    fail("a rejected regression moved the pointer")
 con.close()
 subprocess.run(["psql", "-X", "-q", f"{base}/postgres", "-c", f"drop database if exists {db}"],
                stdout=subprocess.DEVNULL)

@@ -348,6 +348,9 @@ s_compare (wk_eval_t *self, const wk_eval_policy_t *cand, const wk_eval_policy_t
     free (cb);
 }
 
+static int s_add_rules_and_blend (wk_eval_t *self, const wk_eval_settings_t *settings,
+                                  char *why, size_t size);
+
 int
 wk_eval_run (wk_eval_t *self, const wk_eval_settings_t *settings, char *why, size_t size)
 {
@@ -370,17 +373,31 @@ wk_eval_run (wk_eval_t *self, const wk_eval_settings_t *settings, char *why, siz
         //  with a rule signal has no meaning, so there is none.
         if (!s_find (self, "rules"))
             wk_eval_add_model (self, "rules", "baseline", "rules", self->base, NULL, NULL, 0);
-        for (size_t i = 0; i < self->npol; i++)
-            if (s_score (self, &self->pol [i], why, size))
-                return -1;
-        cand = s_find (self, settings->candidate);
-        for (size_t i = 0; i < self->npol; i++)
-            if (strcmp (self->pol [i].role, "production") == 0)
-                s_compare (self, cand, &self->pol [i]);
-        s_compare (self, cand, s_find (self, "rules"));
-        self->ran = true;
-        return 0;
     }
+    else
+    if (s_add_rules_and_blend (self, settings, why, size))
+        return -1;
+    for (size_t i = 0; i < self->npol; i++)
+        if (s_score (self, &self->pol [i], why, size))
+            return -1;
+    cand = s_find (self, settings->candidate);
+    for (size_t i = 0; i < self->npol; i++)
+        if (strcmp (self->pol [i].role, "production") == 0)
+            s_compare (self, cand, &self->pol [i]);
+    s_compare (self, cand, s_find (self, "rules"));
+    if (!self->regression)
+        s_compare (self, s_find (self, "blend"), s_find (self, "rules"));
+    self->ran = true;
+    return 0;
+}
+
+//  Binary: the rules (0/1 signal as the score) and the blend of the
+//  candidate with them. Returns 0, or -1 when the candidate's scores are
+//  not probabilities.
+static int
+s_add_rules_and_blend (wk_eval_t *self, const wk_eval_settings_t *settings, char *why, size_t size)
+{
+    wk_eval_policy_t *cand;
     //  The rules as a policy: the 0/1 signal is its score.
     double *tmp = lb_xmalloc (self->n * sizeof *tmp);
     for (size_t i = 0; i < self->n; i++)
@@ -400,16 +417,6 @@ wk_eval_run (wk_eval_t *self, const wk_eval_settings_t *settings, char *why, siz
     if (!s_find (self, "blend"))
         wk_eval_add_model (self, "blend", "blend", "blend", tmp, NULL, NULL, 0);
     free (tmp);
-    for (size_t i = 0; i < self->npol; i++)
-        if (s_score (self, &self->pol [i], why, size))
-            return -1;
-    cand = s_find (self, settings->candidate);
-    for (size_t i = 0; i < self->npol; i++)
-        if (strcmp (self->pol [i].role, "production") == 0)
-            s_compare (self, cand, &self->pol [i]);
-    s_compare (self, cand, s_find (self, "rules"));
-    s_compare (self, s_find (self, "blend"), s_find (self, "rules"));
-    self->ran = true;
     return 0;
 }
 

@@ -382,6 +382,16 @@ s_table_close (s_buf_t *b, s_fmt_t f)
     s_put (b, f == S_HTML ? "</table>\n" : "\n");
 }
 
+//  A comparison's baseline as the tables name it: "production (v3)", "rules".
+static void
+s_baseline_name (const wk_eval_cmp_t *c, char *buf, size_t size)
+{
+    if (c->baseline_version)
+        snprintf (buf, size, "%s (v%d)", c->baseline, c->baseline_version);
+    else
+        snprintf (buf, size, "%s", c->baseline);
+}
+
 //  The regression tables: metrics and the A/B comparisons on squared error.
 static void
 s_regression_tables (s_buf_t *b, s_fmt_t f, wk_eval_t *eval)
@@ -412,10 +422,7 @@ s_regression_tables (s_buf_t *b, s_fmt_t f, wk_eval_t *eval)
     for (size_t i = 0; i < wk_eval_comparisons (eval); i++) {
         const wk_eval_cmp_t *c = wk_eval_comparison (eval, i);
         char base [96];
-        if (c->baseline_version)
-            snprintf (base, sizeof base, "%s (v%d)", c->baseline, c->baseline_version);
-        else
-            snprintf (base, sizeof base, "%s", c->baseline);
+        s_baseline_name (c, base, sizeof base);
         const char *cells [] = { c->candidate, base, s_fmt (n1, 32, c->ci.diff, 4),
             s_fmt (n2, 32, c->ci.lo, 4), s_fmt (n3, 32, c->ci.hi, 4),
             s_fmt (n7, 32, c->mse.diff, 6), s_fmt (n8, 32, c->mse.lo, 6),
@@ -484,10 +491,7 @@ s_body (s_buf_t *b, s_fmt_t f, wk_eval_t *eval, const wk_report_info_t *info)
         for (size_t i = 0; i < wk_eval_comparisons (eval); i++) {
             const wk_eval_cmp_t *c = wk_eval_comparison (eval, i);
             char base [96];
-            if (c->baseline_version)
-                snprintf (base, sizeof base, "%s (v%d)", c->baseline, c->baseline_version);
-            else
-                snprintf (base, sizeof base, "%s", c->baseline);
+            s_baseline_name (c, base, sizeof base);
             snprintf (n4, 32, "%zu/%zu", c->mc.b, c->mc.c);
             const char *cells [] = { c->candidate, base, s_fmt (n1, 32, c->ci.diff, 4),
                 s_fmt (n2, 32, c->ci.lo, 4), s_fmt (n3, 32, c->ci.hi, 4), n4,

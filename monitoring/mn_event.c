@@ -93,13 +93,14 @@ s_int (const msgpack_object *o, int64_t *out)
     return -1;
 }
 
+//  True when s is len hex digits (lowercase only unless upper_ok).
 static bool
-s_is_hex (const char *s, size_t len)
+s_is_hex (const char *s, size_t len, bool upper_ok)
 {
     if (strlen (s) != len)
         return false;
     for (size_t i = 0; i < len; i++)
-        if (!isxdigit ((unsigned char) s [i]) || isupper ((unsigned char) s [i]))
+        if (!isxdigit ((unsigned char) s [i]) || (!upper_ok && isupper ((unsigned char) s [i])))
             return false;
     return true;
 }
@@ -119,6 +120,8 @@ s_decode_map (const msgpack_object *map, mn_event_t *event, char *err, size_t er
             return -1;
         }
         const char *bad = NULL;
+        if (val->type == MSGPACK_OBJECT_NIL && i > 0)
+            continue;                   //  nil is as good as absent
         if (i == 0 && !s_key_is (key, "v")) {
             snprintf (err, err_size, "first key is not \"v\"");
             return -1;
@@ -141,7 +144,7 @@ s_decode_map (const msgpack_object *map, mn_event_t *event, char *err, size_t er
             has_t = true;
         }
         else if (s_key_is (key, "id")) {
-            if (s_str (val, event->id, sizeof event->id, true) || !s_is_hex (event->id, 32))
+            if (s_str (val, event->id, sizeof event->id, true) || !s_is_hex (event->id, 32, false))
                 bad = "id (must be 32 lowercase hex characters)";
             seen |= K_ID;
         }
@@ -152,8 +155,8 @@ s_decode_map (const msgpack_object *map, mn_event_t *event, char *err, size_t er
         }
         else if (s_key_is (key, "worker")) {
             if (s_str (val, event->worker, sizeof event->worker, true) || !*event->worker
-            ||  !s_is_hex (event->worker, strlen (event->worker)))
-                bad = "worker (must be lowercase hex, 1-255 characters)";
+            ||  !s_is_hex (event->worker, strlen (event->worker), true))
+                bad = "worker (must be hex, 1-255 characters)";
             seen |= K_WORKER;
         }
         else if (s_key_is (key, "proto")) {

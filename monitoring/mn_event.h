@@ -18,7 +18,9 @@
     The decoder is strict about what it knows: the body must be one map with
     v = 1 first, ev one of the names above and equal to the topic, every known
     key of its type and within its size, the keys each event needs present,
-    and nothing after the map. It ignores keys it does not know (a newer
+    and nothing after the map. A nil value counts as an absent key. The
+    worker identity is hex in either case (czmq's zframe_strhex writes
+    uppercase); job ids are 32 lowercase hex. It ignores keys it does not know (a newer
     broker may add some; events are one-way, so the monitor cannot ask) but
     counts them in `extra_keys`. It never aborts on input: it returns -1 and
     says what and where in err.

@@ -124,6 +124,18 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Re
     *con_cls = NULL;
 }
 
+//  URL unescaping: MHD's own, except that a URL carrying an escaped NUL
+//  ("%00") stays escaped, so "/app.js%00.html" is not cut to "/app.js" and
+//  answers 404 like any other unknown path.
+static size_t
+s_unescape (void *cls, struct MHD_Connection *conn, char *uri)
+{
+    (void) cls; (void) conn;
+    if (strstr (uri, "%00"))
+        return strlen (uri);
+    return MHD_http_unescape (uri);
+}
+
 static void
 s_mhd_log (void *cls, const char *fmt, va_list ap)
 {
@@ -150,12 +162,13 @@ mn_http_new (const char *address, int port, mn_http_handler_fn *handler, void *a
     self->arg = arg;
     self->daemon = MHD_start_daemon (MHD_USE_EPOLL | MHD_USE_ERROR_LOG, (uint16_t) port, NULL, NULL,
                                      s_access, self,
+                                     MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
                                      MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &sa,
                                      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) MN_HTTP_MEMORY,
                                      MHD_OPTION_CONNECTION_LIMIT, (unsigned) 64,
                                      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 10,
                                      MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
-                                     MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
+                                     MHD_OPTION_UNESCAPE_CALLBACK, s_unescape, NULL,
                                      MHD_OPTION_END);
     if (!self->daemon) {
         lb_log_error ("cannot listen on http://%s:%d (port in use?)", address, port);
@@ -284,6 +297,10 @@ mn_http_test (bool verbose)
     assert (strstr (sink.data, "hello POST token=- body=3"));
     sink.size = 0;
     assert (s_fetch (server, "/../../etc/passwd", NULL, NULL, &sink) == 404);
+    sink.size = 0;
+    assert (s_fetch (server, "/hello%00.html", NULL, NULL, &sink) == 404);
+    sink.size = 0;
+    assert (s_fetch (server, "/hell%6f", NULL, NULL, &sink) == 200);
     //  A header larger than the connection's memory: refused, server alive.
     char *big = lb_xmalloc (MN_HTTP_MEMORY + 100);
     memcpy (big, "X-Big: ", 7);

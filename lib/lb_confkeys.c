@@ -95,6 +95,28 @@ static const lb_cfg_key_t s_keys [] = {
     { "monitor.curve_server", LB_CFG_STRING, NULL, NULL, 0, 0, 0,
       "the broker's public CURVE certificate file" },
 
+    //  [worker] - the runtime every worker links (workers/runtime/wk_runtime.h)
+    { "worker.grace", LB_CFG_SECONDS, "30s", NULL, 0, 86400, 0,
+      "on SIGTERM, how long the job in hand may take to finish before it is handed back" },
+    { "worker.reconnect_min", LB_CFG_SECONDS, "250ms", NULL, 0.001, 3600, 0,
+      "first wait before reconnecting to a silent broker (doubles each try, with jitter)" },
+    { "worker.reconnect_max", LB_CFG_SECONDS, "30s", NULL, 0.001, 3600, 0,
+      "longest wait between reconnection tries" },
+    { "worker.progress_interval", LB_CFG_SECONDS, "250ms", NULL, 0, 60, 0,
+      "progress reports are sent at most this often" },
+
+    //  [scheduler] - sched and its daemon (scheduler/, docs/scheduler.md)
+    { "scheduler.pipelines", LB_CFG_STRING, "deploy/pipelines", NULL, 0, 0, 0,
+      "directory of pipeline definitions (NAME.conf)" },
+    { "scheduler.tick", LB_CFG_SECONDS, "500ms", NULL, 0.01, 60, 0,
+      "how often the daemon looks at runs, results and cron slots" },
+    { "scheduler.broker_timeout", LB_CFG_SECONDS, "5s", NULL, 0.1, 600, 0,
+      "how long one request to the broker may take before it is retried on a new socket" },
+    { "scheduler.worker_check", LB_CFG_SECONDS, "5s", NULL, 0.1, 3600, 0,
+      "how often a waiting step's job is checked with mmi.job / mmi.service" },
+    { "scheduler.redis_ttl", LB_CFG_SECONDS, "7d", NULL, 60, 31536000, 0,
+      "how long a finished run's live keys stay in Redis" },
+
     //  [llm] - Anthropic Messages API
     { "llm.api_key", LB_CFG_STRING, NULL, "ANTHROPIC_API_KEY", 0, 0, LB_CFG_SECRET,
       "API key; without one, discovery uses the built-in catalog" },

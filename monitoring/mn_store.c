@@ -298,7 +298,11 @@ mn_store_event (mn_store_t *self, const mn_event_t *e)
     }
     if (e->ev == MN_EV_DONE || e->ev == MN_EV_FAILED || e->ev == MN_EV_DEAD)
         s_cmd (self, "EXPIRE %s %lld", stat, (long long) self->cfg.stats_ttl_s);
-    //  The event stream: newest last, about events_max kept.
+    //  The event stream: newest last, about events_max kept. Progress
+    //  reports (a few a second per running job) only update the job's hash,
+    //  so they do not push the rest out of the stream.
+    if (e->ev == MN_EV_PROGRESS)
+        return s_flush (self);
     char wname [256];
     mn_event_worker_name (e->worker, wname, sizeof wname);
     s_cmd (self, "XADD %sevents MAXLEN ~ %lld * ev %s t %s id %s service %s worker %s attempt %s error %s",

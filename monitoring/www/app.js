@@ -48,6 +48,9 @@ function us2ms(v) { return v ? Number(v) / 1000 : 0; }
 
 function short(id) { return id ? String(id).slice(0, 8) : ""; }
 
+// Worker identities from libzmq share their first bytes (0x00 + a counter): show the end.
+function shortW(id) { return id ? String(id).slice(-8) : ""; }
+
 async function act(what, id) {
   const token = document.getElementById("token").value;
   if (!token) { alert("Enter the action token first (the dashboard is read-only without it)."); return; }
@@ -69,7 +72,7 @@ function drawRuns(d) {
       const st = s.state === "done" ? "done" : (live.state || s.state);
       return el("tr", { "data-step": s.name }, el("td", {}, s.name), el("td", {}, state(st)), el("td", {}, bar(s.state === "done" ? 100 : pct)),
         el("td", { class: "muted" }, [live.stage || s.stage, live.message || s.message, s.error].filter(Boolean).join(" - ")),
-        el("td", { class: "muted" }, live.worker ? "on " + short(live.worker) : ""));
+        el("td", { class: "muted" }, live.worker ? "on " + shortW(live.worker) : ""));
     }));
     return [el("code", { "data-run": run.id }, run.id), run.pipeline, state(run.state), ago(run.created_ms, d.now_ms),
       dur(run.started_ms, run.finished_ms), steps];
@@ -85,7 +88,7 @@ function drawQueues(d) {
 }
 
 function drawWorkers(d) {
-  const rows = (d.workers || []).map((w) => [el("span", { "data-worker": w.id }, w.name || short(w.id)), w.service,
+  const rows = (d.workers || []).map((w) => [el("span", { "data-worker": w.id }, w.name && w.name !== w.id ? w.name : shortW(w.id)), w.service,
     state(w.state), w.host || "", w.pid || "", w.gpu || "", w.job ? short(w.job) : "", ago(us2ms(w.last_seen_us), d.now_ms)]);
   document.getElementById("workers").replaceChildren(
     table(["worker", "service", "state", "host", "pid", "gpu", "job", "seen"], rows));
@@ -140,7 +143,7 @@ function drawRegistry(d) {
 
 function drawEvents(d) {
   const rows = (d.events || []).map((e) => [new Date(Number(e.t) / 1000).toISOString().slice(11, 23), state(e.ev), e.service || "",
-    short(e.id), e.worker ? short(e.worker) : "", e.attempt && e.attempt !== "0" ? e.attempt : "", e.error || ""]);
+    short(e.id), e.worker ? (e.worker.length > 12 ? shortW(e.worker) : e.worker) : "", e.attempt && e.attempt !== "0" ? e.attempt : "", e.error || ""]);
   document.getElementById("events").replaceChildren(table(["time (UTC)", "event", "service", "job", "worker", "attempt", "error"], rows));
 }
 

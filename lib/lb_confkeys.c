@@ -94,6 +94,8 @@ static const lb_cfg_key_t s_keys [] = {
       "the monitor's CURVE certificate secret file (with broker.curve_secret set on the broker)" },
     { "monitor.curve_server", LB_CFG_STRING, NULL, NULL, 0, 0, 0,
       "the broker's public CURVE certificate file" },
+    { "monitor.events_curve", LB_CFG_BOOL, "false", NULL, 0, 0, 0,
+      "use CURVE on broker.events too (only when the broker's PUB socket is a CURVE server)" },
 
     //  [worker] - the runtime every worker links (workers/runtime/wk_runtime.h)
     { "worker.grace", LB_CFG_SECONDS, "30s", NULL, 0, 86400, 0,

@@ -48,6 +48,7 @@ typedef struct {
     int64_t last_catchup_us;
     int64_t next_catchup_us;            //  monotonic
     int64_t catchup_us;
+    bool gpu_only;                      //  --gpu-only: NVML on /metrics, no broker, no stores
 } s_ctx_t;
 
 //  -------------------------------------------------------------------------
@@ -205,6 +206,24 @@ s_handle (void *arg, const mn_http_request_t *req, mn_http_reply_t *reply)
     s_ctx_t *ctx = arg;
     bool get = !strcmp (req->method, "GET") || !strcmp (req->method, "HEAD");
     const char *path = !strcmp (req->path, "/")? "/index.html": req->path;
+    if (ctx->gpu_only) {
+        if (!get)
+            mn_http_text (reply, 405, "method %s not allowed on %s", req->method, req->path);
+        else if (!strcmp (path, "/healthz"))
+            mn_http_text (reply, 200, "ok");
+        else if (strcmp (path, "/metrics"))
+            mn_http_text (reply, 404, "no such page: %.200s (this monitor runs --gpu-only: /metrics only)", req->path);
+        else {
+            mn_gpu_t gpus [64];
+            mn_scrape_facts_t facts = { .gpu_only = true, .nvml = mn_nvml_available (ctx->nvml), .gpus = gpus };
+            facts.ngpus = mn_nvml_read (ctx->nvml, gpus, 64);
+            reply->body = mn_metrics_render (ctx->metrics, &facts);
+            reply->size = strlen (reply->body);
+            reply->status = 200;
+            reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        }
+        return;
+    }
     for (const mn_asset_t *a = mn_assets; a->path; a++)
         if (!strcmp (a->path, path)) {
             if (!get) {
@@ -237,7 +256,7 @@ s_handle (void *arg, const mn_http_request_t *req, mn_http_reply_t *reply)
             reply->content_type = "application/json";
             return;
         }
-        mn_scrape_facts_t facts;
+        mn_scrape_facts_t facts = { .gpu_only = false };
         mn_state_facts (pg, &facts);
         mn_gpu_t gpus [64];
         facts.nvml = mn_nvml_available (ctx->nvml);
@@ -270,9 +289,11 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "usage: monitor [-c FILE] [-p PORT] [-v] [--print-config]\n"
+        "usage: monitor [-c FILE] [-p PORT] [-v] [--gpu-only] [--print-config]\n"
         "Records the broker's events into Redis (monitoring/REDIS.md), serves Prometheus\n"
         "/metrics and the web dashboard on http://monitor.bind:monitor.port/.\n"
+        "      --gpu-only      on a GPU host: serve this host's NVML gauges on /metrics, nothing else\n"
+        "                      (no broker, Redis or PostgreSQL needed)\n"
         "  -c, --config FILE   configuration file (else $PREDICTORS_CONFIG)\n"
         "  -p, --port PORT     HTTP port (overrides monitor.port; 0 = any free port)\n"
         "  -v, --verbose       log level debug\n"
@@ -285,11 +306,11 @@ int
 main (int argc, char **argv)
 {
     const char *config_path = NULL, *port = NULL;
-    bool verbose = false, print = false;
+    bool verbose = false, print = false, gpu_only = false;
     static const struct option opts [] = {
         { "config", required_argument, NULL, 'c' }, { "port", required_argument, NULL, 'p' },
         { "verbose", no_argument, NULL, 'v' }, { "print-config", no_argument, NULL, 'P' },
-        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
+        { "help", no_argument, NULL, 'h' }, { "gpu-only", no_argument, NULL, 'G' }, { NULL, 0, NULL, 0 }
     };
     int opt;
     while ((opt = getopt_long (argc, argv, "c:p:vh", opts, NULL)) != -1)
@@ -298,6 +319,7 @@ main (int argc, char **argv)
             case 'p': port = optarg; break;
             case 'v': verbose = true; break;
             case 'P': print = true; break;
+            case 'G': gpu_only = true; break;
             case 'h': s_usage (stdout); return 0;
             default:  s_usage (stderr); return 2;
         }
@@ -331,6 +353,25 @@ main (int argc, char **argv)
     }
     zsys_init ();
     zsys_set_logstream (NULL);
+    if (gpu_only) {
+        ctx.gpu_only = true;
+        ctx.metrics = mn_metrics_new ();
+        ctx.nvml = mn_nvml_new ();
+        ctx.http = mn_http_new (lb_config_str (ctx.config, "monitor.bind"),
+                                (int) lb_config_int (ctx.config, "monitor.port"), s_handle, &ctx);
+        if (!ctx.http)
+            goto out;
+        lb_log_info ("monitor up (gpu-only) http=http://%s:%d/metrics nvml=%s", lb_config_str (ctx.config, "monitor.bind"),
+                     mn_http_port (ctx.http), mn_nvml_available (ctx.nvml)? "yes": "no (no GPU metrics)");
+        while (!zsys_interrupted) {
+            zmq_pollitem_t item = { NULL, mn_http_fd (ctx.http), ZMQ_POLLIN, 0 };
+            int64_t ms = mn_http_timeout_ms (ctx.http);
+            zmq_poll (&item, 1, ms < 0 || ms > 1000? 1000: (long) ms);
+            mn_http_run (ctx.http);
+        }
+        rc = 0;
+        goto out;
+    }
     ctx.prefix = lb_config_str (ctx.config, "monitor.redis_prefix");
     const char *token = lb_config_str (ctx.config, "monitor.token");
     ctx.token = token && *token? token: NULL;
@@ -364,7 +405,7 @@ main (int argc, char **argv)
     const char *events = lb_config_str (ctx.config, "broker.events");
     ctx.sub = zsock_new (ZMQ_SUB);
     assert (ctx.sub);
-    if (curve_secret && *curve_secret) {
+    if (curve_secret && *curve_secret && lb_config_bool (ctx.config, "monitor.events_curve")) {
         zcert_t *cert = zcert_load (curve_secret);
         zcert_t *server = zcert_load (curve_server);
         if (!cert || !server) {

@@ -240,6 +240,92 @@ s_decode_map (const msgpack_object *map, mn_event_t *event, char *err, size_t er
     return (long) seen;
 }
 
+static uint64_t
+s_be (const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = (v << 8) | p [i];
+    return v;
+}
+
+bool
+mn_event_plausible (const void *data, size_t size, int depth)
+{
+    const uint8_t *p = data;
+    size_t pos = 0;
+    //  Items still to read at each open nesting level.
+    uint64_t pending [64];
+    int level = 0;
+    if (depth < 1 || depth > 63)
+        depth = 63;
+    pending [0] = 1;
+    while (level >= 0) {
+        if (pending [level] == 0) {
+            level--;
+            continue;
+        }
+        if (pos >= size)
+            return false;
+        pending [level]--;
+        uint8_t b = p [pos++];
+        uint64_t skip = 0, children = 0;
+        int lenbytes = 0;
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+            ;
+        else if (b >= 0x80 && b <= 0x8f)
+            children = 2 * (uint64_t) (b & 0x0f);
+        else if (b >= 0x90 && b <= 0x9f)
+            children = b & 0x0f;
+        else if (b >= 0xa0 && b <= 0xbf)
+            skip = b & 0x1f;
+        else switch (b) {
+            case 0xc4: case 0xd9: lenbytes = 1; break;          //  bin8, str8
+            case 0xc5: case 0xda: lenbytes = 2; break;
+            case 0xc6: case 0xdb: lenbytes = 4; break;
+            case 0xc7: lenbytes = 1; skip = 1; break;           //  ext8: + type byte
+            case 0xc8: lenbytes = 2; skip = 1; break;
+            case 0xc9: lenbytes = 4; skip = 1; break;
+            case 0xca: skip = 4; break;
+            case 0xcb: skip = 8; break;
+            case 0xcc: case 0xd0: skip = 1; break;
+            case 0xcd: case 0xd1: skip = 2; break;
+            case 0xce: case 0xd2: skip = 4; break;
+            case 0xcf: case 0xd3: skip = 8; break;
+            case 0xd4: skip = 2; break;                         //  fixext 1..16: type + data
+            case 0xd5: skip = 3; break;
+            case 0xd6: skip = 5; break;
+            case 0xd7: skip = 9; break;
+            case 0xd8: skip = 17; break;
+            case 0xdc: case 0xdd: case 0xde: case 0xdf: {
+                int n = (b == 0xdc || b == 0xde)? 2: 4;
+                if (size - pos < (size_t) n)
+                    return false;
+                children = s_be (p + pos, n) * (b >= 0xde? 2: 1);
+                pos += (size_t) n;
+                break;
+            }
+            default:
+                return false;                                   //  0xc1: never used
+        }
+        if (lenbytes) {
+            if (size - pos < (size_t) lenbytes)
+                return false;
+            skip += s_be (p + pos, lenbytes);
+            pos += (size_t) lenbytes;
+        }
+        if (skip > size - pos)
+            return false;
+        pos += (size_t) skip;
+        if (children) {
+            if (children > size - pos || level + 1 >= depth)
+                return false;
+            pending [++level] = children;
+        }
+    }
+    return true;
+}
+
 int
 mn_event_decode (const char *topic, size_t topic_size, const void *body, size_t body_size,
                  mn_event_t *event, char *err, size_t err_size)
@@ -248,6 +334,10 @@ mn_event_decode (const char *topic, size_t topic_size, const void *body, size_t 
     memset (event, 0, sizeof *event);
     if (body_size == 0 || body_size > MN_EVENT_MAX_BODY) {
         snprintf (err, err_size, "body size %zu outside 1..%d", body_size, MN_EVENT_MAX_BODY);
+        return -1;
+    }
+    if (!mn_event_plausible (body, body_size, 8)) {
+        snprintf (err, err_size, "body is not msgpack (truncated, or a container larger than the body)");
         return -1;
     }
     msgpack_unpacked msg;
@@ -440,6 +530,14 @@ mn_event_test (bool verbose)
         assert (rc == -1 && strstr (err, bad [i].why));
     }
     assert (mn_event_decode ("queued", 6, "", 0, &out, err, sizeof err) == -1);
+    //  Containers that claim more elements than the bytes that follow.
+    assert (mn_event_decode ("queued", 6, "\xdf\xff\xff\xff\xff", 5, &out, err, sizeof err) == -1);
+    assert (!mn_event_plausible ("\xdd\x00\x10\x00\x00\x01", 6, 8));
+    assert (!mn_event_plausible ("\xdb\x00\x00\x00\x09" "abc", 8, 8));
+    assert (!mn_event_plausible ("\x91\x91\x91\x01", 4, 2));         //  too deep
+    assert (mn_event_plausible ("\x91\x91\x91\x01", 4, 8));
+    assert (mn_event_plausible ("\x82\xa1v\x01\xa1t\xcb\x00\x00\x00\x00\x00\x00\x00\x00", 15, 8));
+    assert (!mn_event_plausible ("\xc1", 1, 8));
     //  Worker names.
     char name [64];
     assert (strcmp (mn_event_worker_name ("686f73743a3432", name, sizeof name), "host:42") == 0);

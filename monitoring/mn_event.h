@@ -75,6 +75,15 @@ typedef struct {
 int mn_event_decode (const char *topic, size_t topic_size, const void *body, size_t body_size,
                      mn_event_t *event, char *err, size_t err_size);
 
+//  True when data is one msgpack value whose every container declares no
+//  more elements than bytes remain (each element needs at least one), with
+//  at most `depth` levels of nesting. msgpack-c allocates a container's
+//  element array from its declared count before reading the elements, so a
+//  5-byte "map of 4 billion entries" would otherwise ask for 128 GB: every
+//  msgpack body from outside goes through this first. Trailing bytes after
+//  the value are allowed here (the decoders refuse them).
+bool mn_event_plausible (const void *data, size_t size, int depth);
+
 //  Returns the event's name ("queued", "worker.up", ...).
 const char *mn_event_name (mn_ev_t ev);
 

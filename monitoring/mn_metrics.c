@@ -69,7 +69,7 @@ s_service (mn_metrics_t *self, const char *name)
     for (size_t i = 0; i < self->nservices; i++)
         if (!strcmp (self->services [i].name, name))
             return &self->services [i];
-    if (self->nservices == MN_METRICS_MAX_SERVICES)
+    if (self->nservices >= MN_METRICS_MAX_SERVICES)
         name = "_other";
     for (size_t i = 0; i < self->nservices; i++)
         if (!strcmp (self->services [i].name, name))
@@ -158,7 +158,8 @@ mn_metrics_snapshot (mn_metrics_t *self, const mn_snapshot_t *snap, bool ok)
             s_service (self, snap->workers [i].service)->workers_busy++;
     free (self->stats);
     self->stats = lb_xcalloc (snap->nstats + 1, sizeof *self->stats);
-    memcpy (self->stats, snap->stats, snap->nstats * sizeof *self->stats);
+    if (snap->nstats)
+        memcpy (self->stats, snap->stats, snap->nstats * sizeof *self->stats);
     self->nstats = snap->nstats;
 }
 
@@ -228,6 +229,8 @@ mn_metrics_render (mn_metrics_t *self, const mn_scrape_facts_t *f)
     s_buf_t b = { .data = lb_xmalloc (4096), .size = 0, .cap = 4096 };
     b.data [0] = 0;
     char e1 [300], e2 [300];
+    if (f->gpu_only)
+        goto gpus;
 
     s_head (&b, "predictors_jobs_submitted_total", "counter", "Jobs submitted to the broker (first queueing), by service.");
     for (size_t i = 0; i < self->nservices; i++)
@@ -341,6 +344,7 @@ mn_metrics_render (mn_metrics_t *self, const mn_scrape_facts_t *f)
     }
 
     //  GPUs, through NVML where the host has it.
+gpus:
     s_head (&b, "predictors_nvml_available", "gauge", "1 when NVML (the NVIDIA driver library) is present on the monitor's host.");
     s_put (&b, "predictors_nvml_available %d\n", f->nvml? 1: 0);
     if (f->nvml) {
@@ -358,6 +362,8 @@ mn_metrics_render (mn_metrics_t *self, const mn_scrape_facts_t *f)
                    s_esc (f->gpus [i].name, e1, sizeof e1), f->gpus [i].mem_total_bytes);
     }
 
+    if (f->gpu_only)
+        return b.data;
     //  The monitor itself.
     s_head (&b, "predictors_monitor_events_total", "counter", "Broker events the monitor received and decoded, by event.");
     for (int i = 0; i < MN_EV_COUNT; i++)
@@ -410,6 +416,11 @@ mn_metrics_test (bool verbose)
     assert (strstr (text, "task=\"task \\\"q\\\"\""));
     assert (strstr (text, "predictors_nvml_available 0\n") && !strstr (text, "predictors_gpu_utilization"));
     assert (strstr (text, "predictors_broker_up 1\n"));
+    free (text);
+    //  A --gpu-only monitor exports the NVML part alone.
+    mn_scrape_facts_t g = { .gpu_only = true };
+    text = mn_metrics_render (m, &g);
+    assert (strstr (text, "predictors_nvml_available 0\n") && !strstr (text, "predictors_jobs_total"));
     free (text);
     //  The broker stops answering: its gauges go.
     mn_metrics_snapshot (m, NULL, false);

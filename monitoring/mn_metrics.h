@@ -46,6 +46,7 @@ typedef struct {
 } mn_gpu_t;
 
 typedef struct {
+    bool gpu_only;                          //  a --gpu-only monitor: NVML gauges and nothing else
     bool db_up;                             //  false: PostgreSQL gauges are left out
     const mn_run_count_t *runs; size_t nruns;
     const mn_prod_metric_t *prod; size_t nprod;

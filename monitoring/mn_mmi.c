@@ -1,5 +1,6 @@
 /*  mn_mmi.c - Majordomo 0.1 client for the broker's mmi.* services (Lazy Pirate). */
 #include "mn_mmi.h"
+#include "mn_event.h"
 #include "lb_log.h"
 #include "lb_mem.h"
 
@@ -192,6 +193,10 @@ s_parse (s_doc_t *doc, const void *data, size_t size, msgpack_object_type type, 
     msgpack_unpacked_init (&doc->msg);
     doc->live = true;
     size_t off = 0;
+    if (!mn_event_plausible (data, size, 8)) {
+        snprintf (err, err_size, "not msgpack, or a container larger than the reply");
+        return NULL;
+    }
     if (msgpack_unpack_next (&doc->msg, data, size, &off) != MSGPACK_UNPACK_SUCCESS) {
         snprintf (err, err_size, "not msgpack");
         return NULL;

@@ -72,6 +72,34 @@ try:
     check(m.metric(text, "predictors_nvml_available") is not None, "NVML presence stated")
     for jid in ids.values():
         check(jid not in text, "no job id in /metrics")
+    # The shipped Grafana dashboard and scrape config: valid PromQL, names that exist.
+    import re
+    import subprocess
+    import tempfile
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    dash = json.load(open(os.path.join(root, "monitoring", "grafana-dashboard.json")))
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    check(len(exprs) >= 10, "dashboard has its panels")
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
+        f.write("groups:\n- name: grafana\n  rules:\n")
+        for i, e in enumerate(exprs):
+            f.write("  - record: predictors:panel%d\n    expr: %s\n" % (i, json.dumps(e)))
+    r = subprocess.run(["promtool", "check", "rules", f.name], capture_output=True, text=True)
+    check(r.returncode == 0, "dashboard PromQL: " + r.stdout + r.stderr)
+    r = subprocess.run(["promtool", "check", "config", os.path.join(root, "monitoring", "prometheus.yml")],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, "prometheus.yml: " + r.stdout + r.stderr)
+    families = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+    gpu_absent = m.metric(text, "predictors_nvml_available") == 0
+    names = set(re.findall(r"predictors_[a-z_]*[a-z](?![a-z_(])", " ".join(exprs)))
+    for alts in re.findall(r"predictors_broker_\(([a-z_|]+)\)_total", " ".join(exprs)):
+        names |= {"predictors_broker_%s_total" % a for a in alts.split("|")}
+    for name in names:
+        base = re.sub(r"_(bucket|sum|count)$", "", name)
+        if gpu_absent and name.startswith("predictors_gpu_"):
+            continue
+        check(name in families or base in families, "dashboard uses %s, which /metrics does not export" % name)
+
     st, body = m.http("/api/state")
     doc = json.loads(body)
     check(st == 200 and len(doc["workers"]) == 4 and doc["dead"][0]["id"] == ids["bad"], "/api/state: %s" % body[:300])

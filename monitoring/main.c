@@ -149,6 +149,7 @@ s_catchup (s_ctx_t *ctx)
         }
         ctx->last_catchup_us = now;
     }
+    mn_store_trim (ctx->store);
     mn_snapshot_release (&snap);
     mn_store_beat (ctx->store, ctx->started_us, mn_metrics_events (ctx->metrics),
                    mn_metrics_bad_events (ctx->metrics), ctx->last_catchup_us);

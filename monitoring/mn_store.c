@@ -203,8 +203,7 @@ mn_store_event (mn_store_t *self, const mn_event_t *e)
 
     if (*e->id) {
         s_cmd (self, "HSET %s service %s updated_us %s", job, e->service, t);
-        s_cmd (self, "ZADD %sjobs %s %s", P, t, e->id);
-        s_cmd (self, "ZREMRANGEBYRANK %sjobs 0 %lld", P, jobs_cap);
+        s_cmd (self, "ZADD %sjobs %s %s", P, t, e->id);        //  capped by mn_store_trim
     }
     s_cmd (self, "SADD %sservices %s", P, e->service);
     s_cmd (self, "EXPIRE %sservices %lld", P, (long long) self->cfg.stats_ttl_s);
@@ -399,6 +398,51 @@ mn_store_snapshot (mn_store_t *self, const mn_snapshot_t *snap)
 }
 
 int
+mn_store_trim (mn_store_t *self)
+{
+    assert (self);
+    redisContext *ctx = mn_store_redis (self);
+    if (!ctx)
+        return -1;
+    const char *P = self->cfg.prefix;
+    long long cap = (long long) self->cfg.jobs_max;
+    redisReply *old = lb_redis_cmd (ctx, "ZRANGE %sjobs 0 %lld", P, -cap - 1);
+    if (!old) {
+        s_lost (self, "ZRANGE failed");
+        return -1;
+    }
+    //  Which of them are dead letters (their details stay while pred:dead lists them)?
+    size_t n = old->type == REDIS_REPLY_ARRAY? old->elements: 0;
+    for (size_t i = 0; i < n; i++)
+        s_cmd (self, "ZSCORE %sdead %s", P, old->element [i]->str);
+    bool *dead = lb_xcalloc (n + 1, sizeof *dead);
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply (ctx, (void **) &r) != REDIS_OK) {
+            free (dead);
+            freeReplyObject (old);
+            s_lost (self, ctx->errstr);
+            return -1;
+        }
+        self->pending--;
+        dead [i] = r->type != REDIS_REPLY_NIL;
+        freeReplyObject (r);
+    }
+    int removed = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!dead [i]) {
+            s_cmd (self, "DEL %sjob:%s", P, old->element [i]->str);
+            removed++;
+        }
+        s_cmd (self, "ZREM %sjobs:active %s", P, old->element [i]->str);
+    }
+    s_cmd (self, "ZREMRANGEBYRANK %sjobs 0 %lld", P, -cap - 1);
+    free (dead);
+    freeReplyObject (old);
+    return s_flush (self) == 0? removed: -1;
+}
+
+int
 mn_store_job (mn_store_t *self, const mn_mmi_job_t *j, int64_t now_us)
 {
     assert (self && j);
@@ -548,7 +592,12 @@ mn_store_test (bool verbose)
         assert (mn_store_event (store, &q) == 0);
     }
     snprintf (key, sizeof key, "%sjobs", P);
+    assert (s_int_reply (ctx, "ZCARD %s", key, NULL) == 6);
+    //  Trimming to the cap of 3: the three oldest go, hash and all (1..3 were done).
+    assert (mn_store_trim (store) == 3);
     assert (s_int_reply (ctx, "ZCARD %s", key, NULL) == 3);
+    snprintf (key, sizeof key, "%sjob:%032x", P, 1);
+    assert (s_int_reply (ctx, "EXISTS %s", key, NULL) == 0);
     snprintf (key, sizeof key, "%sdead", P);
     assert (s_int_reply (ctx, "ZCARD %s", key, NULL) == 2);
     snprintf (key, sizeof key, "%sjobs:active", P);

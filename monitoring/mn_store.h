@@ -53,6 +53,12 @@ int mn_store_event (mn_store_t *self, const mn_event_t *event);
 //  broker no longer has), dead letters, broker counters. Returns 0 or -1.
 int mn_store_snapshot (mn_store_t *self, const mn_snapshot_t *snap);
 
+//  Keeps pred:jobs to jobs_max: the oldest beyond it leave the set and their
+//  hashes are deleted (unless pred:dead still lists them). Called at each
+//  catch-up, so the set exceeds its cap by at most one interval's jobs.
+//  Returns how many hashes were deleted, or -1 when Redis is down.
+int mn_store_trim (mn_store_t *self);
+
 //  Writes one job's state as the broker reports it (catch-up of a job whose
 //  events were missed). Returns 0 or -1.
 int mn_store_job (mn_store_t *self, const mn_mmi_job_t *job, int64_t now_us);

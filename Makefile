@@ -66,6 +66,8 @@ CUDA_SRC    := $(wildcard kernels/*.cu)
 ifneq ($(and $(NVCC),$(CUDA_SRC)),)
 CUDA_OBJ    := $(CUDA_SRC:%.cu=$(BUILD)/cuda/%.o)
 CUDA_LIB    := $(BUILD)/libpredictors_cuda.a
+#   C callers guard the GPU entry points of kernels/kn_backend.h with this.
+CPPFLAGS    += -DKN_HAVE_CUDA
 endif
 
 PROGRAMS :=

@@ -97,6 +97,44 @@ static const lb_cfg_key_t s_keys [] = {
     { "monitor.events_curve", LB_CFG_BOOL, "false", NULL, 0, 0, 0,
       "use CURVE on broker.events too (only when the broker's PUB socket is a CURVE server)" },
 
+    //  [evaluate] - the evaluator (docs/evaluate.md)
+    { "evaluate.candidate", LB_CFG_STRING, "ensemble", NULL, 0, 0, 0,
+      "model the deploy gate considers (fixed in advance, never picked on the test rows)" },
+    { "evaluate.threshold", LB_CFG_REAL, "0.5", NULL, 0, 1, 0,
+      "probability at or above which a model predicts the positive class (and trades)" },
+    { "evaluate.cost", LB_CFG_REAL, "0.0005", NULL, 0, 1, 0,
+      "backtest cost per trade, in the units of the forward return (0.0005 = 5 bp)" },
+    { "evaluate.periods_per_year", LB_CFG_REAL, "252", NULL, 1, 1e6, 0,
+      "rows per year for the Sharpe ratio's annualisation (252 daily, 1638 hourly RTH)" },
+    { "evaluate.bootstrap_rounds", LB_CFG_INT, "2000", NULL, 100, 1000000, 0,
+      "paired bootstrap resamples for the confidence intervals" },
+    { "evaluate.ci_level", LB_CFG_REAL, "0.95", NULL, 0.5, 0.999, 0,
+      "level of the bootstrap confidence intervals" },
+    { "evaluate.seed", LB_CFG_INT, "20261122", NULL, 0, 9.0e18, 0,
+      "seed of the bootstrap generator (same seed, same interval)" },
+    { "evaluate.blend_high", LB_CFG_REAL, "0.8", NULL, 0.5, 1, 0,
+      "blended policy: model confidence max(p,1-p) above which the model alone decides" },
+    { "evaluate.blend_low", LB_CFG_REAL, "0.6", NULL, 0.5, 1, 0,
+      "blended policy: confidence above which the blend is used; at or below, the rules" },
+    { "evaluate.blend_ml_weight", LB_CFG_REAL, "0.7", NULL, 0, 1, 0,
+      "blended policy: weight of the model's probability in the blend (rules get the rest)" },
+    { "evaluate.llm_analysis", LB_CFG_BOOL, "true", NULL, 0, 0, 0,
+      "ask the LLM for an analysis in the report when an API key is set" },
+
+    //  [deploy] - the registry, the gate and the serving pointer (docs/evaluate.md)
+    { "deploy.metric", LB_CFG_STRING, "accuracy", NULL, 0, 0, 0,
+      "metric the gate compares (accuracy: the one with a paired interval)" },
+    { "deploy.margin", LB_CFG_REAL, "0.01", NULL, 0, 1, 0,
+      "improvement over production required to promote (0.01 = one accuracy point)" },
+    { "deploy.first_margin", LB_CFG_REAL, "0", NULL, 0, 1, 0,
+      "improvement over the rules required to promote the first model of a task" },
+    { "deploy.use_lower_bound", LB_CFG_BOOL, "true", NULL, 0, 0, 0,
+      "gate on the lower bound of the bootstrap interval (false: on the point estimate)" },
+    { "deploy.dir", LB_CFG_STRING, "var/deploy", NULL, 0, 0, 0,
+      "directory the promoted model artifacts are copied to (verified by SHA-256)" },
+    { "deploy.repair_interval", LB_CFG_SECONDS, "10s", NULL, 0.05, 3600, 0,
+      "how often a serving deploy worker writes pointers left pending (Redis was down)" },
+
     //  [worker] - the runtime every worker links (workers/runtime/wk_runtime.h)
     { "worker.grace", LB_CFG_SECONDS, "30s", NULL, 0, 86400, 0,
       "on SIGTERM, how long the job in hand may take to finish before it is handed back" },
@@ -106,6 +144,18 @@ static const lb_cfg_key_t s_keys [] = {
       "longest wait between reconnection tries" },
     { "worker.progress_interval", LB_CFG_SECONDS, "250ms", NULL, 0, 60, 0,
       "progress reports are sent at most this often" },
+
+    //  [train] - bin/worker-train (workers/train/, docs/train.md)
+    { "train.threads", LB_CFG_INT, "0", NULL, 0, 1024, 0,
+      "CPU threads per training job (XGBoost nthread, OpenMP, OpenBLAS); 0 = every online core" },
+    { "train.progress_every", LB_CFG_SECONDS, "2s", NULL, 0, 3600, 0,
+      "how often a job reports round/epoch, losses, metric, samples/s and ETA" },
+    { "train.checkpoint_every", LB_CFG_SECONDS, "5m", NULL, 0, 86400, 0,
+      "how often a job writes a checkpoint to the artifact store (0: never)" },
+    { "train.gpu", LB_CFG_STRING, "auto", NULL, 0, 0, 0,
+      "auto: train on a GPU when one is detected and usable; off: never; require: refuse to start without one" },
+    { "train.gpu_failure", LB_CFG_STRING, "retry", NULL, 0, 0, 0,
+      "what a CUDA error or GPU out-of-memory does to a job: retry (another attempt), cpu (finish on the CPU), fail" },
 
     //  [scheduler] - sched and its daemon (scheduler/, docs/scheduler.md)
     { "scheduler.pipelines", LB_CFG_STRING, "deploy/pipelines", NULL, 0, 0, 0,

@@ -10,6 +10,7 @@
 #include "lb_log.h"
 #include "lb_mem.h"
 #include "lb_pg.h"
+#include "lb_registry.h"
 #include "sc_broker.h"
 #include "sc_cron.h"
 #include "sc_daemon.h"
@@ -70,6 +71,7 @@ static const char s_usage_text [] =
     "  retry RUN                     run a failed run again from its failed steps\n"
     "  dead [--json]                 jobs the broker gave up on\n"
     "  requeue JOB                   put a dead job back in its queue\n"
+    "  rollback TASK [--json]        put the task's previous model back in production\n"
     "  daemon [--once]               fire cron slots and drive runs (sched daemon)\n"
     "\n"
     "  -c, --config FILE   configuration file (else $PREDICTORS_CONFIG); environment:\n"
@@ -1031,12 +1033,56 @@ s_cmd_daemon (s_ctx_t *ctx, int argc, char **argv)
     return rc;
 }
 
+//  The registry's rollback (lib/lb_registry.h, docs/evaluate.md).
+static int
+s_cmd_rollback (s_ctx_t *ctx, int argc, char **argv)
+{
+    int first = s_options (argc, argv,
+        "usage: sched rollback TASK [--json]\nPuts TASK's previous model version back in production: the registry's\n"
+        "aliases and the Redis serving pointer together, with a decision-log row\n"
+        "(docs/evaluate.md). Refused (exit 1) when there is no previous version or its\n"
+        "deployed artifact is missing or corrupt.\n", ctx, NULL, NULL, NULL);
+    if (first == -1)
+        return S_OK;
+    if (first < 0 || s_operands (argc, first, 1, argv [0]))
+        return S_USAGE;
+    lb_registry_settings_t settings = { .metric = "accuracy",
+                                        .deploy_dir = lb_config_str (ctx->config, "deploy.dir") };
+    lb_registry_t *registry = lb_registry_new (lb_config_str (ctx->config, "postgres.url"),
+                                               lb_config_str (ctx->config, "redis.url"), &settings);
+    if (!registry)
+        return S_UNAVAILABLE;
+    lb_registry_outcome_t out;
+    int rc = lb_registry_rollback (registry, argv [first], "requested with sched rollback", &out);
+    lb_registry_destroy (&registry);
+    if (rc)
+        return S_UNAVAILABLE;
+    bool done = out.decision == LB_REGISTRY_ROLLED_BACK;
+    if (ctx->json) {
+        json_t *o = json_pack ("{s:s, s:s, s:i, s:i, s:b, s:s}", "task", argv [first],
+                               "decision", done ? "rolled_back" : "refused", "version", out.version,
+                               "previous_production", out.incumbent, "pointer_pending",
+                               out.pointer_pending, "reason", out.reason);
+        char *text = json_dumps (o, JSON_COMPACT);
+        printf ("%s\n", text);
+        free (text);
+        json_decref (o);
+    }
+    else
+    if (done)
+        printf ("task %s: %s%s\n", argv [first], out.reason, out.pointer_pending
+                ? " (Redis unavailable: the serving pointer follows when it is back)" : "");
+    else
+        s_error ("rollback of task %s refused: %s", argv [first], out.reason);
+    return done ? S_OK : S_FAILED;
+}
+
 static const s_command_t s_commands [] = {
     { "enqueue", s_cmd_enqueue, NULL }, { "status", s_cmd_status, NULL }, { "runs", s_cmd_runs, NULL },
     { "pipelines", s_cmd_pipelines, NULL }, { "workers", s_cmd_workers, NULL }, { "logs", s_cmd_logs, NULL },
     { "pause", s_cmd_pause, NULL }, { "resume", s_cmd_pause, NULL }, { "cancel", s_cmd_cancel_retry, NULL },
     { "retry", s_cmd_cancel_retry, NULL }, { "dead", s_cmd_dead, NULL }, { "requeue", s_cmd_requeue, NULL },
-    { "daemon", s_cmd_daemon, NULL }, { NULL, NULL, NULL } };
+    { "daemon", s_cmd_daemon, NULL }, { "rollback", s_cmd_rollback, NULL }, { NULL, NULL, NULL } };
 
 int
 main (int argc, char **argv)

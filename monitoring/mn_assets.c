@@ -32,7 +32,7 @@ const mn_asset_t mn_assets [] = {
         "  <a href=\042/metrics\042>/metrics</a></footer>\n"
         "</body>\n"
         "</html>\n" },
-    { "/app.js", "text/javascript; charset=utf-8", 9608,
+    { "/app.js", "text/javascript; charset=utf-8", 9605,
         "// Predictors dashboard: reads /api/state every 2 s and draws it. No libraries, no network\n"
         "// beyond the monitor that served this file. Text goes in with textContent (never innerHTML).\n"
         "\042use strict\042;\n"
@@ -152,7 +152,7 @@ const mn_asset_t mn_assets [] = {
         "  if (v1 - v0 < 0.02) { v0 -= 0.01; v1 += 0.01; }\n"
         "  const x = (t) => L + (W - L - 8) * (t - t0) / (t1 - t0), y = (v) => 8 + (H - B - 8) * (1 - (v - v0) / (v1 - v0));\n"
         "  const svg = document.createElementNS(NS, \042svg\042);\n"
-        "  svg.setAttribute(\042viewBox\042, `0 0 ${W} ${H}`); svg.setAttribute(\042width\042, W); svg.setAttribute(\042height\042, H);\n"
+        "  svg.setAttribute(\042viewBox\042, `0 0 ${W} ${H}`); svg.setAttribute(\042preserveAspectRatio\042, \042xMinYMin meet\042);\n"
         "  svg.setAttribute(\042id\042, \042registry-chart\042);\n"
         "  const add = (tag, a, text) => { const e = document.createElementNS(NS, tag); for (const k in a) e.setAttribute(k, a[k]); if (text) e.textContent = text; svg.append(e); return e; };\n"
         "  add(\042line\042, { x1: L, y1: H - B, x2: W - 8, y2: H - B, stroke: \042#999\042 });\n"
@@ -216,7 +216,7 @@ const mn_asset_t mn_assets [] = {
         "  refresh();\n"
         "  setInterval(refresh, REFRESH_MS);\n"
         "});\n" },
-    { "/app.css", "text/css; charset=utf-8", 1606,
+    { "/app.css", "text/css; charset=utf-8", 1687,
         "body { font: 14px/1.4 system-ui, sans-serif; margin: 0; background: #f6f7f9; color: #1d232b; }\n"
         "header { display: flex; align-items: center; gap: 1em; padding: .6em 1.2em; background: #1d232b; color: #fff; }\n"
         "header h1 { font-size: 1.2em; margin: 0; }\n"
@@ -242,6 +242,7 @@ const mn_asset_t mn_assets [] = {
         "button { font: inherit; font-size: .85em; }\n"
         "svg text { font-size: 11px; fill: #555; }\n"
         "footer { padding: .5em 1.2em 1.5em; color: #777; font-size: .85em; }\n"
-        "code { font-size: .9em; }\n" },
+        "code { font-size: .9em; }\n"
+        "#registry-chart { width: 100%; max-width: 640px; height: auto; display: block; }\n" },
     { NULL, NULL, 0, NULL }
 };

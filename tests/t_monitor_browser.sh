@@ -51,6 +51,20 @@ t_wait_port "$MON_PORT"
 "$BIN/worker-testkit" -s echo >"$T_TMP/worker-echo.log" 2>&1 & pids+=($!)
 "$BIN/sched" daemon >"$T_TMP/sched.log" 2>&1 & pids+=($!)
 
+# The registry's history for one task (three promotions, the last in production), when the
+# evaluate/deploy migrations are installed: the page charts it, /metrics exports it.
+registry=$(psql -X -qAt "$DATABASE_URL" -c "select to_regclass('model_versions') is not null")
+if [ "$registry" = t ]; then
+    psql -X -q "$DATABASE_URL" -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || t_fail "cannot write registry rows"
+insert into registered_models (task) values ('demo_task');
+insert into model_versions (task, version, artifact_uri, sha256, run, family, metrics, status, created_at)
+select 'demo_task', v, 'file:///var/artifacts/m' || v, repeat(v::text, 64), 'run-' || v, 'xgboost',
+       jsonb_build_object('accuracy', a, 'roc_auc', a + 0.05), 'promoted', now() - (4 - v) * interval '7 days'
+from (values (1, 0.55), (2, 0.58), (3, 0.61)) as t (v, a);
+insert into model_aliases (task, alias, version) values ('demo_task', 'production', 3), ('demo_task', 'previous', 2);
+SQL
+fi
+
 run=$("$BIN/sched" enqueue demo --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') ||
     t_fail "sched enqueue failed: $(tail -5 "$T_TMP/sched.log")"
 echo "run $run"
@@ -94,6 +108,15 @@ grep -o 'data-worker="[0-9A-Fa-f]*"' "$T_TMP/during.html" | sort -u | wc -l | gr
 has during ">sleep<" "the sleep service in queues/workers"
 has during "predictors\|Predictors" "the title"
 if grep -q "no scheduler tables" "$T_TMP/during.html"; then t_fail "dashboard says the scheduler tables are missing"; fi
+if [ "$registry" = t ]; then
+    has during 'id="registry-chart"' "the registry chart"
+    grep -o '<polyline points="[^"]*"' "$T_TMP/during.html" | grep -q ' .* ' || t_fail "chart without a 3-point line"
+    has during "demo_task: accuracy 0.6100 (v3)" "the production metric legend"
+    curl -s "http://127.0.0.1:$MON_PORT/metrics" | grep -qx 'predictors_production_model_metric{task="demo_task",metric="accuracy"} 0.61' ||
+        t_fail "/metrics lacks the production metric"
+else
+    echo "registry tables not installed: chart not checked"
+fi
 
 "$BIN/sched" status "$run" --json >/dev/null
 for i in $(seq 300); do

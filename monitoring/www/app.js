@@ -117,7 +117,7 @@ function drawRegistry(d) {
   if (v1 - v0 < 0.02) { v0 -= 0.01; v1 += 0.01; }
   const x = (t) => L + (W - L - 8) * (t - t0) / (t1 - t0), y = (v) => 8 + (H - B - 8) * (1 - (v - v0) / (v1 - v0));
   const svg = document.createElementNS(NS, "svg");
-  svg.setAttribute("viewBox", `0 0 ${W} ${H}`); svg.setAttribute("width", W); svg.setAttribute("height", H);
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`); svg.setAttribute("preserveAspectRatio", "xMinYMin meet");
   svg.setAttribute("id", "registry-chart");
   const add = (tag, a, text) => { const e = document.createElementNS(NS, tag); for (const k in a) e.setAttribute(k, a[k]); if (text) e.textContent = text; svg.append(e); return e; };
   add("line", { x1: L, y1: H - B, x2: W - 8, y2: H - B, stroke: "#999" });

@@ -30,6 +30,7 @@
 
 #define S_PG_RETRY_US   (5 * 1000 * 1000)
 #define S_DRAIN_MAX     1000            //  events handled per loop turn before serving HTTP
+#define S_BACKOFF_MAX_US (30 * 1000000LL) //  longest catch-up interval while the broker is silent
 
 typedef struct {
     lb_config_t *config;
@@ -48,6 +49,7 @@ typedef struct {
     int64_t last_catchup_us;
     int64_t next_catchup_us;            //  monotonic
     int64_t catchup_us;
+    int broker_fails;                   //  catch-ups in a row the broker did not answer
     bool gpu_only;                      //  --gpu-only: NVML on /metrics, no broker, no stores
 } s_ctx_t;
 
@@ -111,6 +113,7 @@ s_catchup (s_ctx_t *ctx)
 {
     mn_snapshot_t snap;
     bool ok = mn_mmi_snapshot (ctx->mmi, &snap) == 0;
+    ctx->broker_fails = ok? 0: ctx->broker_fails + 1;
     mn_metrics_snapshot (ctx->metrics, &snap, ok);
     int64_t now = lb_clock_wall_us ();
     if (ok && mn_store_snapshot (ctx->store, &snap) == 0) {
@@ -440,7 +443,13 @@ main (int argc, char **argv)
         int64_t now = lb_clock_mono_us ();
         if (now >= ctx.next_catchup_us) {
             s_catchup (&ctx);
-            ctx.next_catchup_us = lb_clock_mono_us () + ctx.catchup_us;
+            //  A broker that does not answer costs the loop monitor.mmi_timeout per try:
+            //  back off (doubling, up to 30 s) until it answers or an event shows it is back.
+            int64_t wait = ctx.catchup_us;
+            int64_t most = ctx.catchup_us > S_BACKOFF_MAX_US? ctx.catchup_us: S_BACKOFF_MAX_US;
+            for (int i = 0; i < ctx.broker_fails && wait < most; i++)
+                wait *= 2;
+            ctx.next_catchup_us = lb_clock_mono_us () + (wait < most? wait: most);
             now = lb_clock_mono_us ();
         }
         int64_t wait_ms = (ctx.next_catchup_us - now) / 1000 + 1;
@@ -456,8 +465,13 @@ main (int argc, char **argv)
                 break;
             continue;
         }
-        for (int n = 0; n < S_DRAIN_MAX && (zsock_events (ctx.sub) & ZMQ_POLLIN); n++)
+        bool got_events = false;
+        for (int n = 0; n < S_DRAIN_MAX && (zsock_events (ctx.sub) & ZMQ_POLLIN); n++) {
             s_on_event (&ctx);
+            got_events = true;
+        }
+        if (got_events && ctx.broker_fails)
+            ctx.next_catchup_us = 0;            //  the broker publishes again: catch up now
         mn_http_run (ctx.http);
     }
     lb_log_info ("monitor stopping events=%lld bad_events=%lld", (long long) mn_metrics_events (ctx.metrics),

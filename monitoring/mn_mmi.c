@@ -182,182 +182,181 @@ s_get_int (const msgpack_object *map, const char *key, int64_t *out)
     return s_obj_int (o, out);
 }
 
-typedef struct {
-    msgpack_unpacked msg;
-    bool live;
-} s_doc_t;
+//  Parses one msgpack value of the wanted type (map or array) and calls fn
+//  for each entry: key is the map key (NULL for an array), i its index, n
+//  the number of entries; with whole, fn is called once with the value
+//  itself. Returns 0, or -1 with err filled (by fn, or here when the body is
+//  not the wanted value).
+typedef int (s_entry_fn) (void *out, const msgpack_object *key, const msgpack_object *val, uint32_t i,
+                          uint32_t n, char *err, size_t err_size);
 
-static const msgpack_object *
-s_parse (s_doc_t *doc, const void *data, size_t size, msgpack_object_type type, char *err, size_t err_size)
+static int
+s_walk (const void *data, size_t size, msgpack_object_type type, s_entry_fn *fn, void *out, bool whole,
+        char *err, size_t err_size)
 {
-    msgpack_unpacked_init (&doc->msg);
-    doc->live = true;
-    size_t off = 0;
     if (!mn_event_plausible (data, size, 8)) {
         snprintf (err, err_size, "not msgpack, or a container larger than the reply");
-        return NULL;
+        return -1;
     }
-    if (msgpack_unpack_next (&doc->msg, data, size, &off) != MSGPACK_UNPACK_SUCCESS) {
+    msgpack_unpacked msg;
+    msgpack_unpacked_init (&msg);
+    size_t off = 0;
+    int rc = -1;
+    if (msgpack_unpack_next (&msg, data, size, &off) != MSGPACK_UNPACK_SUCCESS)
         snprintf (err, err_size, "not msgpack");
-        return NULL;
-    }
-    if (off != size) {
+    else
+    if (off != size)
         snprintf (err, err_size, "%zu trailing bytes", size - off);
-        return NULL;
-    }
-    if (doc->msg.data.type != type) {
+    else
+    if (msg.data.type != type)
         snprintf (err, err_size, "not a %s", type == MSGPACK_OBJECT_MAP? "map": "array");
-        return NULL;
+    else
+    if (whole)
+        rc = fn (out, NULL, &msg.data, 0, 1, err, err_size);
+    else {
+        rc = 0;
+        if (type == MSGPACK_OBJECT_MAP) {
+            uint32_t n = msg.data.via.map.size;
+            for (uint32_t i = 0; i < n && rc == 0; i++)
+                rc = fn (out, &msg.data.via.map.ptr [i].key, &msg.data.via.map.ptr [i].val, i, n, err, err_size);
+        }
+        else {
+            uint32_t n = msg.data.via.array.size;
+            for (uint32_t i = 0; i < n && rc == 0; i++)
+                rc = fn (out, NULL, &msg.data.via.array.ptr [i], i, n, err, err_size);
+        }
     }
-    return &doc->msg.data;
+    msgpack_unpacked_destroy (&msg);
+    return rc;
 }
 
-static void
-s_doc_release (s_doc_t *doc)
+//  Copies a map key into buf (1..size-1 bytes). Returns 0 or -1.
+static int
+s_key (const msgpack_object *key, char *buf, size_t size)
 {
-    if (doc->live)
-        msgpack_unpacked_destroy (&doc->msg);
-    doc->live = false;
+    if (!key || key->type != MSGPACK_OBJECT_STR || key->via.str.size == 0 || key->via.str.size >= size
+    ||  memchr (key->via.str.ptr, 0, key->via.str.size))
+        return -1;
+    memcpy (buf, key->via.str.ptr, key->via.str.size);
+    buf [key->via.str.size] = 0;
+    return 0;
+}
+
+static int
+s_queue_entry (void *out, const msgpack_object *k, const msgpack_object *v, uint32_t i, uint32_t n,
+               char *err, size_t err_size)
+{
+    mn_snapshot_t *snap = out;
+    if (i == 0)
+        snap->queues = lb_xcalloc (n, sizeof *snap->queues);
+    mn_mmi_queue_t *q = &snap->queues [snap->nqueues];
+    if (s_key (k, q->service, sizeof q->service) || v->type != MSGPACK_OBJECT_MAP) {
+        snprintf (err, err_size, "queues entry %u: want service name -> map", i);
+        return -1;
+    }
+    if (s_get_int (v, "queued", &q->queued) || s_get_int (v, "delayed", &q->delayed)
+    ||  s_get_int (v, "leased", &q->leased) || s_get_int (v, "dead", &q->dead)
+    ||  s_get_int (v, "workers", &q->workers) || s_get_int (v, "idle", &q->idle)) {
+        snprintf (err, err_size, "queue %s: a count is not an integer", q->service);
+        return -1;
+    }
+    snap->nqueues++;
+    return 0;
 }
 
 int
 mn_mmi_decode_queues (const void *data, size_t size, mn_snapshot_t *snap, char *err, size_t err_size)
 {
-    s_doc_t doc = { .live = false };
-    int rc = -1;
-    const msgpack_object *map = s_parse (&doc, data, size, MSGPACK_OBJECT_MAP, err, err_size);
-    if (!map)
-        goto out;
-    snap->queues = lb_xcalloc (map->via.map.size + 1, sizeof *snap->queues);
-    snap->nqueues = 0;
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &map->via.map.ptr [i].key;
-        const msgpack_object *v = &map->via.map.ptr [i].val;
-        mn_mmi_queue_t *q = &snap->queues [snap->nqueues];
-        if (k->type != MSGPACK_OBJECT_STR || k->via.str.size == 0 || k->via.str.size >= sizeof q->service
-        ||  v->type != MSGPACK_OBJECT_MAP) {
-            snprintf (err, err_size, "queues entry %u: want service name -> map", i);
-            goto out;
-        }
-        memcpy (q->service, k->via.str.ptr, k->via.str.size);
-        q->service [k->via.str.size] = 0;
-        if (s_get_int (v, "queued", &q->queued) || s_get_int (v, "delayed", &q->delayed)
-        ||  s_get_int (v, "leased", &q->leased) || s_get_int (v, "dead", &q->dead)
-        ||  s_get_int (v, "workers", &q->workers) || s_get_int (v, "idle", &q->idle)) {
-            snprintf (err, err_size, "queue %s: a count is not an integer", q->service);
-            goto out;
-        }
-        snap->nqueues++;
+    return s_walk (data, size, MSGPACK_OBJECT_MAP, s_queue_entry, snap, false, err, err_size);
+}
+
+static int
+s_worker_entry (void *out, const msgpack_object *k, const msgpack_object *v, uint32_t i, uint32_t n,
+                char *err, size_t err_size)
+{
+    (void) k;
+    mn_snapshot_t *snap = out;
+    if (i == 0)
+        snap->workers = lb_xcalloc (n, sizeof *snap->workers);
+    mn_mmi_worker_t *w = &snap->workers [snap->nworkers];
+    if (v->type != MSGPACK_OBJECT_MAP
+    ||  s_get_str (v, "id", w->id, sizeof w->id) || !*w->id
+    ||  s_get_str (v, "service", w->service, sizeof w->service)
+    ||  s_get_str (v, "proto", w->proto, sizeof w->proto)
+    ||  s_get_str (v, "state", w->state, sizeof w->state)
+    ||  s_get_str (v, "job", w->job, sizeof w->job)
+    ||  s_get_int (v, "idle_ms", &w->idle_ms)) {
+        snprintf (err, err_size, "workers entry %u: want {id, service, proto, state, job, idle_ms}", i);
+        return -1;
     }
-    rc = 0;
-out:
-    s_doc_release (&doc);
-    return rc;
+    snap->nworkers++;
+    return 0;
 }
 
 int
 mn_mmi_decode_workers (const void *data, size_t size, mn_snapshot_t *snap, char *err, size_t err_size)
 {
-    s_doc_t doc = { .live = false };
-    int rc = -1;
-    const msgpack_object *arr = s_parse (&doc, data, size, MSGPACK_OBJECT_ARRAY, err, err_size);
-    if (!arr)
-        goto out;
-    snap->workers = lb_xcalloc (arr->via.array.size + 1, sizeof *snap->workers);
-    snap->nworkers = 0;
-    for (uint32_t i = 0; i < arr->via.array.size; i++) {
-        const msgpack_object *v = &arr->via.array.ptr [i];
-        mn_mmi_worker_t *w = &snap->workers [snap->nworkers];
-        if (v->type != MSGPACK_OBJECT_MAP
-        ||  s_get_str (v, "id", w->id, sizeof w->id) || !*w->id
-        ||  s_get_str (v, "service", w->service, sizeof w->service)
-        ||  s_get_str (v, "proto", w->proto, sizeof w->proto)
-        ||  s_get_str (v, "state", w->state, sizeof w->state)
-        ||  s_get_str (v, "job", w->job, sizeof w->job)
-        ||  s_get_int (v, "idle_ms", &w->idle_ms)) {
-            snprintf (err, err_size, "workers entry %u: want {id, service, proto, state, job, idle_ms}", i);
-            goto out;
-        }
-        snap->nworkers++;
+    return s_walk (data, size, MSGPACK_OBJECT_ARRAY, s_worker_entry, snap, false, err, err_size);
+}
+
+static int
+s_dead_entry (void *out, const msgpack_object *k, const msgpack_object *v, uint32_t i, uint32_t n,
+              char *err, size_t err_size)
+{
+    (void) k;
+    mn_snapshot_t *snap = out;
+    if (i == 0)
+        snap->dead = lb_xcalloc (n, sizeof *snap->dead);
+    mn_mmi_dead_t *d = &snap->dead [snap->ndead];
+    if (v->type != MSGPACK_OBJECT_MAP
+    ||  s_get_str (v, "id", d->id, sizeof d->id) || strlen (d->id) != 32
+    ||  s_get_str (v, "service", d->service, sizeof d->service)
+    ||  s_get_int (v, "attempts", &d->attempts)
+    ||  s_get_str (v, "error", d->error, sizeof d->error)
+    ||  s_get_int (v, "dead_us", &d->dead_us)) {
+        snprintf (err, err_size, "dead entry %u: want {id, service, attempts, error, dead_us}", i);
+        return -1;
     }
-    rc = 0;
-out:
-    s_doc_release (&doc);
-    return rc;
+    snap->ndead++;
+    return 0;
 }
 
 int
 mn_mmi_decode_dead (const void *data, size_t size, mn_snapshot_t *snap, char *err, size_t err_size)
 {
-    s_doc_t doc = { .live = false };
-    int rc = -1;
-    const msgpack_object *arr = s_parse (&doc, data, size, MSGPACK_OBJECT_ARRAY, err, err_size);
-    if (!arr)
-        goto out;
-    snap->dead = lb_xcalloc (arr->via.array.size + 1, sizeof *snap->dead);
-    snap->ndead = 0;
-    for (uint32_t i = 0; i < arr->via.array.size; i++) {
-        const msgpack_object *v = &arr->via.array.ptr [i];
-        mn_mmi_dead_t *d = &snap->dead [snap->ndead];
-        if (v->type != MSGPACK_OBJECT_MAP
-        ||  s_get_str (v, "id", d->id, sizeof d->id) || strlen (d->id) != 32
-        ||  s_get_str (v, "service", d->service, sizeof d->service)
-        ||  s_get_int (v, "attempts", &d->attempts)
-        ||  s_get_str (v, "error", d->error, sizeof d->error)
-        ||  s_get_int (v, "dead_us", &d->dead_us)) {
-            snprintf (err, err_size, "dead entry %u: want {id, service, attempts, error, dead_us}", i);
-            goto out;
-        }
-        snap->ndead++;
+    return s_walk (data, size, MSGPACK_OBJECT_ARRAY, s_dead_entry, snap, false, err, err_size);
+}
+
+static int
+s_stat_entry (void *out, const msgpack_object *k, const msgpack_object *v, uint32_t i, uint32_t n,
+              char *err, size_t err_size)
+{
+    mn_snapshot_t *snap = out;
+    if (i == 0)
+        snap->stats = lb_xcalloc (n, sizeof *snap->stats);
+    mn_mmi_stat_t *st = &snap->stats [snap->nstats];
+    if (s_key (k, st->name, sizeof st->name) || s_obj_int (v, &st->value)) {
+        snprintf (err, err_size, "stats entry %u: want name -> integer", i);
+        return -1;
     }
-    rc = 0;
-out:
-    s_doc_release (&doc);
-    return rc;
+    //  Only names fit for a metric name survive.
+    if (strspn (st->name, "abcdefghijklmnopqrstuvwxyz0123456789_") == strlen (st->name))
+        snap->nstats++;
+    return 0;
 }
 
 int
 mn_mmi_decode_stats (const void *data, size_t size, mn_snapshot_t *snap, char *err, size_t err_size)
 {
-    s_doc_t doc = { .live = false };
-    int rc = -1;
-    const msgpack_object *map = s_parse (&doc, data, size, MSGPACK_OBJECT_MAP, err, err_size);
-    if (!map)
-        goto out;
-    snap->stats = lb_xcalloc (map->via.map.size + 1, sizeof *snap->stats);
-    snap->nstats = 0;
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &map->via.map.ptr [i].key;
-        mn_mmi_stat_t *s = &snap->stats [snap->nstats];
-        if (k->type != MSGPACK_OBJECT_STR || k->via.str.size == 0 || k->via.str.size >= sizeof s->name
-        ||  s_obj_int (&map->via.map.ptr [i].val, &s->value)) {
-            snprintf (err, err_size, "stats entry %u: want name -> integer", i);
-            goto out;
-        }
-        memcpy (s->name, k->via.str.ptr, k->via.str.size);
-        s->name [k->via.str.size] = 0;
-        //  Only names fit for a metric name survive.
-        bool fit = true;
-        for (char *c = s->name; *c; c++)
-            if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
-                fit = false;
-        if (fit)
-            snap->nstats++;
-    }
-    rc = 0;
-out:
-    s_doc_release (&doc);
-    return rc;
+    return s_walk (data, size, MSGPACK_OBJECT_MAP, s_stat_entry, snap, false, err, err_size);
 }
 
-int
-mn_mmi_decode_job (const void *data, size_t size, mn_mmi_job_t *job, char *err, size_t err_size)
+static int
+s_job_value (void *out, const msgpack_object *k, const msgpack_object *map, uint32_t i, uint32_t n,
+             char *err, size_t err_size)
 {
-    s_doc_t doc = { .live = false };
-    int rc = -1;
-    const msgpack_object *map = s_parse (&doc, data, size, MSGPACK_OBJECT_MAP, err, err_size);
-    if (!map)
-        goto out;
+    (void) k; (void) i; (void) n;
+    mn_mmi_job_t *job = out;
     if (s_get_str (map, "id", job->id, sizeof job->id)
     ||  s_get_str (map, "service", job->service, sizeof job->service)
     ||  s_get_str (map, "state", job->state, sizeof job->state) || !*job->state
@@ -366,12 +365,15 @@ mn_mmi_decode_job (const void *data, size_t size, mn_mmi_job_t *job, char *err, 
     ||  s_get_str (map, "last_error", job->last_error, sizeof job->last_error)
     ||  s_get_int (map, "submitted_us", &job->submitted_us)) {
         snprintf (err, err_size, "job: want {id, service, state, attempts, worker, last_error, submitted_us}");
-        goto out;
+        return -1;
     }
-    rc = 0;
-out:
-    s_doc_release (&doc);
-    return rc;
+    return 0;
+}
+
+int
+mn_mmi_decode_job (const void *data, size_t size, mn_mmi_job_t *job, char *err, size_t err_size)
+{
+    return s_walk (data, size, MSGPACK_OBJECT_MAP, s_job_value, job, true, err, err_size);
 }
 
 void

@@ -297,6 +297,13 @@ mn_store_event (mn_store_t *self, const mn_event_t *e)
     }
     if (e->ev == MN_EV_DONE || e->ev == MN_EV_FAILED || e->ev == MN_EV_DEAD)
         s_cmd (self, "EXPIRE %s %lld", stat, (long long) self->cfg.stats_ttl_s);
+    //  The collections themselves expire if the monitor stops for good.
+    long long jttl = (long long) self->cfg.job_ttl_s;
+    s_cmd (self, "EXPIRE %sjobs %lld", P, jttl);
+    s_cmd (self, "EXPIRE %sjobs:active %lld", P, jttl);
+    s_cmd (self, "EXPIRE %sworkers %lld", P, jttl);
+    if (e->ev == MN_EV_DEAD)
+        s_cmd (self, "EXPIRE %sdead %lld", P, jttl);
     //  The event stream: newest last, about events_max kept. Progress
     //  reports (a few a second per running job) only update the job's hash,
     //  so they do not push the rest out of the stream.
@@ -306,6 +313,7 @@ mn_store_event (mn_store_t *self, const mn_event_t *e)
     mn_event_worker_name (e->worker, wname, sizeof wname);
     s_cmd (self, "XADD %sevents MAXLEN ~ %lld * ev %s t %s id %s service %s worker %s attempt %s error %s",
            P, (long long) self->cfg.events_max, ev, t, e->id, e->service, wname, attempt, e->error);
+    s_cmd (self, "EXPIRE %sevents %lld", P, jttl);
     return s_flush (self);
 }
 
@@ -388,6 +396,8 @@ mn_store_snapshot (mn_store_t *self, const mn_snapshot_t *snap)
         s_cmd (self, "ZREM %sjobs:active %s", P, d->id);
     }
     s_cmd (self, "ZREMRANGEBYRANK %sdead 0 %lld", P, -(long long) self->cfg.dead_max - 1);
+    s_cmd (self, "EXPIRE %sdead %lld", P, (long long) self->cfg.job_ttl_s);
+    s_cmd (self, "EXPIRE %sworkers %lld", P, (long long) self->cfg.job_ttl_s);
     //  The broker's counters, as it reports them.
     s_cmd (self, "DEL %sbroker", P);
     for (size_t i = 0; i < snap->nstats; i++)

@@ -211,7 +211,9 @@ s_decode_map (const msgpack_object *map, mn_event_t *event, char *err, size_t er
                 const char *ptr = val->type == MSGPACK_OBJECT_BIN? val->via.bin.ptr: val->via.str.ptr;
                 size_t len = val->type == MSGPACK_OBJECT_BIN? val->via.bin.size: val->via.str.size;
                 char perr [160];
-                pr_progress_t *progress = pr_progress_decode (ptr, len, perr, sizeof perr);
+                //  pr_progress_decode hands its input to msgpack-c as is: check first.
+                pr_progress_t *progress = mn_event_plausible (ptr, len, 8)
+                                        ? pr_progress_decode (ptr, len, perr, sizeof perr): NULL;
                 //  A stock 0.2 worker's PARTIAL is not ours: the event still
                 //  counts (the job is alive), without a percentage.
                 if (progress) {
@@ -530,6 +532,15 @@ mn_event_test (bool verbose)
         assert (rc == -1 && strstr (err, bad [i].why));
     }
     assert (mn_event_decode ("queued", 6, "", 0, &out, err, sizeof err) == -1);
+    //  A progress event whose body claims a map of 4 billion entries (found by
+    //  fuzz_event.c): the event stands, the body is ignored, nothing allocated.
+    {
+        const char ev [] = "\x87\xa1v\x01\xa2" "ev\xa8progress\xa1t\x01\xa2id\xd9\x20"
+                           "0123456789abcdef0123456789abcdef\xa7service\xa1s\xa6worker\xa2" "AB"
+                           "\xa4" "body\xc4\x05\xdf\xff\xff\xff\xff";
+        assert (mn_event_decode ("progress", 8, ev, sizeof ev - 1, &out, err, sizeof err) == 0);
+        assert (out.ev == MN_EV_PROGRESS && !out.has_progress);
+    }
     //  Containers that claim more elements than the bytes that follow.
     assert (mn_event_decode ("queued", 6, "\xdf\xff\xff\xff\xff", 5, &out, err, sizeof err) == -1);
     assert (!mn_event_plausible ("\xdd\x00\x10\x00\x00\x01", 6, 8));

@@ -602,9 +602,11 @@ s_worker_msg (bk_broker_t *self, zframe_t *identity, zmsg_t *msg, const pr_frame
                 s_finish_direct (self, job);
             }
             else {
-                if (r == BK_RESULT_BAD) {
+                if (r == BK_RESULT_MALFORMED) {
                     s_count (self, C_BAD_RESULT);
-                    snprintf (error, sizeof error, "bad result status");
+                    if (s_may_warn (self))
+                        lb_log_warn ("worker sent a result that does not decode job=%s worker=%s error=\"%s\"",
+                                     job->id, w->key, error);
                 }
                 s_job_failed (self, job, w->key, error [0] ? error : "failed", r == BK_RESULT_FAIL);
             }

@@ -310,6 +310,79 @@ s_get_kv (s_ctx_t *ctx, const char *field, const msgpack_object *obj, int accept
     return 0;
 }
 
+//  Walks the msgpack bytes without allocating and checks that no container
+//  declares more elements than there are bytes left (each element takes at
+//  least one). msgpack-c allocates a container's whole array up front, so
+//  an 8-byte "map32 of 4 billion entries" would otherwise ask for 64 GB.
+//  Returns 0, or -1 (malformed, truncated or lying about its size).
+static int
+s_bounded (const uint8_t *p, size_t size)
+{
+    size_t pos = 0, pending = 1;
+    while (pending > 0) {
+        if (pos >= size)
+            return -1;
+        uint8_t b = p [pos];
+        size_t head = 1, len = 0, count = 0, need = 0;
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+            ;
+        else
+        if (b >= 0x80 && b <= 0x8f)
+            count = 2 * (size_t) (b & 0x0f);
+        else
+        if (b >= 0x90 && b <= 0x9f)
+            count = b & 0x0f;
+        else
+        if (b >= 0xa0 && b <= 0xbf)
+            len = b & 0x1f;
+        else {
+            switch (b) {
+                case 0xc4: case 0xd9: need = 1; break;                  //  bin8, str8
+                case 0xc5: case 0xda: need = 2; break;                  //  bin16, str16
+                case 0xc6: case 0xdb: need = 4; break;                  //  bin32, str32
+                case 0xc7: need = 1; len = 1; break;                    //  ext8 (+type)
+                case 0xc8: need = 2; len = 1; break;
+                case 0xc9: need = 4; len = 1; break;
+                case 0xca: len = 4; break;
+                case 0xcb: len = 8; break;
+                case 0xcc: case 0xd0: len = 1; break;
+                case 0xcd: case 0xd1: len = 2; break;
+                case 0xce: case 0xd2: len = 4; break;
+                case 0xcf: case 0xd3: len = 8; break;
+                case 0xd4: len = 2; break;
+                case 0xd5: len = 3; break;
+                case 0xd6: len = 5; break;
+                case 0xd7: len = 9; break;
+                case 0xd8: len = 17; break;
+                case 0xdc: case 0xdd: case 0xde: case 0xdf:
+                    need = b == 0xdc || b == 0xde ? 2 : 4;
+                    break;
+                default:
+                    return -1;                                          //  0xc1
+            }
+            if (size - pos - 1 < need)
+                return -1;
+            size_t n = 0;
+            for (size_t i = 0; i < need; i++)
+                n = n << 8 | p [pos + 1 + i];
+            head += need;
+            if (b >= 0xdc && b <= 0xdf)
+                count = b >= 0xde ? 2 * n : n;
+            else
+            if (need)
+                len += n;
+        }
+        if (size - pos < head || size - pos - head < len)
+            return -1;
+        pos += head + len;
+        pending--;
+        if (pending + count > size - pos)
+            return -1;
+        pending += count;
+    }
+    return 0;
+}
+
 //  Unpacks data into *msg and checks the common frame: one map, no
 //  trailing bytes, "v" first and supported. Returns 0 or -1.
 static int
@@ -320,6 +393,8 @@ s_open (s_ctx_t *ctx, const void *data, size_t size, msgpack_unpacked *msg)
         return s_fail (ctx, "empty body");
     if (size > PR_JOB_MAX_BODY)
         return s_fail (ctx, "body of %zu bytes is over the %d byte limit", size, PR_JOB_MAX_BODY);
+    if (s_bounded (data, size))
+        return s_fail (ctx, "malformed or truncated msgpack");
     size_t offset = 0;
     msgpack_unpack_return rc = msgpack_unpack_next (msg, data, size, &offset);
     if (rc == MSGPACK_UNPACK_CONTINUE)

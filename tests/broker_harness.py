@@ -54,6 +54,7 @@ class Broker:
 
     def start(self):
         log = open(self.log_path, "a")
+        self.log_from = log.tell()
         self.proc = subprocess.Popen(self.prefix + [os.path.join(BIN, "broker"), "--bind", self.endpoint,
                                                     "--events", self.events, "--journal", self.journal],
                                      env=self.env, stdout=log, stderr=log)
@@ -61,7 +62,7 @@ class Broker:
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 fail("broker exited at start, rc=%s:\n%s" % (self.proc.returncode, self.log()))
-            if "broker listening" in self.log():
+            if "broker listening" in self.log()[self.log_from:]:
                 return
             time.sleep(0.05)
         fail("broker did not start:\n" + self.log())

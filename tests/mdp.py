@@ -6,6 +6,7 @@ it to prove that outside peers work unchanged.
 
 As a program:
   mdp.py worker EP SERVICE [--mode echo|upper|crash|hang|sleep:S|fail|retry|partial] [--v2] [--max N]
+                [--hb SECONDS] [--keys CERT SERVERCERT]
   mdp.py call EP SERVICE [BODY...]          one request, prints the reply frames
 """
 import os
@@ -232,13 +233,15 @@ def _handler_for(mode):
 def main(argv):
     if len(argv) >= 3 and argv[0] == "worker":
         ep, service = argv[1], argv[2]
-        mode, version, max_n, keys = "echo", 1, None, None
+        mode, version, max_n, keys, hb = "echo", 1, None, None, HEARTBEAT_INTERVAL
         i = 3
         while i < len(argv):
             if argv[i] == "--mode":
                 mode = argv[i + 1]; i += 2
             elif argv[i] == "--v2":
                 version = 2; i += 1
+            elif argv[i] == "--hb":
+                hb = float(argv[i + 1]); i += 2
             elif argv[i] == "--max":
                 max_n = int(argv[i + 1]); i += 2
             elif argv[i] == "--keys":   # CERT SERVERCERT
@@ -247,7 +250,7 @@ def main(argv):
                 i += 3
             else:
                 raise SystemExit("bad argument " + argv[i])
-        w = Worker(ep, service, _handler_for(mode), version=version, keys=keys)
+        w = Worker(ep, service, _handler_for(mode), version=version, keys=keys, heartbeat=hb)
         w.serve(max_n)
         return 0
     if len(argv) >= 3 and argv[0] == "call":

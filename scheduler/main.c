@@ -412,6 +412,21 @@ s_on_opt (int opt, const char *arg, void *user)
     return -1;
 }
 
+//  The start of every command: options, --help, the number of operands
+//  (-1: any). Returns -1 to go on (*first is the first operand), else the
+//  exit status.
+static int
+s_begin (int argc, char **argv, const char *usage, s_ctx_t *ctx, const struct option *extra,
+         void *opts, int operands, int *first)
+{
+    *first = s_options (argc, argv, usage, ctx, extra, extra ? s_on_opt : NULL, opts);
+    if (*first == -1)
+        return S_OK;
+    if (*first < 0 || (operands >= 0 && s_operands (argc, *first, operands, argv [0])))
+        return S_USAGE;
+    return -1;
+}
+
 //  Follows a run until it finishes. Returns the exit status.
 static int
 s_wait (s_ctx_t *ctx, const char *run_id, double no_worker)
@@ -633,14 +648,12 @@ s_cmd_runs (s_ctx_t *ctx, int argc, char **argv)
 {
     static const struct option extra [] = { { "limit", required_argument, NULL, 'l' }, { 0, 0, 0, 0 } };
     s_opts_t opts = { .limit = 20 };
-    int first = s_options (argc, argv,
+    int first, begun = s_begin (argc, argv,
         "usage: sched runs [--json] [--limit N]\n"
         "Recent runs, newest first (default 20). --json: an array of {id, pipeline, state, trigger,\n"
-        "created_at, started_at, finished_at, error, steps, steps_done}.\n", ctx, extra, s_on_opt, &opts);
-    if (first == -1)
-        return S_OK;
-    if (first < 0 || s_operands (argc, first, 0, "runs"))
-        return S_USAGE;
+        "created_at, started_at, finished_at, error, steps, steps_done}.\n", ctx, extra, &opts, 0, &first);
+    if (begun >= 0)
+        return begun;
     if (s_db (ctx))
         return S_UNAVAILABLE;
     char limit [16];
@@ -676,14 +689,12 @@ s_cmd_runs (s_ctx_t *ctx, int argc, char **argv)
 static int
 s_cmd_pipelines (s_ctx_t *ctx, int argc, char **argv)
 {
-    int first = s_options (argc, argv,
+    int first, begun = s_begin (argc, argv,
         "usage: sched pipelines [--json]\n"
         "The pipelines in scheduler.pipelines: steps, schedule, zone, overlap, catch-up, paused,\n"
-        "and the next fire times. A definition with an error is shown with the error.\n", ctx, NULL, NULL, NULL);
-    if (first == -1)
-        return S_OK;
-    if (first < 0 || s_operands (argc, first, 0, "pipelines"))
-        return S_USAGE;
+        "and the next fire times. A definition with an error is shown with the error.\n", ctx, NULL, NULL, 0, &first);
+    if (begun >= 0)
+        return begun;
     const char *dir = lb_config_str (ctx->config, "scheduler.pipelines");
     char **names = sc_pipeline_names (dir);
     if (!names) {
@@ -771,14 +782,12 @@ s_broker (s_ctx_t *ctx)
 static int
 s_cmd_workers (s_ctx_t *ctx, int argc, char **argv)
 {
-    int first = s_options (argc, argv,
+    int first, begun = s_begin (argc, argv,
         "usage: sched workers [--json]\n"
         "Each service the broker knows: queued, delayed, leased and dead jobs, and its workers\n"
-        "(busy or idle, which job). --json: {queues: mmi.queues, workers: mmi.workers}.\n", ctx, NULL, NULL, NULL);
-    if (first == -1)
-        return S_OK;
-    if (first < 0 || s_operands (argc, first, 0, "workers"))
-        return S_USAGE;
+        "(busy or idle, which job). --json: {queues: mmi.queues, workers: mmi.workers}.\n", ctx, NULL, NULL, 0, &first);
+    if (begun >= 0)
+        return begun;
     sc_broker_t *broker = s_broker (ctx);
     zframe_t *queues_frame = NULL, *workers_frame = NULL;
     int a = sc_broker_mmi (broker, "mmi.queues", NULL, &queues_frame);
@@ -828,13 +837,11 @@ s_cmd_workers (s_ctx_t *ctx, int argc, char **argv)
 static int
 s_cmd_logs (s_ctx_t *ctx, int argc, char **argv)
 {
-    int first = s_options (argc, argv,
+    int first, begun = s_begin (argc, argv,
         "usage: sched logs RUN [--json]\n"
-        "What happened to a run, oldest first: submissions, results, errors, retries.\n", ctx, NULL, NULL, NULL);
-    if (first == -1)
-        return S_OK;
-    if (first < 0 || s_operands (argc, first, 1, "logs"))
-        return S_USAGE;
+        "What happened to a run, oldest first: submissions, results, errors, retries.\n", ctx, NULL, NULL, 1, &first);
+    if (begun >= 0)
+        return begun;
     if (s_db (ctx))
         return S_UNAVAILABLE;
     int rc = s_check_run (ctx, argv [first]);
@@ -866,15 +873,13 @@ static int
 s_cmd_pause (s_ctx_t *ctx, int argc, char **argv)
 {
     bool pause = strcmp (argv [0], "pause") == 0;
-    int first = s_options (argc, argv, pause ?
+    int first, begun = s_begin (argc, argv, pause ?
         "usage: sched pause PIPELINE\nStops firing PIPELINE's cron slots (they are passed over, not caught up\n"
         "later); runs enqueued meanwhile wait queued. Running runs go on.\n" :
         "usage: sched resume PIPELINE\nFires PIPELINE's cron slots again from the next one; queued runs start.\n",
-        ctx, NULL, NULL, NULL);
-    if (first == -1)
-        return S_OK;
-    if (first < 0 || s_operands (argc, first, 1, argv [0]))
-        return S_USAGE;
+        ctx, NULL, NULL, 1, &first);
+    if (begun >= 0)
+        return begun;
     char err [1024];
     sc_pipeline_t *pipeline = sc_pipeline_find (lb_config_str (ctx->config, "scheduler.pipelines"), argv [first],
                                                 err, sizeof err);
@@ -895,14 +900,12 @@ static int
 s_cmd_cancel_retry (s_ctx_t *ctx, int argc, char **argv)
 {
     bool cancel = strcmp (argv [0], "cancel") == 0;
-    int first = s_options (argc, argv, cancel ?
+    int first, begun = s_begin (argc, argv, cancel ?
         "usage: sched cancel RUN\nCancels a queued or running run: the daemon cancels its jobs in the broker.\n" :
         "usage: sched retry RUN\nRuns a failed or cancelled run again from its failed and cancelled steps;\n"
-        "steps that are done are not run again.\n", ctx, NULL, NULL, NULL);
-    if (first == -1)
-        return S_OK;
-    if (first < 0 || s_operands (argc, first, 1, argv [0]))
-        return S_USAGE;
+        "steps that are done are not run again.\n", ctx, NULL, NULL, 1, &first);
+    if (begun >= 0)
+        return begun;
     if (s_db (ctx))
         return S_UNAVAILABLE;
     int rc = s_check_run (ctx, argv [first]);
@@ -927,14 +930,12 @@ s_cmd_cancel_retry (s_ctx_t *ctx, int argc, char **argv)
 static int
 s_cmd_dead (s_ctx_t *ctx, int argc, char **argv)
 {
-    int first = s_options (argc, argv,
+    int first, begun = s_begin (argc, argv,
         "usage: sched dead [--json]\n"
         "Jobs the broker gave up on (attempts used, or failed for good), newest first, with their\n"
-        "last error. sched requeue JOB puts one back.\n", ctx, NULL, NULL, NULL);
-    if (first == -1)
-        return S_OK;
-    if (first < 0 || s_operands (argc, first, 0, "dead"))
-        return S_USAGE;
+        "last error. sched requeue JOB puts one back.\n", ctx, NULL, NULL, 0, &first);
+    if (begun >= 0)
+        return begun;
     sc_broker_t *broker = s_broker (ctx);
     zframe_t *frame = NULL;
     int code = sc_broker_mmi (broker, "mmi.dead", NULL, &frame);
@@ -965,14 +966,12 @@ s_cmd_dead (s_ctx_t *ctx, int argc, char **argv)
 static int
 s_cmd_requeue (s_ctx_t *ctx, int argc, char **argv)
 {
-    int first = s_options (argc, argv,
+    int first, begun = s_begin (argc, argv,
         "usage: sched requeue JOB\n"
         "Puts a dead job (sched dead) back in its queue with its attempts reset. If a run's step\n"
-        "was waiting on it, the run goes on when the job is done.\n", ctx, NULL, NULL, NULL);
-    if (first == -1)
-        return S_OK;
-    if (first < 0 || s_operands (argc, first, 1, "requeue"))
-        return S_USAGE;
+        "was waiting on it, the run goes on when the job is done.\n", ctx, NULL, NULL, 1, &first);
+    if (begun >= 0)
+        return begun;
     sc_broker_t *broker = s_broker (ctx);
     int code = sc_broker_mmi (broker, "mmi.requeue", argv [first], NULL);
     int rc = S_OK;
@@ -1002,15 +1001,13 @@ s_cmd_daemon (s_ctx_t *ctx, int argc, char **argv)
 {
     static const struct option extra [] = { { "once", no_argument, NULL, 'o' }, { 0, 0, 0, 0 } };
     s_opts_t opts = { 0 };
-    int first = s_options (argc, argv,
+    int first, begun = s_begin (argc, argv,
         "usage: sched daemon [--once]\n"
         "Fires cron slots and drives every run until SIGTERM/SIGINT (docs/scheduler.md). Any\n"
         "number may run on one database: a slot starts once, a run is driven by one at a time.\n"
-        "--once: one tick, then exit.\n", ctx, extra, s_on_opt, &opts);
-    if (first == -1)
-        return S_OK;
-    if (first < 0 || s_operands (argc, first, 0, "daemon"))
-        return S_USAGE;
+        "--once: one tick, then exit.\n", ctx, extra, &opts, 0, &first);
+    if (begun >= 0)
+        return begun;
     lb_log_set_level (LB_LOG_INFO);
     lb_log_level_t level;
     if (lb_log_level_parse (lb_config_str (ctx->config, "log.level"), &level) == 0)

@@ -35,6 +35,7 @@ struct _sc_daemon_t {
     zhashx_t *checked;          //  "run/step" -> int64 monotonic µs of the last mmi check
     double worker_check_us;
     int64_t redis_ttl;
+    bool wake;                  //  a job finished since the last tick: tick again at once
 };
 
 //  A step row as the driver reads it.
@@ -64,6 +65,8 @@ sc_daemon_new (lb_config_t *config)
     if (events && *events && zsock_connect (self->events, "%s", events) == 0) {
         zsock_set_subscribe (self->events, "progress");
         zsock_set_subscribe (self->events, "leased");
+        zsock_set_subscribe (self->events, "done");
+        zsock_set_subscribe (self->events, "dead");
     }
     else
         lb_log_warn ("cannot connect to the broker's events at %s: no live progress", events ? events : "(unset)");
@@ -144,11 +147,16 @@ s_db_ready (sc_daemon_t *self)
         PQfinish (self->db);
         self->db = NULL;
     }
-    //  During an outage the retries stay quiet (the outage was logged once).
-    lb_log_level_t old = self->db_down ? lb_log_set_level ((lb_log_level_t) -1) : LB_LOG_ERROR;
-    self->db = lb_pg_connect (lb_config_str (self->config, "postgres.url"), "sched-daemon");
-    if (self->db_down)
-        lb_log_set_level (old);
+    //  During an outage the retries stay quiet (the outage was logged once):
+    //  a ping first, the (logging) connect only when the server answers.
+    const char *url = lb_config_str (self->config, "postgres.url");
+    if (self->db_down) {
+        const char *keys [] = { "dbname", "connect_timeout", NULL };
+        const char *values [] = { url, "2", NULL };
+        if (PQpingParams (keys, values, 1) != PQPING_OK)
+            return false;
+    }
+    self->db = lb_pg_connect (url, "sched-daemon");
     if (self->db) {
         if (self->db_down)
             lb_log_info ("postgres is back: runs go on");
@@ -673,14 +681,21 @@ out:
 //  --------------------------------------------------------------------------
 //  Broker events: progress and leases
 
-static void
+//  Reads the broker's events. Returns true when a job finished (done or
+//  dead): the daemon then ticks at once instead of waiting for the next tick.
+static bool
 s_events (sc_daemon_t *self)
 {
+    bool wake = false;
     for (int budget = 0; budget < 1000; budget++) {
         zmsg_t *msg = zmsg_recv_nowait (self->events);
         if (!msg)
-            return;
+            return wake;
         char *topic = zmsg_popstr (msg);
+        if (topic && (strcmp (topic, "done") == 0 || strcmp (topic, "dead") == 0)) {
+            wake = true;
+            self->wake = true;
+        }
         zframe_t *body = zmsg_pop (msg);
         if (topic && body && strcmp (topic, "progress") == 0) {
             uint8_t *inner = NULL;
@@ -735,6 +750,7 @@ s_events (sc_daemon_t *self)
         zframe_destroy (&body);
         zmsg_destroy (&msg);
     }
+    return wake;
 }
 
 //  --------------------------------------------------------------------------
@@ -782,14 +798,23 @@ sc_daemon_run (sc_daemon_t *self, volatile const int *stop)
                  lb_config_str (self->config, "scheduler.pipelines"), lb_config_str (self->config, "broker.endpoint"));
     while (!*stop) {
         int64_t start = lb_clock_mono_us ();
+        self->wake = false;
         sc_daemon_tick (self);
+        if (self->wake) {
+            zclock_sleep (20);          //  the broker answers titanic.reply once its journal is synced
+            continue;
+        }
         int64_t left = tick_us - (lb_clock_mono_us () - start);
-        //  Wait for the next tick, waking early for broker events.
+        //  Wait for the next tick, reading broker events meanwhile; a finished
+        //  job ends the wait (its dependents are submitted without a tick's delay).
         while (left > 0 && !*stop) {
             zmq_pollitem_t item = { zsock_resolve (self->events), 0, ZMQ_POLLIN, 0 };
             int64_t slice = left > 100000 ? 100000 : left;
-            if (zmq_poll (&item, 1, (long) (slice / 1000)) > 0 && self->db && PQstatus (self->db) == CONNECTION_OK)
-                s_events (self);
+            if (zmq_poll (&item, 1, (long) (slice / 1000)) > 0 && self->db && PQstatus (self->db) == CONNECTION_OK
+            &&  s_events (self)) {
+                zclock_sleep (20);      //  the broker answers titanic.reply once its journal is synced
+                break;
+            }
             left = tick_us - (lb_clock_mono_us () - start);
         }
     }

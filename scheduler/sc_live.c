@@ -44,15 +44,30 @@ sc_live_destroy (sc_live_t **self_p)
 static void
 s_lost (sc_live_t *self, const char *why)
 {
+    if (!self->down)
+        lb_log_warn ("redis unavailable, live state is not written until it is back (runs go on): %s", why);
+    self->down = true;
     if (self->ctx) {
         redisFree (self->ctx);
         self->ctx = NULL;
     }
     self->up = false;
     self->next_try = lb_clock_mono_us () + S_RETRY_US;
-    if (!self->down)
-        lb_log_warn ("redis unavailable, live state is not written until it is back (runs go on): %s", why);
-    self->down = true;
+}
+
+//  During an outage, probes the server quietly before a (logging) connect.
+static bool
+s_probe (sc_live_t *self)
+{
+    lb_redis_url_t url;
+    if (lb_redis_parse_url (self->url, &url))
+        return false;
+    struct timeval timeout = { 0, 500000 };
+    redisContext *probe = redisConnectWithTimeout (url.host, url.port, timeout);
+    bool ok = probe && !probe->err;
+    if (probe)
+        redisFree (probe);
+    return ok;
 }
 
 static bool
@@ -64,11 +79,11 @@ s_ready (sc_live_t *self)
         return true;
     if (lb_clock_mono_us () < self->next_try)
         return false;
-    //  During an outage, the retries stay quiet (the outage was logged once).
-    lb_log_level_t level = self->down ? lb_log_set_level ((lb_log_level_t) -1) : LB_LOG_ERROR;
+    if (self->down && !s_probe (self)) {
+        self->next_try = lb_clock_mono_us () + S_RETRY_US;
+        return false;
+    }
     self->ctx = lb_redis_connect (self->url, 1.0);
-    if (self->down)
-        lb_log_set_level (level);
     if (!self->ctx) {
         s_lost (self, "cannot connect");
         return false;

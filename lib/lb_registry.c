@@ -2,6 +2,7 @@
 #include "lb_registry.h"
 #include "lb_artifact.h"
 #include "lb_clock.h"
+#include "lb_fcopy.h"
 #include "lb_log.h"
 #include "lb_mem.h"
 #include "lb_pg.h"
@@ -28,7 +29,7 @@ struct _lb_registry_t {
 
 //  Sets only when Redis holds an older generation, so a late repair never
 //  overwrites a newer pointer.
-static const char *s_pointer_script =
+static const char s_pointer_script [] =
     "local g = tonumber(redis.call('HGET', KEYS[1], 'generation') or '0') "
     "if tonumber(ARGV[1]) <= g then return 0 end "
     "redis.call('DEL', KEYS[1]) "
@@ -187,104 +188,6 @@ lb_registry_gate (const lb_registry_settings_t *settings, const lb_registry_cand
 
 //  --------------------------------------------------------------------------
 //  Files
-
-//  Checks the file at path has the hash hex. Returns 0, or -1 with why.
-static int
-s_verify_file (const char *path, const char *hex, char *why, size_t size)
-{
-    struct stat st;
-    if (stat (path, &st) == -1) {
-        snprintf (why, size, "%s: %s", path, strerror (errno));
-        return -1;
-    }
-    char actual [65];
-    if (lb_artifact_sha256_file (path, actual)) {
-        snprintf (why, size, "%s: cannot be read", path);
-        return -1;
-    }
-    if (strcmp (actual, hex) != 0) {
-        snprintf (why, size, "%s: SHA-256 %.16s... does not match the expected %.16s... "
-                  "(truncated or corrupt, %lld bytes)", path, actual, hex, (long long) st.st_size);
-        return -1;
-    }
-    return 0;
-}
-
-static int
-s_mkdirs (const char *path)
-{
-    char *copy = lb_xstrdup (path);
-    for (char *p = copy + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir (copy, 0755) == -1 && errno != EEXIST) {
-                free (copy);
-                return -1;
-            }
-            *p = '/';
-        }
-    int rc = mkdir (copy, 0755) == -1 && errno != EEXIST ? -1 : 0;
-    free (copy);
-    return rc;
-}
-
-//  Copies src to dst through a temporary file, fsync and rename, then
-//  verifies the copy. Returns 0, or -1 with why.
-static int
-s_copy_verified (const char *src, const char *dst, const char *hex, char *why, size_t size)
-{
-    char *dir = lb_xstrdup (dst);
-    *strrchr (dir, '/') = 0;
-    char *tmp = lb_xasprintf ("%s.tmp.%d", dst, (int) getpid ());
-    int in = -1, out = -1, rc = -1;
-    if (s_mkdirs (dir)) {
-        snprintf (why, size, "cannot create %s: %s", dir, strerror (errno));
-        goto done;
-    }
-    in = open (src, O_RDONLY | O_CLOEXEC);
-    out = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (in == -1 || out == -1) {
-        snprintf (why, size, "cannot copy %s to %s: %s", src, tmp, strerror (errno));
-        goto done;
-    }
-    char buf [65536];
-    ssize_t got;
-    while ((got = read (in, buf, sizeof buf)) > 0) {
-        for (ssize_t off = 0; off < got; ) {
-            ssize_t put = write (out, buf + off, (size_t) (got - off));
-            if (put < 0) {
-                snprintf (why, size, "write %s: %s", tmp, strerror (errno));
-                goto done;
-            }
-            off += put;
-        }
-    }
-    if (got < 0 || fsync (out) == -1) {
-        snprintf (why, size, "copy to %s: %s", tmp, strerror (errno));
-        goto done;
-    }
-    close (out);
-    out = -1;
-    if (rename (tmp, dst) == -1) {
-        snprintf (why, size, "rename %s: %s", tmp, strerror (errno));
-        goto done;
-    }
-    int dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync (dfd);
-        close (dfd);
-    }
-    rc = s_verify_file (dst, hex, why, size);
-done:
-    if (in >= 0)
-        close (in);
-    if (out >= 0)
-        close (out);
-    unlink (tmp);
-    free (tmp);
-    free (dir);
-    return rc;
-}
 
 //  The local path of an artifact URI (file:// or an absolute path). Caller frees.
 static char *
@@ -644,12 +547,12 @@ lb_registry_deploy (lb_registry_t *self, const lb_registry_candidate_t *cand,
         goto done;
     }
     const char *hex = store_uri ? uri_hash : cand->sha256;
-    if (s_verify_file (src, hex, why, sizeof why)) {
+    if (lb_fcopy_verify (src, hex, why, sizeof why)) {
         s_reason (out, "candidate artifact refused: %s", why);
         rc = s_refuse (self, cand, out, incumbent);
         goto done;
     }
-    if (incumbent && (!inc_path [0] || s_verify_file (inc_path, inc_sha, why, sizeof why))) {
+    if (incumbent && (!inc_path [0] || lb_fcopy_verify (inc_path, inc_sha, why, sizeof why))) {
         s_reason (out, "registry row of production v%d points at a missing or corrupt artifact: %s",
                   incumbent, inc_path [0] ? why : "no deployed path");
         rc = s_refuse (self, cand, out, incumbent);
@@ -672,7 +575,7 @@ lb_registry_deploy (lb_registry_t *self, const lb_registry_candidate_t *cand,
     bool promote = out->decision == LB_REGISTRY_PROMOTED;
     if (promote) {
         dst = lb_xasprintf ("%s/%s/v%d-%.16s.model", self->deploy_dir, cand->task, version, hex);
-        if (s_copy_verified (src, dst, hex, why, sizeof why)) {
+        if (lb_fcopy_verified (src, dst, hex, why, sizeof why)) {
             lb_log_error ("deploy task=%s run=%s: copy to the deploy directory failed: %s",
                           cand->task, cand->run, why);
             goto fail;          //  disk trouble: retry, nothing recorded
@@ -761,7 +664,7 @@ lb_registry_rollback (lb_registry_t *self, const char *task, const char *why_tex
                   : "no previous version to roll back to");
     }
     else
-    if (!prev_path [0] || s_verify_file (prev_path, prev_sha, why, sizeof why)) {
+    if (!prev_path [0] || lb_fcopy_verify (prev_path, prev_sha, why, sizeof why)) {
         out->decision = LB_REGISTRY_REFUSED;
         s_reason (out, "registry row of v%d points at a missing or corrupt artifact: %s",
                   previous, prev_path [0] ? why : "no deployed path");

@@ -61,6 +61,10 @@ D = put(os.path.join(TMP, "ds.bin"))
 X = run("worker-train", "fit", "-f", "xgboost", "-d", D, "-p", "rounds=30")
 R = run("worker-train", "fit", "-f", "rf", "-d", D, "-p", "trees=20", "-p", "max_depth=5")
 E = run("worker-train", "fit", "-f", "ensemble", "-d", D, "--members", f"{X},{R}")
+# A model trained on other columns: it cannot score these rows and must be left out, said so.
+run("worker-train", "synth", "--rows", "1000", "--cols", "8", "--seed", "6", "--valid", "0.2",
+    "--test", "0.2", "-o", os.path.join(TMP, "other.bin"))
+O = run("worker-train", "fit", "-f", "xgboost", "-d", put(os.path.join(TMP, "other.bin")), "-p", "rounds=5")
 
 ctx = zmq.Context()
 
@@ -152,6 +156,11 @@ if d1["outputs"].get("deployed") != "file://" + ptr_path:
 r2 = job("worker-eval", "evaluate", "w2", "evaluate", models)
 if r2["status"] != "done" or r2["metrics"].get("production_version") != 1.0 or r2["metrics"]["vs_production_diff"] != 0.0:
     fail(f"evaluate w2 did not compare with production v1: {r2}")
+r2b = job("worker-eval", "evaluate", "w2b", "evaluate", dict(models, **{"train_other.model": O}))
+if r2b["status"] != "done":
+    fail(f"evaluate with an unusable extra model failed: {r2b}")
+if "Left out, unable to score the test rows: xgboost" not in open(r2b["outputs"]["report_md"][7:]).read():
+    fail("the report does not say which model was left out")
 d2 = job("worker-deploy", "deploy", "w2", "deploy", {"margin": 0.01})
 if d2["status"] != "done" or d2["metrics"].get("promoted") != 0.0:
     fail(f"deploy w2 (no improvement) not rejected: {d2}")

@@ -321,7 +321,7 @@ wk_evaljob_run (const wk_evaljob_req_t *req, wk_evaljob_out_t *out,
                     .err_size = err_size };
     wk_status_t status = WK_FAIL;
     char why [512];
-    char *json = NULL, *md = NULL, *html = NULL;
+    char *json = NULL, *md = NULL, *html = NULL, *notes = NULL;
     double *p = NULL;
     PGconn *pg = NULL;
     int64_t *ts = NULL;
@@ -425,12 +425,22 @@ wk_evaljob_run (const wk_evaljob_req_t *req, wk_evaljob_out_t *out,
             goto done;
         }
         job.nmodels = m + 1;
-        if (s_score_model (&job, job.models [m], p, why, sizeof why)) {
-            status = s_fail (&job, WK_FAIL, "bad_model", "model %s cannot score the test rows: %s",
-                             uri, why);
-            goto done;
-        }
         const char *family = lb_model_family_name (lb_model_family (job.models [m]));
+        if (s_score_model (&job, job.models [m], p, why, sizeof why)) {
+            //  Only the candidate is indispensable; another model that cannot
+            //  score these rows (a net meeting a missing value) is left out, said so.
+            if (strcmp (family, settings.candidate) == 0) {
+                status = s_fail (&job, WK_FAIL, "bad_model", "candidate %s (%s) cannot score the "
+                                 "test rows: %s", family, uri, why);
+                goto done;
+            }
+            lb_log_warn ("model %s (%s) left out: it cannot score the test rows: %s", family, uri, why);
+            char *more = lb_xasprintf ("%s%s %s (%s)", notes ? notes : "Left out, unable to score "
+                                       "the test rows:", notes ? ";" : "", family, why);
+            free (notes);
+            notes = more;
+            continue;
+        }
         char name [64], hex [65];
         snprintf (name, sizeof name, "%s", family);
         for (int k = 2; wk_eval_find (job.eval, name); k++)
@@ -467,7 +477,7 @@ wk_evaljob_run (const wk_evaljob_req_t *req, wk_evaljob_out_t *out,
     wk_report_info_t info = { .title = title, .run = req->run, .task = job.task,
         .no_analysis = lb_config_str (req->config, "llm.api_key")
             ? "no analysis: LLM analysis is not built into this version of the evaluator"
-            : "no analysis: no API key" };
+            : "no analysis: no API key", .notes = notes };
     json = wk_eval_json (job.eval);
     md = wk_report_markdown (job.eval, &info);
     html = wk_report_html (job.eval, &info);
@@ -518,6 +528,7 @@ done:
     free (json);
     free (md);
     free (html);
+    free (notes);
     free (p);
     free (ts);
     free (y);

@@ -306,6 +306,8 @@ s_body (s_buf_t *b, s_fmt_t f, wk_eval_t *eval, const wk_report_info_t *info)
               wk_eval_rows_sha256 (eval), cand ? cand->name : "(none)", set->threshold,
               set->cost, set->rounds, set->level * 100, (unsigned long long) set->seed);
     s_para (b, f, line);
+    if (info->notes)
+        s_para (b, f, info->notes);
 
     s_heading (b, f, 2, "Metrics on the held-out test window");
     s_table_open (b, f);
@@ -536,13 +538,14 @@ wk_report_test (bool verbose)
                              .candidate = "ens<1>" };
     assert (wk_eval_run (ev, &s, NULL, 0) == 0);
     wk_report_info_t info = { .title = "Test & report", .run = "7", .task = "t",
-                              .no_analysis = "no analysis: no API key" };
+                              .no_analysis = "no analysis: no API key",
+                              .notes = "Left out: model x (cannot score)." };
     char *html = wk_report_html (ev, &info);
     assert (strstr (html, "id=\"plot-roc\"") && strstr (html, "id=\"plot-calibration\""));
     assert (strstr (html, "id=\"plot-equity\""));
     assert (!strstr (html, "id=\"plot-importance\"") && strstr (html, "No feature importance plot"));
     assert (strstr (html, "Test &amp; report") && strstr (html, "ens&lt;1&gt;"));
-    assert (strstr (html, "no analysis: no API key"));
+    assert (strstr (html, "no analysis: no API key") && strstr (html, "Left out: model x"));
     //  Self-contained: nothing fetched from elsewhere.
     assert (!strstr (html, "<script") && !strstr (html, " src=") && !strstr (html, "href="));
     free (html);

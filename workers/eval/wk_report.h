@@ -22,6 +22,7 @@ typedef struct {
     const char *task;           //  may be NULL
     const char *analysis;       //  LLM text, or NULL
     const char *no_analysis;    //  why there is none, when analysis is NULL
+    const char *notes;          //  what was left out and why (one paragraph), or NULL
 } wk_report_info_t;
 
 //  Returns the Markdown report. Caller frees.

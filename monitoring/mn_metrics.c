@@ -302,6 +302,15 @@ mn_metrics_render (mn_metrics_t *self, const mn_scrape_facts_t *f)
         const mn_mmi_stat_t *st = &self->stats [i];
         size_t n = strlen (st->name);
         char name [128];
+        const char *gauge_help = !strcmp (st->name, "jobs")? "Jobs the broker holds (not yet closed).":
+                                 !strcmp (st->name, "workers")? "Workers registered with the broker.":
+                                 !strcmp (st->name, "journal_ok")? "1 when the broker's journal accepts writes.": NULL;
+        if (gauge_help) {
+            snprintf (name, sizeof name, "predictors_broker_%s", st->name);
+            s_head (&b, name, "gauge", gauge_help);
+            s_put (&b, "%s %lld\n", name, (long long) st->value);
+        }
+        else
         if (n > 6 && !strcmp (st->name + n - 6, "_bytes")) {
             snprintf (name, sizeof name, "predictors_broker_%s", st->name);
             s_head (&b, name, "gauge", "Broker gauge from mmi.stats, in bytes.");
@@ -396,7 +405,8 @@ mn_metrics_test (bool verbose)
     mn_metrics_bad_event (m);
     assert (mn_metrics_events (m) == 3 && mn_metrics_bad_events (m) == 1);
     mn_mmi_queue_t q = { .service = "fetch", .queued = 4, .workers = 2 };
-    mn_snapshot_t snap = { .queues = &q, .nqueues = 1 };
+    mn_mmi_stat_t stats [3] = { { "bad_frames", 2 }, { "journal_ok", 1 }, { "journal_bytes", 4096 } };
+    mn_snapshot_t snap = { .queues = &q, .nqueues = 1, .stats = stats, .nstats = 3 };
     mn_metrics_snapshot (m, &snap, true);
     mn_metrics_queue_age (m, "fetch", 12.5);
     mn_run_count_t runs [2] = { { "weekly", "succeeded", 3 }, { "weekly", "running", 1 } };
@@ -416,6 +426,9 @@ mn_metrics_test (bool verbose)
     assert (strstr (text, "task=\"task \\\"q\\\"\""));
     assert (strstr (text, "predictors_nvml_available 0\n") && !strstr (text, "predictors_gpu_utilization"));
     assert (strstr (text, "predictors_broker_up 1\n"));
+    assert (strstr (text, "# TYPE predictors_broker_bad_frames_total counter\npredictors_broker_bad_frames_total 2\n"));
+    assert (strstr (text, "# TYPE predictors_broker_journal_ok gauge\npredictors_broker_journal_ok 1\n"));
+    assert (strstr (text, "# TYPE predictors_broker_journal_bytes gauge\npredictors_broker_journal_bytes 4096\n"));
     free (text);
     //  A --gpu-only monitor exports the NVML part alone.
     mn_scrape_facts_t g = { .gpu_only = true };

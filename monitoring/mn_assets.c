@@ -32,7 +32,7 @@ const mn_asset_t mn_assets [] = {
         "  <a href=\042/metrics\042>/metrics</a></footer>\n"
         "</body>\n"
         "</html>\n" },
-    { "/app.js", "text/javascript; charset=utf-8", 9605,
+    { "/app.js", "text/javascript; charset=utf-8", 9827,
         "// Predictors dashboard: reads /api/state every 2 s and draws it. No libraries, no network\n"
         "// beyond the monitor that served this file. Text goes in with textContent (never innerHTML).\n"
         "\042use strict\042;\n"
@@ -105,9 +105,11 @@ const mn_asset_t mn_assets [] = {
         "      const live = s.live || {};\n"
         "      const pct = live.percent != null \077 Number(live.percent) : s.percent;\n"
         "      const st = s.state === \042done\042 \077 \042done\042 : (live.state || s.state);\n"
+        "      const cancellable = d.actions && s.job && [\042queued\042, \042leased\042, \042delayed\042, \042failed\042].includes(live.state);\n"
         "      return el(\042tr\042, { \042data-step\042: s.name }, el(\042td\042, {}, s.name), el(\042td\042, {}, state(st)), el(\042td\042, {}, bar(s.state === \042done\042 \077 100 : pct)),\n"
         "        el(\042td\042, { class: \042muted\042 }, [live.stage || s.stage, live.message || s.message, s.error].filter(Boolean).join(\042 - \042)),\n"
-        "        el(\042td\042, { class: \042muted\042 }, live.worker \077 \042on \042 + shortW(live.worker) : \042\042));\n"
+        "        el(\042td\042, { class: \042muted\042 }, live.worker \077 \042on \042 + shortW(live.worker) : \042\042),\n"
+        "        el(\042td\042, {}, cancellable \077 el(\042button\042, { onclick: () => act(\042cancel\042, s.job) }, \042cancel job\042) : \042\042));\n"
         "    }));\n"
         "    return [el(\042code\042, { \042data-run\042: run.id }, run.id), run.pipeline, state(run.state), ago(run.created_ms, d.now_ms),\n"
         "      dur(run.started_ms, run.finished_ms), steps];\n"

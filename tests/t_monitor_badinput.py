@@ -149,6 +149,16 @@ try:
     check(st == 404, "unknown job: %d %s" % (st, text))
     check("wrong action token" in m.log() and TOKEN not in m.log(), "refusals logged, token never logged")
 
+    # The right token cancels a job waiting for a worker that does not exist.
+    waiting = c.request("titanic.request", "nobody-serves-this", b"x")[1].decode()
+    st, text = m.http("/api/cancel", method="POST", body=('{"id": "%s"}' % waiting).encode(),
+                      headers={"Authorization": "Bearer " + TOKEN})
+    check(st == 200, "cancel: %d %s" % (st, text))
+    check(mmi(c, "job", waiting)[1]["state"] == "cancelled", "the broker cancelled it")
+    st, text = m.http("/api/cancel", method="POST", body=('{"id": "%s"}' % waiting).encode(),
+                      headers={"Authorization": "Bearer " + TOKEN})
+    check(st == 409, "cancel twice: %d %s" % (st, text))
+
     # The right token: the dead job goes back to its queue (and fails again).
     st, text = m.http("/api/requeue", method="POST", body=body, headers={"Authorization": "Bearer " + TOKEN})
     check(st == 200, "requeue: %d %s" % (st, text))

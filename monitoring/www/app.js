@@ -70,9 +70,11 @@ function drawRuns(d) {
       const live = s.live || {};
       const pct = live.percent != null ? Number(live.percent) : s.percent;
       const st = s.state === "done" ? "done" : (live.state || s.state);
+      const cancellable = d.actions && s.job && ["queued", "leased", "delayed", "failed"].includes(live.state);
       return el("tr", { "data-step": s.name }, el("td", {}, s.name), el("td", {}, state(st)), el("td", {}, bar(s.state === "done" ? 100 : pct)),
         el("td", { class: "muted" }, [live.stage || s.stage, live.message || s.message, s.error].filter(Boolean).join(" - ")),
-        el("td", { class: "muted" }, live.worker ? "on " + shortW(live.worker) : ""));
+        el("td", { class: "muted" }, live.worker ? "on " + shortW(live.worker) : ""),
+        el("td", {}, cancellable ? el("button", { onclick: () => act("cancel", s.job) }, "cancel job") : ""));
     }));
     return [el("code", { "data-run": run.id }, run.id), run.pipeline, state(run.state), ago(run.created_ms, d.now_ms),
       dur(run.started_ms, run.finished_ms), steps];

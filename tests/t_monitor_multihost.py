@@ -102,9 +102,12 @@ def worker(host, name, service, mode, version=1):
                  ["--keys", os.path.join(KEYS, name), os.path.join(KEYS, "broker")])
 
 
+probe = subprocess.run(["ip", "netns", "add", LAN], capture_output=True, text=True)
+if probe.returncode != 0:
+    print("cannot create network namespaces here (%s)" % probe.stderr.strip())
+    sys.exit(77)
 try:
     # ---------------------------------------------------------------- the network
-    sh("ip", "netns", "add", LAN)
     sh("ip", "-n", LAN, "link", "add", "br0", "type", "bridge")
     sh("ip", "-n", LAN, "link", "set", "br0", "up")
     for h, addr in HOSTS.items():

@@ -351,6 +351,11 @@ main (int argc, char **argv)
         rc = 0;
         goto out;
     }
+    //  The loop is single-threaded: a PostgreSQL host that swallows packets must not
+    //  hold it for the kernel's TCP timeout, nor a stuck query forever (libpq reads
+    //  both from the environment; an operator's own values win).
+    setenv ("PGCONNECT_TIMEOUT", "2", 0);
+    setenv ("PGOPTIONS", "-c statement_timeout=5000", 0);
     if (sodium_init () < 0) {
         lb_log_error ("libsodium failed to initialise");
         goto out;

@@ -140,6 +140,34 @@ try:
     check(services == {"train", "bad", "slow"}, "workers after restart: %r" % services)
     check(redis.hgetall("pred:job:" + ids["train"]).get("state") == "done", "history survives the restart")
     check(m.stop() == 0, "monitor exits 0 on SIGTERM")
+
+    # --gpu-only (for GPU hosts): NVML gauges on /metrics and nothing else, no stores needed.
+    import subprocess as sp
+    from broker_harness import BIN, free_port
+    port = free_port()
+    g = sp.Popen([os.path.join(BIN, "monitor"), "--gpu-only", "--port", str(port)],
+                 env=dict(os.environ, REDIS_URL="redis://127.0.0.1:1/0"), stdout=sp.DEVNULL, stderr=sp.DEVNULL)
+    try:
+        import urllib.request
+        import urllib.error
+        def get(path):
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
+                    return r.status, r.read().decode()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read().decode()
+            except OSError:
+                return None, ""
+        wait_for("gpu-only monitor", lambda: get("/healthz")[0] == 200)
+        st, text = get("/metrics")
+        ok, out = promtool_check(text)
+        check(st == 200 and ok and "predictors_nvml_available" in text and "predictors_jobs_total" not in text,
+              "gpu-only /metrics: %s %s" % (st, out))
+        st, text = get("/")
+        check(st == 404 and "gpu-only" in text, "gpu-only serves no dashboard: %s %s" % (st, text))
+    finally:
+        g.terminate()
+        g.wait()
     print("ok: events, caps and TTLs, promtool, Redis outage and repair, restart without ghosts")
 finally:
     for p in workers.values():

@@ -73,6 +73,7 @@ typedef struct {
     s_client_t client;
     zmsg_t *reply;              //  status frame and data frames
     bk_job_t *submitted;        //  the job this reply accepts, or NULL
+    uint64_t batch;             //  the journal batch it waits for
 } s_deferred_t;
 
 struct _bk_broker_t {
@@ -619,14 +620,27 @@ s_worker_msg (bk_broker_t *self, zframe_t *identity, zmsg_t *msg, const pr_frame
 //  --------------------------------------------------------------------------
 //  Services the broker serves itself
 
+static void s_accepted (bk_broker_t *self, bk_job_t *job);
+
+//  Queues a reply until the journal records made so far are on disk (group
+//  commit); with nothing pending it goes at once.
 static void
 s_defer (bk_broker_t *self, const s_client_t *client, zmsg_t *reply, bk_job_t *submitted)
 {
+    uint64_t batch = bk_journal_batch (self->journal);
+    if (!bk_journal_ok (self->journal)
+    ||  (batch <= bk_journal_synced (self->journal) && zlistx_size (self->deferred) == 0)) {
+        if (submitted)
+            s_accepted (self, submitted);
+        s_reply_client (self, client, &reply, false);
+        return;
+    }
     s_deferred_t *d = lb_xcalloc (1, sizeof *d);
     d->client = *client;
     d->client.identity = zframe_dup (client->identity);
     d->reply = reply;
     d->submitted = submitted;
+    d->batch = batch;
     zlistx_add_end (self->deferred, d);
 }
 
@@ -750,7 +764,7 @@ s_titanic (bk_broker_t *self, const s_client_t *client, const pr_frame_t *body, 
     }
     bk_job_t *job = bk_jobs_find (self->jobs, id);
     if (strcmp (name, "close") == 0) {
-        if (job) {
+        if (job && job->durable) {      //  a direct request is its client's, not titanic's
             if (job->state == BK_JOB_LEASED || job->state == BK_JOB_QUEUED || job->state == BK_JOB_DELAYED)
                 s_cancel (self, job);
             bk_jobs_close (self->jobs, job);
@@ -1046,6 +1060,11 @@ s_client_msg (bk_broker_t *self, zframe_t *identity, const pr_frame_t *frames, c
         job->client = lb_xmalloc (job->client_size ? job->client_size : 1);
         memcpy (job->client, zframe_data (identity), job->client_size);
         job->client_version = m->version;
+        s_event_job (self, "queued", job);
+        bk_events_int (self->events, "priority", 0);
+        bk_events_int (self->events, "attempt", 0);
+        bk_events_bool (self->events, "durable", false);
+        bk_events_send (self->events);
     }
 }
 
@@ -1118,34 +1137,81 @@ s_handle (bk_broker_t *self, zmsg_t *msg)
 //  --------------------------------------------------------------------------
 //  Commit, dispatch, timers
 
+//  A durable job's submission is on disk and acknowledged.
 static void
-s_commit (bk_broker_t *self)
+s_accepted (bk_broker_t *self, bk_job_t *job)
 {
-    bool failed = false;
-    if (bk_journal_dirty (self->journal))
-        failed = bk_journal_flush (self->journal) != 0;
+    s_event_job (self, "queued", job);
+    bk_events_int (self->events, "priority", job->priority);
+    bk_events_int (self->events, "attempt", 0);
+    bk_events_bool (self->events, "durable", true);
+    bk_events_send (self->events);
+}
+
+//  Sends the replies whose batch is on disk; after a failed batch, every
+//  waiting reply becomes a 500 and the submissions in it are forgotten.
+static void
+s_release (bk_broker_t *self, bool failed)
+{
+    uint64_t synced = bk_journal_synced (self->journal);
     s_deferred_t *d;
-    while ((d = zlistx_first (self->deferred))) {
+    while ((d = zlistx_first (self->deferred)) && (failed || d->batch <= synced)) {
         zlistx_delete (self->deferred, zlistx_cursor (self->deferred));
         if (failed) {
             zmsg_destroy (&d->reply);
             d->reply = s_journal_down (self);
-            if (d->submitted)
+            if (d->submitted) {
+                //  Never acknowledged: forget it, and stop a worker that
+                //  already took it (at least once: the client will retry).
+                if (d->submitted->state == BK_JOB_LEASED)
+                    s_cancel (self, d->submitted);
                 bk_jobs_close (self->jobs, d->submitted);
+            }
         }
         else
-        if (d->submitted) {
-            bk_job_t *job = d->submitted;
-            s_event_job (self, "queued", job);
-            bk_events_int (self->events, "priority", job->priority);
-            bk_events_int (self->events, "attempt", 0);
-            bk_events_bool (self->events, "durable", true);
-            bk_events_send (self->events);
-        }
+        if (d->submitted)
+            s_accepted (self, d->submitted);
         s_reply_client (self, &d->client, &d->reply, false);
         zframe_destroy (&d->client.identity);
         free (d);
     }
+}
+
+//  Group commit: whatever was journaled since the last batch goes to the
+//  writer thread while the loop carries on.
+static void
+s_journal_kick (bk_broker_t *self)
+{
+    if (!bk_journal_busy (self->journal) && bk_journal_dirty (self->journal)) {
+        if (bk_journal_ok (self->journal))
+            bk_journal_start_flush (self->journal);
+        else
+            s_release (self, true);
+    }
+}
+
+//  The batch in flight is done.
+static void
+s_journal_done (bk_broker_t *self)
+{
+    bool failed = bk_journal_finish_flush (self->journal) != 0;
+    s_release (self, failed);
+    s_journal_kick (self);
+}
+
+//  Waits until no batch is in flight and every record is on disk (before a
+//  checkpoint, at shutdown).
+static void
+s_journal_settle (bk_broker_t *self)
+{
+    if (bk_journal_busy (self->journal))
+        s_journal_done (self);
+    if (bk_journal_busy (self->journal))
+        s_journal_done (self);
+    if (bk_journal_dirty (self->journal))
+        s_release (self, bk_journal_flush (self->journal) != 0);
+    else
+        s_release (self, !bk_journal_ok (self->journal) && zlistx_size (self->deferred) > 0);
 }
 
 static void
@@ -1219,6 +1285,7 @@ s_timers (bk_broker_t *self)
     if (!bk_journal_ok (self->journal)) {
         if (now >= self->recover_at) {
             self->recover_at = now + 1000000;
+            s_journal_settle (self);
             if (bk_jobs_checkpoint (self->jobs) == 0) {
                 s_count (self, C_CHECKPOINTS);
                 lb_log_info ("journal writable again, accepting work dir=%s jobs=%zu",
@@ -1231,6 +1298,7 @@ s_timers (bk_broker_t *self)
         if (limit < self->cfg.checkpoint_bytes)
             limit = self->cfg.checkpoint_bytes;
         if (bk_journal_bytes (self->journal) > limit) {
+            s_journal_settle (self);
             if (bk_jobs_checkpoint (self->jobs) == 0)
                 s_count (self, C_CHECKPOINTS);
         }
@@ -1283,7 +1351,11 @@ bk_broker_new (const bk_broker_config_t *config)
     self->router = zsock_new (ZMQ_ROUTER);
     assert (self->router);
     zsock_set_router_mandatory (self->router, 1);
+    //  A worker that reconnects under its fixed name (host:pid) takes the
+    //  name over instead of being refused while its old pipe lingers.
+    zsock_set_router_handover (self->router, 1);
     zsock_set_sndtimeo (self->router, 0);
+    zsock_set_rcvtimeo (self->router, 0);
     zsock_set_sndhwm (self->router, 100000);
     zsock_set_rcvhwm (self->router, 100000);
     zsock_set_linger (self->router, 1000);
@@ -1318,7 +1390,7 @@ bk_broker_new (const bk_broker_config_t *config)
     self->events = bk_events_new (config->events);
     if (!self->events)
         goto fail;
-    self->poller = zpoller_new (self->router, NULL);
+    self->poller = zpoller_new (self->router, bk_journal_socket (self->journal), NULL);
     self->hb_at = s_now (self) + self->hb_us;
     return self;
 fail:
@@ -1333,8 +1405,8 @@ bk_broker_destroy (bk_broker_t **self_p)
     bk_broker_t *self = *self_p;
     if (!self)
         return;
-    if (self->journal && bk_journal_dirty (self->journal))
-        bk_journal_flush (self->journal);
+    if (self->journal && self->deferred && self->router)
+        s_journal_settle (self);
     if (self->deferred) {
         s_deferred_t *d;
         while ((d = zlistx_first (self->deferred))) {
@@ -1370,19 +1442,25 @@ s_turn (bk_broker_t *self, int max_ms)
     if (timeout > max_ms)
         timeout = max_ms;
     zpoller_wait (self->poller, timeout);
-    for (int n = 0; n < S_BATCH && (zsock_events (self->router) & ZMQ_POLLIN); n++) {
+    zsock_t *jsock = bk_journal_socket (self->journal);
+    if (bk_journal_busy (self->journal) && (zsock_events (jsock) & ZMQ_POLLIN))
+        s_journal_done (self);
+    //  The ROUTER has a zero receive timeout: read until it is empty.
+    for (int n = 0; n < S_BATCH; n++) {
         zmsg_t *msg = zmsg_recv (self->router);
         if (!msg)
             break;
         s_handle (self, msg);
         zmsg_destroy (&msg);
+        //  A batch that finished meanwhile frees its replies early.
+        if ((n & 63) == 63 && bk_journal_busy (self->journal) && (zsock_events (jsock) & ZMQ_POLLIN))
+            s_journal_done (self);
     }
-    s_commit (self);
+    s_journal_kick (self);
     s_dispatch (self);
     s_timers (self);
     s_dispatch (self);
-    if (bk_journal_dirty (self->journal) || zlistx_size (self->deferred))
-        s_commit (self);
+    s_journal_kick (self);
 }
 
 int
@@ -1391,8 +1469,7 @@ bk_broker_run (bk_broker_t *self, volatile int *stop)
     assert (self);
     while (!zsys_interrupted && !(stop && *stop))
         s_turn (self, 100);
-    if (bk_journal_dirty (self->journal))
-        bk_journal_flush (self->journal);
+    s_journal_settle (self);
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include "lb_selftest.h"
 
 #include <assert.h>
+#include <czmq.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,8 +34,14 @@ struct _bk_journal_t {
     int old_fd;             //  previous segment during a checkpoint, or -1
     uint64_t old_seq;
     int64_t old_synced;
-    uint8_t *buf;           //  records waiting for flush
+    uint8_t *buf;           //  records waiting for flush (the batch being filled)
     size_t len, cap;
+    uint8_t *ibuf;          //  the batch the writer thread holds
+    size_t ilen, icap;
+    zactor_t *writer;       //  writes and syncs batches off the caller's thread
+    bool busy;              //  a batch is with the writer
+    uint64_t started;       //  batches handed out (sync or async)
+    uint64_t synced_batch;  //  the last batch known to be on disk
     bool broken;
     char error [256];
     int64_t bytes;          //  since the last checkpoint began
@@ -147,6 +154,74 @@ s_set_error (bk_journal_t *self, const char *what)
     snprintf (self->error, sizeof self->error, "%s: %s", what, strerror (errno));
 }
 
+//  Writes len bytes and syncs. Returns 0, or an errno value with *what
+//  saying which step failed. Safe on the writer thread: it only reads io.
+static int
+s_write_all (const bk_journal_io_t *io, int fd, const uint8_t *buf, size_t len, const char **what)
+{
+    size_t done = 0;
+    while (done < len) {
+        long n = io->write (io->arg, fd, buf + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            *what = "write";
+            return n == 0 ? ENOSPC : errno;
+        }
+        done += (size_t) n;
+    }
+    if (io->sync (io->arg, fd)) {
+        *what = "fdatasync";
+        return errno;
+    }
+    return 0;
+}
+
+//  The writer thread: takes batches, writes and syncs them, answers with
+//  the outcome. The batch buffer stays owned by the journal.
+static void
+s_writer (zsock_t *pipe, void *arg)
+{
+    const bk_journal_io_t *io = arg;
+    zsock_signal (pipe, 0);
+    while (true) {
+        char *cmd = NULL;
+        void *buf = NULL;
+        int fd = -1;
+        uint64_t len = 0;
+        if (zsock_recv (pipe, "spi8", &cmd, &buf, &fd, &len) || !cmd || strcmp (cmd, "FLUSH")) {
+            zstr_free (&cmd);
+            break;
+        }
+        zstr_free (&cmd);
+        const char *what = "";
+        int err = s_write_all (io, fd, buf, (size_t) len, &what);
+        zsock_send (pipe, "is", err, what);
+    }
+}
+
+//  Books the outcome of writing a batch of len bytes.
+static int
+s_after (bk_journal_t *self, int err, const char *what, size_t len)
+{
+    if (err == 0) {
+        self->synced += (int64_t) len;
+        self->bytes += (int64_t) len;
+        self->synced_batch = self->started;
+        return 0;
+    }
+    errno = err;
+    s_set_error (self, what);
+    self->errors++;
+    self->broken = true;
+    self->len = 0;          //  later records are lost with it: a checkpoint re-syncs
+    lb_log_error ("journal: %s; refusing new work until a checkpoint succeeds dir=%s", self->error, self->dir);
+    //  Cut what may have partly reached the file so nothing follows garbage.
+    if (ftruncate (self->fd, self->synced))
+        lb_log_warn ("journal: cannot cut segment back: %s", strerror (errno));
+    return -1;
+}
+
 bk_journal_t *
 bk_journal_new (const char *dir, const bk_journal_io_t *io)
 {
@@ -200,11 +275,15 @@ bk_journal_destroy (bk_journal_t **self_p)
     bk_journal_t *self = *self_p;
     if (!self)
         return;
+    if (self->busy)
+        bk_journal_finish_flush (self);
+    zactor_destroy (&self->writer);
     if (self->fd >= 0)
         close (self->fd);
     if (self->old_fd >= 0)
         close (self->old_fd);
     free (self->buf);
+    free (self->ibuf);
     free (self->dir);
     free (self);
     *self_p = NULL;
@@ -462,42 +541,96 @@ int
 bk_journal_flush (bk_journal_t *self)
 {
     assert (self);
+    if (self->busy && bk_journal_finish_flush (self))
+        return -1;
     if (self->len == 0)
         return self->broken ? -1 : 0;
     if (self->fd < 0 || self->broken) {
         self->len = 0;
         return -1;
     }
-    size_t done = 0;
-    while (done < self->len) {
-        long n = self->io.write (self->io.arg, self->fd, self->buf + done, self->len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n == 0)
-                errno = ENOSPC;
-            s_set_error (self, "write");
-            goto fail;
-        }
-        done += (size_t) n;
-    }
-    if (self->io.sync (self->io.arg, self->fd)) {
-        s_set_error (self, "fdatasync");
-        goto fail;
-    }
-    self->synced += (int64_t) self->len;
-    self->bytes += (int64_t) self->len;
+    const char *what = "";
+    int err = s_write_all (&self->io, self->fd, self->buf, self->len, &what);
+    size_t len = self->len;
     self->len = 0;
-    return 0;
-fail:
-    self->errors++;
-    self->broken = true;
+    self->started++;
+    return s_after (self, err, what, len);
+}
+
+uint64_t
+bk_journal_start_flush (bk_journal_t *self)
+{
+    assert (self);
+    if (self->busy || self->len == 0 || self->fd < 0 || self->broken)
+        return 0;
+    if (!self->writer) {
+        self->writer = zactor_new (s_writer, &self->io);
+        assert (self->writer);
+    }
+    //  Swap buffers: the writer takes the full one, appends go to the other.
+    uint8_t *b = self->ibuf;
+    size_t c = self->icap;
+    self->ibuf = self->buf;
+    self->icap = self->cap;
+    self->ilen = self->len;
+    self->buf = b;
+    self->cap = c;
     self->len = 0;
-    lb_log_error ("journal: %s; refusing new work until a checkpoint succeeds dir=%s", self->error, self->dir);
-    //  Cut what may have partly reached the file so nothing follows garbage.
-    if (ftruncate (self->fd, self->synced))
-        lb_log_warn ("journal: cannot cut segment back: %s", strerror (errno));
-    return -1;
+    self->busy = true;
+    self->started++;
+    zsock_send (self->writer, "spi8", "FLUSH", self->ibuf, self->fd, (uint64_t) self->ilen);
+    return self->started;
+}
+
+int
+bk_journal_finish_flush (bk_journal_t *self)
+{
+    assert (self);
+    assert (self->busy);
+    int err = 0;
+    char *what = NULL;
+    if (zsock_recv (self->writer, "is", &err, &what)) {
+        err = EIO;
+        what = strdup ("writer thread");
+    }
+    self->busy = false;
+    int rc = s_after (self, err, what ? what : "write", self->ilen);
+    zstr_free (&what);
+    return rc;
+}
+
+bool
+bk_journal_busy (bk_journal_t *self)
+{
+    assert (self);
+    return self->busy;
+}
+
+void *
+bk_journal_socket (bk_journal_t *self)
+{
+    assert (self);
+    if (!self->writer) {
+        self->writer = zactor_new (s_writer, &self->io);
+        assert (self->writer);
+    }
+    return zactor_sock (self->writer);
+}
+
+uint64_t
+bk_journal_batch (bk_journal_t *self)
+{
+    assert (self);
+    //  Records appended now reach the disk with the next batch; when there
+    //  are none, what is in flight is what a reader must wait for.
+    return self->len > 0 ? self->started + 1 : self->started;
+}
+
+uint64_t
+bk_journal_synced (bk_journal_t *self)
+{
+    assert (self);
+    return self->synced_batch;
 }
 
 int
@@ -505,6 +638,7 @@ bk_journal_checkpoint_begin (bk_journal_t *self)
 {
     assert (self);
     assert (self->old_fd < 0);
+    assert (!self->busy);       //  the caller finishes its flush first
     if (self->len && bk_journal_flush (self) && !self->broken)
         return -1;
     self->len = 0;
@@ -797,6 +931,37 @@ bk_journal_test (bool verbose)
     assert (bk_journal_replay (j, s_collect, &seen, &st) == 0);
     assert (seen.count == 2 && strcmp (seen.data [1], "kept") == 0);
     assert (st.cut_bytes == 0);
+    bk_journal_destroy (&j);
+
+    //  Group commit on the writer thread: appends go on while a batch is
+    //  in flight; batch numbers tell what is on disk.
+    j = bk_journal_new (sub, NULL);
+    memset (&seen, 0, sizeof seen);
+    assert (bk_journal_replay (j, s_collect, &seen, &st) == 0);
+    assert (bk_journal_checkpoint_begin (j) == 0);
+    assert (bk_journal_checkpoint_end (j, 0) == 0);
+    uint64_t synced = bk_journal_synced (j);
+    assert (bk_journal_batch (j) == synced);
+    assert (bk_journal_start_flush (j) == 0);         //  nothing buffered
+    bk_journal_append (j, 2, "b1", 2);
+    uint64_t b1 = bk_journal_batch (j);
+    assert (b1 == synced + 1);
+    assert (bk_journal_start_flush (j) == b1 && bk_journal_busy (j));
+    assert (bk_journal_batch (j) == b1);              //  in flight
+    bk_journal_append (j, 2, "b2", 2);
+    assert (bk_journal_batch (j) == b1 + 1);
+    assert (bk_journal_start_flush (j) == 0);         //  one at a time
+    zpoller_t *poller = zpoller_new (bk_journal_socket (j), NULL);
+    assert (zpoller_wait (poller, 5000));
+    zpoller_destroy (&poller);
+    assert (bk_journal_finish_flush (j) == 0 && !bk_journal_busy (j));
+    assert (bk_journal_synced (j) == b1);
+    assert (bk_journal_flush (j) == 0 && bk_journal_synced (j) == b1 + 1);
+    bk_journal_destroy (&j);
+    j = bk_journal_new (sub, NULL);
+    memset (&seen, 0, sizeof seen);
+    assert (bk_journal_replay (j, s_collect, &seen, &st) == 0);
+    assert (seen.count == 2 && strcmp (seen.data [0], "b1") == 0 && strcmp (seen.data [1], "b2") == 0);
     bk_journal_destroy (&j);
 
     //  Not a directory

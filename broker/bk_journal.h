@@ -70,12 +70,40 @@ void bk_journal_append (bk_journal_t *self, int type, const void *data, size_t s
 //  Returns true when records wait in the buffer.
 bool bk_journal_dirty (bk_journal_t *self);
 
-//  Writes the buffer and fdatasyncs. Returns 0, or -1 when the write or the
+//  Writes the buffer and fdatasyncs on the caller's thread (after waiting
+//  for a batch in flight). Returns 0, or -1 when the write or the
 //  sync failed: the segment is cut back to its last synced length, the
 //  buffer dropped, the journal marked broken (bk_journal_error says why).
 int bk_journal_flush (bk_journal_t *self);
 
-//  Starts a checkpoint in a new segment (flushes pending records first).
+//  Group commit off the caller's thread: hands the buffered records (a
+//  "batch") to the journal's writer thread, which writes and fdatasyncs
+//  them while the caller goes on appending to a fresh buffer. Returns the
+//  batch number, or 0 when nothing was started (nothing buffered, a batch
+//  already in flight, or the journal broken).
+uint64_t bk_journal_start_flush (bk_journal_t *self);
+
+//  Waits for the batch in flight (the socket below is readable when it is
+//  done) and books its outcome. Returns 0, or -1 when it failed (the journal
+//  is then broken, as after a failed bk_journal_flush). Only while busy.
+int bk_journal_finish_flush (bk_journal_t *self);
+
+//  Returns true while a batch is with the writer thread.
+bool bk_journal_busy (bk_journal_t *self);
+
+//  Returns the socket (a czmq zsock_t) that becomes readable when the batch
+//  in flight is done, for the caller's poller. Borrowed.
+void *bk_journal_socket (bk_journal_t *self);
+
+//  Returns the batch that what has been appended so far will be synced
+//  with (the buffered records' batch, else the one in flight), and the last
+//  batch known to be on disk. A reply that depends on the journal waits
+//  until bk_journal_synced >= the bk_journal_batch taken when it was made.
+uint64_t bk_journal_batch (bk_journal_t *self);
+uint64_t bk_journal_synced (bk_journal_t *self);
+
+//  Starts a checkpoint in a new segment (flushes pending records first; no
+//  batch may be in flight).
 //  Returns 0, or -1 (journal broken, reason logged).
 int bk_journal_checkpoint_begin (bk_journal_t *self);
 

@@ -112,3 +112,12 @@ def spawn_worker(endpoint, service, *args, log=None):
     return subprocess.Popen([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "mdp.py"),
                              "worker", endpoint, service] + list(args),
                             stdout=log or subprocess.DEVNULL, stderr=log or subprocess.DEVNULL)
+
+
+def shutdown(procs, broker):
+    """Kills the worker processes, then stops the broker (a scenario's finally)."""
+    for p in procs:
+        p.kill()
+        p.wait()
+    if broker:
+        broker.stop()

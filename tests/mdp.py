@@ -35,6 +35,17 @@ def curve_options(sock, keys):
         sock.curve_serverkey = keys["server"].encode()
 
 
+def dealer(ctx, endpoint, keys, old=None):
+    """A fresh DEALER connected to endpoint (closing old): how both peers (re)connect."""
+    if old:
+        old.close(linger=0)
+    sock = ctx.socket(zmq.DEALER)
+    sock.linger = 0
+    curve_options(sock, keys)
+    sock.connect(endpoint)
+    return sock
+
+
 def load_cert(path):
     """Reads a czmq certificate file (ZPL text): returns dict with public/secret and metadata."""
     out = {}
@@ -57,12 +68,7 @@ class Client:
         self.connect()
 
     def connect(self):
-        if self.sock:
-            self.sock.close(linger=0)
-        self.sock = self.ctx.socket(zmq.DEALER)
-        self.sock.linger = 0
-        curve_options(self.sock, self.keys)
-        self.sock.connect(self.endpoint)
+        self.sock = dealer(self.ctx, self.endpoint, self.keys, self.sock)
 
     def send(self, service, *body):
         if isinstance(service, str):
@@ -133,12 +139,7 @@ class Worker:
         return W2[name]
 
     def connect(self):
-        if self.sock:
-            self.sock.close(linger=0)
-        self.sock = self.ctx.socket(zmq.DEALER)
-        self.sock.linger = 0
-        curve_options(self.sock, self.keys)
-        self.sock.connect(self.endpoint)
+        self.sock = dealer(self.ctx, self.endpoint, self.keys, self.sock)
         self._send(self._cmd("READY"), self.service)
         self.live = self.liveness
         self.hb_at = time.time() + self.heartbeat

@@ -9,7 +9,7 @@ import time
 
 import zmq
 
-from broker_harness import Broker, check, fail, mmi, spawn_worker, wait_for
+from broker_harness import Broker, shutdown, check, fail, mmi, spawn_worker, wait_for
 import mdp
 
 N = int(os.environ.get("T_KILL9_JOBS", "3000"))
@@ -119,8 +119,5 @@ try:
     st, stats = mmi(c, "stats")
     check(stats["journal_ok"] == 1, "journal ok")
 finally:
-    for w in workers:
-        w.kill()
-        w.wait()
-    b.stop()
+    shutdown(workers, b)
 print("ok")

@@ -6,11 +6,11 @@ import time
 
 import msgpack
 
-from broker_harness import Broker, check, mmi, spawn_worker, wait_for
+from broker_harness import Broker, shutdown, check, mmi, spawn_worker, wait_for
 import mdp
 
 b = Broker("workers", env={
-    "PREDICTORS_BROKER_SERVICE_LEASE": "hang=1s",
+    "PREDICTORS_BROKER_SERVICE_LEASE": "hang=1s,progress=1s",
     "PREDICTORS_BROKER_SERVICE_ATTEMPTS": "poison=3,flaky=2",
 })
 procs = []
@@ -134,9 +134,45 @@ try:
     check(c.request("titanic.close", jid) == [b"200"], "close pending")
     check(c.request("mmi.job", jid) == [b"404"], "closed job forgotten")
     print("5 ok: cancel and close")
+    # 6. A busy worker that heartbeats, then goes silent, loses its job after
+    #    liveness x heartbeat; one that sends progress keeps a lease longer
+    #    than the lease timeout.
+    import zmq
+    ctx = zmq.Context.instance()
+    raw = ctx.socket(zmq.DEALER)
+    raw.linger = 0
+    raw.connect(b.endpoint)
+    raw.send_multipart([b"", b"MDPW01", b"\x01", b"quiet"])
+    jid = submit("quiet", b"x")
+    while True:
+        check(raw.poll(5000), "request reaches the raw worker")
+        msg = raw.recv_multipart()
+        if msg[2] == b"\x02":
+            break
+    raw.send_multipart([b"", b"MDPW01", b"\x04"])        # heartbeat while busy, then nothing
+    wait_for("silent busy worker expired", lambda: job(jid)["last_error"] == "worker silent while busy", timeout=10)
+    check(c.request("mmi.cancel", jid) == [b"200"], "cancel")
+    raw.close()
+    v2 = ctx.socket(zmq.DEALER)
+    v2.linger = 0
+    v2.connect(b.endpoint)
+    v2.send_multipart([b"MDPW02", b"\x01", b"progress"])  # lease 1 s
+    jid = submit("progress", b"long")
+    while True:
+        check(v2.poll(5000), "request reaches the v2 worker")
+        msg = v2.recv_multipart()
+        if msg[1] == b"\x02":
+            break
+    address = msg[2]
+    for pct in range(6):                                    # 3 s of progress, 3x the lease
+        v2.send_multipart([b"MDPW02", b"\x03", address, b"", b"progress"])
+        time.sleep(0.5)
+    check(job(jid)["state"] == "leased" and job(jid)["attempts"] == 0, "progress extends the lease: %r" % job(jid))
+    v2.send_multipart([b"MDPW02", b"\x04", address, b"", b"finished"])
+    wait_for("done", lambda: job(jid)["state"] == "done")
+    check(reply(jid) == [b"200", b"finished"], "v2 final")
+    v2.close()
+    print("6 ok: silent busy worker expired; progress extends a lease")
 finally:
-    for p in procs:
-        p.kill()
-        p.wait()
-    b.stop()
+    shutdown(procs, b)
 print("ok")

@@ -911,9 +911,25 @@ s_cmd_cancel_retry (s_ctx_t *ctx, int argc, char **argv)
     int rc = s_check_run (ctx, argv [first]);
     if (rc)
         return rc;
+    //  The dead jobs a retry replaces leave the broker's dead letters.
+    json_t *dead = NULL;
+    if (!cancel) {
+        const char *params [] = { argv [first] };
+        dead = s_query_json (ctx, "select coalesce(json_agg(job_id), '[]') from sched_steps "
+                                  "where run_id = $1 and state = 'failed' and job_id is not null", 1, params);
+    }
     char err [512];
     rc = cancel ? sc_store_cancel (ctx->db, argv [first], err, sizeof err)
                 : sc_store_retry (ctx->db, argv [first], err, sizeof err);
+    if (rc == 0 && json_array_size (dead) > 0) {
+        sc_broker_t *broker = s_broker (ctx);
+        size_t i;
+        json_t *job;
+        json_array_foreach (dead, i, job)
+            sc_broker_close (broker, json_string_value (job));
+        sc_broker_destroy (&broker);
+    }
+    json_decref (dead);
     if (rc == 1) {
         s_error ("%s", err);
         return S_FAILED;
@@ -975,8 +991,13 @@ s_cmd_requeue (s_ctx_t *ctx, int argc, char **argv)
     sc_broker_t *broker = s_broker (ctx);
     int code = sc_broker_mmi (broker, "mmi.requeue", argv [first], NULL);
     int rc = S_OK;
-    if (code == 200)
+    if (code == 200) {
         printf ("job %s requeued\n", argv [first]);
+        char *run_id = NULL;
+        if (s_db (ctx) == 0 && sc_store_requeued (ctx->db, argv [first], &run_id) == 1)
+            printf ("run %s waits for it again\n", run_id);
+        free (run_id);
+    }
     else
     if (code == 404) {
         s_error ("unknown job '%s' (see sched dead)", argv [first]);

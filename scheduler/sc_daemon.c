@@ -9,6 +9,7 @@
 #include "sc_live.h"
 #include "sc_pipeline.h"
 #include "sc_store.h"
+#include "lb_selftest.h"
 
 #include <assert.h>
 #include <czmq.h>
@@ -33,9 +34,11 @@ struct _sc_daemon_t {
     size_t pipeline_count;
     int64_t reloaded_at;
     zhashx_t *checked;          //  "run/step" -> int64 monotonic µs of the last mmi check
+    zhashx_t *reported;         //  pipeline definition errors already logged
     double worker_check_us;
     int64_t redis_ttl;
     bool wake;                  //  a job finished since the last tick: tick again at once
+    bool broker_failed;         //  a broker request failed in this tick: no more this tick
 };
 
 //  A step row as the driver reads it.
@@ -72,6 +75,7 @@ sc_daemon_new (lb_config_t *config)
         lb_log_warn ("cannot connect to the broker's events at %s: no live progress", events ? events : "(unset)");
     self->checked = zhashx_new ();
     zhashx_set_destructor (self->checked, (zhashx_destructor_fn *) zstr_free);
+    self->reported = zhashx_new ();
     self->worker_check_us = lb_config_seconds (config, "scheduler.worker_check") * 1e6;
     self->redis_ttl = (int64_t) lb_config_seconds (config, "scheduler.redis_ttl");
     return self;
@@ -101,6 +105,7 @@ sc_daemon_destroy (sc_daemon_t **self_p)
     }
     s_pipelines_free (self);
     zhashx_destroy (&self->checked);
+    zhashx_destroy (&self->reported);
     zsock_destroy (&self->events);
     sc_live_destroy (&self->live);
     sc_broker_destroy (&self->broker);
@@ -129,7 +134,11 @@ s_reload (sc_daemon_t *self)
         sc_pipeline_t *pipeline = sc_pipeline_load (path, err, sizeof err);
         free (path);
         if (!pipeline) {
-            lb_log_error ("pipeline %s is not scheduled: %s", names [i], err);
+            //  Once per distinct error, not at every reload.
+            if (!zhashx_lookup (self->reported, err)) {
+                lb_log_error ("pipeline %s is not scheduled: %s", names [i], err);
+                zhashx_insert (self->reported, err, (void *) 1);
+            }
             continue;
         }
         self->pipelines = lb_xrealloc (self->pipelines, (self->pipeline_count + 1) * sizeof (sc_pipeline_t *));
@@ -172,6 +181,7 @@ s_db_ready (sc_daemon_t *self)
 static void
 s_broker_problem (sc_daemon_t *self)
 {
+    self->broker_failed = true;
     if (!self->broker_down)
         lb_log_warn ("broker unavailable: %s (runs wait; retrying)", sc_broker_error (self->broker));
     self->broker_down = true;
@@ -259,15 +269,6 @@ s_cron_pipeline (sc_daemon_t *self, sc_pipeline_t *pipeline)
                          PQgetvalue (res, 0, 0));
             fire = false;
         }
-        if (active && overlap == SC_OVERLAP_REPLACE)
-            for (int i = 0; i < active; i++) {
-                const char *cancel [] = { PQgetvalue (res, i, 0) };
-                lb_pg_exec (self->db, "update sched_runs set state = 'cancelled', finished_at = now(), "
-                                      "error = 'replaced by a newer cron slot' where id = $1", 1, cancel);
-                sc_store_log (self->db, cancel [0], NULL, "info", "cancelled: replaced by slot %s (overlap = replace)", when);
-            }
-        if (res)
-            PQclear (res);
         if (fire) {
             pr_kv_t run_params = { 0 };
             char err [512];
@@ -276,8 +277,16 @@ s_cron_pipeline (sc_daemon_t *self, sc_pipeline_t *pipeline)
             //  The enqueue runs inside this transaction (a savepoint).
             int rc = sc_store_enqueue (self->db, pipeline, &run_params, "cron", slot, &run_id, err, sizeof err);
             pr_kv_release (&run_params);
-            if (rc == 0)
+            if (rc == 0) {
                 lb_log_info ("pipeline=%s slot=%s fired run=%s", name, when, run_id);
+                //  Replace: the runs active before this slot make way for it.
+                for (int i = 0; active && overlap == SC_OVERLAP_REPLACE && i < active; i++) {
+                    const char *cancel [] = { PQgetvalue (res, i, 0) };
+                    lb_pg_exec (self->db, "update sched_runs set state = 'cancelled', finished_at = now(), "
+                                          "error = 'replaced by a newer cron slot' where id = $1", 1, cancel);
+                    sc_store_log (self->db, cancel [0], NULL, "info", "cancelled: replaced by slot %s (overlap = replace)", when);
+                }
+            }
             else
             if (rc == 1)
                 lb_log_info ("pipeline=%s slot=%s already has a run (another daemon)", name, when);
@@ -285,6 +294,8 @@ s_cron_pipeline (sc_daemon_t *self, sc_pipeline_t *pipeline)
                 lb_log_error ("pipeline=%s slot=%s: %s", name, when, err);
             free (run_id);
         }
+        if (res)
+            PQclear (res);
     }
     lb_pg_exec (self->db, "commit", 0, NULL);
 }
@@ -586,6 +597,8 @@ s_drive (sc_daemon_t *self, const char *run_id)
             to_close [close_count++] = lb_xstrdup (step->job_id);
             continue;
         }
+        if (self->broker_failed)
+            break;              //  one timeout per tick is enough
         pr_result_t *result = NULL;
         int rc = sc_broker_reply (self->broker, step->job_id, &result);
         if (rc < 0) {
@@ -594,10 +607,15 @@ s_drive (sc_daemon_t *self, const char *run_id)
         }
         s_broker_fine (self);
         if (rc == 0) {
+            //  A done job is closed (the broker forgets it); a dead one stays in
+            //  the broker's dead letters, where `sched requeue JOB` can revive it.
+            bool done = result->status == PR_STATUS_DONE;
             s_finish_step (self, run_id, step, result);
             pr_result_destroy (&result);
-            to_close = lb_xrealloc (to_close, (close_count + 1) * sizeof (char *));
-            to_close [close_count++] = lb_xstrdup (step->job_id);
+            if (done) {
+                to_close = lb_xrealloc (to_close, (close_count + 1) * sizeof (char *));
+                to_close [close_count++] = lb_xstrdup (step->job_id);
+            }
         }
         else
         if (rc == 2) {
@@ -628,7 +646,7 @@ s_drive (sc_daemon_t *self, const char *run_id)
         failed += strcmp (steps [i].state, "failed") == 0;
         done += strcmp (steps [i].state, "done") == 0;
     }
-    if (strcmp (state, "running") == 0 && failed == 0 && !self->broker_down)
+    if (strcmp (state, "running") == 0 && failed == 0 && !self->broker_failed)
         for (int i = 0; i < count; i++) {
             s_step_t *step = &steps [i];
             if (strcmp (step->state, "waiting"))
@@ -767,6 +785,7 @@ sc_daemon_tick (sc_daemon_t *self)
         s_db_ready (self);
         return -1;
     }
+    self->broker_failed = false;
     s_reload (self);
     for (size_t i = 0; i < self->pipeline_count; i++)
         s_cron_pipeline (self, self->pipelines [i]);
@@ -787,6 +806,14 @@ sc_daemon_tick (sc_daemon_t *self)
         free (ids);
     }
     s_events (self);
+    if (sc_live_recovered (self->live)) {
+        //  Redis (re)connected: rewrite the recent runs it may have lost or missed.
+        res = lb_pg_query (self->db, "select id from sched_runs order by created_at desc limit 100", 0, NULL);
+        for (int i = 0; res && i < PQntuples (res); i++)
+            sc_store_publish (self->db, self->live, PQgetvalue (res, i, 0), self->redis_ttl);
+        if (res)
+            PQclear (res);
+    }
     return 0;
 }
 
@@ -820,4 +847,87 @@ sc_daemon_run (sc_daemon_t *self, volatile const int *stop)
     }
     lb_log_info ("daemon stopped id=%s", self->id);
     return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest (needs DATABASE_URL with migrations; the broker is unreachable on
+//  purpose: the scenarios in tests/t_sched_*.sh drive it with a real one).
+
+void
+sc_daemon_test (bool verbose)
+{
+    const char *url = getenv ("DATABASE_URL");
+    if (!url)
+        return;
+    if (!verbose)
+        lb_log_set_level (LB_LOG_ERROR);
+    PGconn *db = lb_pg_connect (url, "sc_daemon_test");
+    if (!db)
+        return;
+    PGresult *res = lb_pg_query (db, "select to_regclass('sched_runs') is not null", 0, NULL);
+    bool migrated = res && strcmp (PQgetvalue (res, 0, 0), "t") == 0;
+    if (res)
+        PQclear (res);
+    if (!migrated) {
+        PQfinish (db);
+        return;
+    }
+    char *dir = lb_selftest_tmpdir ("sc_daemon");
+    char *path = lb_xasprintf ("%s/dtest.conf", dir);
+    FILE *file = fopen (path, "w");
+    assert (file);
+    fputs ("[pipeline]\nschedule = 0 0 1 1 *\n[step.a]\nservice = echo\n[step.b]\nservice = echo\nneeds = a\n", file);
+    fclose (file);
+    lb_config_t *config = lb_config_new (NULL, 0);
+    assert (lb_config_set (config, "scheduler.pipelines", dir, "test") == 0);
+    assert (lb_config_set (config, "postgres.url", url, "test") == 0);
+    assert (lb_config_set (config, "broker.endpoint", "tcp://127.0.0.1:1", "test") == 0);
+    assert (lb_config_set (config, "broker.events", "", "test") == 0);
+    assert (lb_config_set (config, "scheduler.broker_timeout", "100ms", "test") == 0);
+    assert (lb_config_set (config, "redis.url", "redis://127.0.0.1:1/0", "test") == 0);
+    sc_daemon_t *daemon = sc_daemon_new (config);
+    assert (daemon);
+
+    //  First sight of the schedule: the slot clock starts now, nothing fires.
+    assert (sc_daemon_tick (daemon) == 0);
+    res = lb_pg_query (db, "select last_slot is not null from sched_pipelines where name = 'dtest'", 0, NULL);
+    assert (res && PQntuples (res) == 1 && strcmp (PQgetvalue (res, 0, 0), "t") == 0);
+    PQclear (res);
+    res = lb_pg_query (db, "select count(*) from sched_daemons", 0, NULL);
+    assert (res && atoi (PQgetvalue (res, 0, 0)) >= 1);
+    PQclear (res);
+
+    //  A run starts; with the broker away its first step waits, nothing is lost.
+    char err [512];
+    sc_pipeline_t *pipeline = sc_pipeline_load (path, err, sizeof err);
+    assert (pipeline);
+    pr_kv_t params = { 0 };
+    char *run_id = NULL;
+    assert (sc_store_enqueue (db, pipeline, &params, "manual", -1, &run_id, err, sizeof err) == 0);
+    assert (sc_daemon_tick (daemon) == 0);
+    const char *id_param [] = { run_id };
+    res = lb_pg_query (db, "select r.state, string_agg(s.state, ',' order by s.ord) from sched_runs r "
+                           "join sched_steps s on s.run_id = r.id where r.id = $1 group by r.state", 1, id_param);
+    assert (res && strcmp (PQgetvalue (res, 0, 0), "running") == 0);
+    assert (strcmp (PQgetvalue (res, 0, 1), "waiting,waiting") == 0);
+    PQclear (res);
+
+    //  Cancelled: the waiting steps are cancelled by the next tick.
+    assert (sc_store_cancel (db, run_id, err, sizeof err) == 0);
+    assert (sc_daemon_tick (daemon) == 0);
+    res = lb_pg_query (db, "select string_agg(state, ',' order by ord) from sched_steps where run_id = $1", 1, id_param);
+    assert (res && strcmp (PQgetvalue (res, 0, 0), "cancelled,cancelled") == 0);
+    PQclear (res);
+
+    sc_daemon_destroy (&daemon);
+    assert (!daemon);
+    lb_pg_exec (db, "delete from sched_runs where id = $1", 1, id_param);
+    lb_pg_exec (db, "delete from sched_pipelines where name = 'dtest'", 0, NULL);
+    free (run_id);
+    sc_pipeline_destroy (&pipeline);
+    lb_config_destroy (&config);
+    PQfinish (db);
+    lb_selftest_rmtree (dir);
+    free (dir);
+    free (path);
 }

@@ -39,4 +39,7 @@ int sc_daemon_tick (sc_daemon_t *self);
 //  Ticks until *stop becomes non-zero. Returns 0.
 int sc_daemon_run (sc_daemon_t *self, volatile const int *stop);
 
+//  Selftest (needs DATABASE_URL; skips without it).
+void sc_daemon_test (bool verbose);
+
 #endif

@@ -17,6 +17,7 @@ struct _sc_live_t {
     int64_t next_try;       //  monotonic µs before which no reconnection is tried
     bool down;              //  an outage was logged
     bool up;
+    bool fresh;             //  connected since the last sc_live_recovered
 };
 
 sc_live_t *
@@ -91,6 +92,7 @@ s_ready (sc_live_t *self)
     if (self->down)
         lb_log_info ("redis is back: live state is written again");
     self->down = false;
+    self->fresh = true;
     return true;
 }
 
@@ -138,6 +140,22 @@ sc_live_hash (sc_live_t *self, const char *key, int64_t ttl, const char *const *
         rc = sc_live_argv (self, 2, persist);
     }
     return rc;
+}
+
+bool
+sc_live_recovered (sc_live_t *self)
+{
+    assert (self);
+    if (self->ctx) {
+        //  A connection that died quietly shows at the next write; probe it.
+        const char *ping [] = { "PING" };
+        sc_live_argv (self, 1, ping);
+    }
+    if (!self->ctx)
+        s_ready (self);
+    bool fresh = self->fresh && self->ctx;
+    self->fresh = false;
+    return fresh;
 }
 
 bool

@@ -27,6 +27,11 @@ int sc_live_hash (sc_live_t *self, const char *key, int64_t ttl, const char *con
 //  Runs one command given as argc/argv (e.g. ZADD, SADD, SREM). Returns 0 or -1.
 int sc_live_argv (sc_live_t *self, int argc, const char **argv);
 
+//  Tries to (re)connect when not connected (at most every few seconds).
+//  Returns true exactly once after an outage ends (or at the first
+//  connection): the caller then rewrites what Redis may have lost.
+bool sc_live_recovered (sc_live_t *self);
+
 //  True when the last write reached Redis.
 bool sc_live_up (sc_live_t *self);
 

@@ -228,6 +228,39 @@ sc_store_retry (PGconn *db, const char *run_id, char *err, size_t err_size)
 }
 
 int
+sc_store_requeued (PGconn *db, const char *job_id, char **run_id)
+{
+    const char *params [] = { job_id };
+    if (lb_pg_exec (db, "begin", 0, NULL))
+        return -1;
+    PGresult *res = lb_pg_query (db,
+        "update sched_steps set state = 'submitted', error_code = null, error_message = null, finished_at = null, "
+        "message = 'requeued by sched requeue', broker_attempt = 0 "
+        "where job_id = $1 and state = 'failed' returning run_id, name", 1, params);
+    if (!res) {
+        lb_pg_exec (db, "rollback", 0, NULL);
+        return -1;
+    }
+    int rc = PQntuples (res) == 1 ? 1 : 0;
+    if (rc) {
+        *run_id = lb_xstrdup (PQgetvalue (res, 0, 0));
+        char *step = lb_xstrdup (PQgetvalue (res, 0, 1));
+        const char *run [] = { *run_id };
+        lb_pg_exec (db, "update sched_runs set state = 'running', finished_at = null, error = null "
+                        "where id = $1 and state = 'failed'", 1, run);
+        sc_store_log (db, *run_id, step, "info", "job %s requeued by sched requeue: the step waits for it again", job_id);
+        free (step);
+    }
+    PQclear (res);
+    if (lb_pg_exec (db, "commit", 0, NULL)) {
+        free (*run_id);
+        *run_id = NULL;
+        return -1;
+    }
+    return rc;
+}
+
+int
 sc_store_pause (PGconn *db, const char *pipeline, bool paused)
 {
     const char *params [] = { pipeline, paused ? "true" : "false" };

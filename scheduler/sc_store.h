@@ -41,6 +41,12 @@ int sc_store_cancel (PGconn *db, const char *run_id, char *err, size_t err_size)
 //  when the run is not failed or cancelled (err says why); -1 on error.
 int sc_store_retry (PGconn *db, const char *run_id, char *err, size_t err_size);
 
+//  After the broker requeued dead job job_id (mmi.requeue): the failed step
+//  that submitted it waits for it again and its run is running again.
+//  Returns 1 when a step was revived (*run_id set, caller frees), 0 when no
+//  failed step has that job, -1 on error.
+int sc_store_requeued (PGconn *db, const char *job_id, char **run_id);
+
 //  Pauses or resumes a pipeline (no cron slots fire, queued runs wait).
 int sc_store_pause (PGconn *db, const char *pipeline, bool paused);
 

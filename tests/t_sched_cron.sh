@@ -31,9 +31,12 @@ overlap = skip
 service = sleep
 param.ms = 60000
 CONF
+for o in queue replace; do
+    sed "s/overlap = skip/overlap = $o/" "$PIPES/slow.conf" >"$PIPES/slow$o.conf"
+done
 "$SCHED" pipelines >"$T_TMP/pipes" || t_fail "sched pipelines"
 grep -A1 "^yearly .*schedule 0 0 1 1 \* (Europe/Berlin)" "$T_TMP/pipes" | grep -q "next 20[0-9][0-9]-12-31T23:00:00" || { cat "$T_TMP/pipes"; t_fail "yearly next fire is not Berlin midnight"; }
-"$SCHED" pause slow || t_fail "pause"
+for p in slow slowqueue slowreplace; do "$SCHED" pause $p || t_fail "pause $p"; done
 "$SCHED" pause nosuch 2>"$T_TMP/err" && t_fail "pause of an unknown pipeline succeeded"
 grep -q "unknown pipeline 'nosuch'" "$T_TMP/err" || t_fail "pause error"
 sl_broker
@@ -76,4 +79,20 @@ for i in $(seq 50); do
 done
 grep -hq "pipeline=slow slot=.* skipped: run .* is still active (overlap = skip)" "$T_TMP"/log/d1.log "$T_TMP"/log/d2.log || t_fail "overlap skip not applied"
 [ "$(psql -X "$DATABASE_URL" -Atc "select count(*) from sched_runs where pipeline = 'slow'")" = 1 ] || t_fail "overlap skip started a second run"
+# Overlap = queue: the next slot's run waits queued behind the active one.
+# Overlap = replace: the next slot cancels the active run and starts its own.
+sql() { psql -X -Atc "$1" "$DATABASE_URL"; }
+wait_sql() { local i; for i in $(seq 100); do [ "$(sql "$1")" = "$2" ] && return 0; sleep 0.2; done; t_fail "$3 ($(sql "$1"))"; }
+for o in queue replace; do
+    "$SCHED" resume slow$o >/dev/null || t_fail "resume slow$o"
+    sql "update sched_pipelines set last_slot = now() - interval '70 seconds' where name = 'slow$o'" >/dev/null
+    wait_sql "select count(*) from sched_runs where pipeline = 'slow$o' and state = 'running'" 1 "slow$o: first slot not running"
+    # The same minute cannot come twice: file the first run under an earlier slot.
+    sql "update sched_runs set slot = slot - interval '1 hour' where pipeline = 'slow$o'" >/dev/null
+    sql "update sched_pipelines set last_slot = now() - interval '70 seconds' where name = 'slow$o'" >/dev/null
+done
+wait_sql "select count(*) > 0 from sched_runs where pipeline = 'slowqueue' and state = 'queued'" t "overlap queue: no run waiting"
+[ "$(sql "select count(*) from sched_runs where pipeline = 'slowqueue' and state = 'running'")" = 1 ] || t_fail "overlap queue: more than one run running"
+wait_sql "select count(*) > 0 from sched_runs where pipeline = 'slowreplace' and state = 'cancelled' and error = 'replaced by a newer cron slot'" t "overlap replace: nothing replaced"
+[ "$(sql "select count(*) from sched_runs where pipeline = 'slowreplace' and state in ('queued', 'running')")" = 1 ] || t_fail "overlap replace: not exactly one active run"
 echo "cron ok"

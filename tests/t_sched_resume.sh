@@ -84,8 +84,23 @@ grep -q "^  flaky .*failed .*2/2 .*disk_on_fire" "$T_TMP/status" || t_fail "stat
 grep -q "^error: step flaky failed: .*disk_on_fire: delivery 2 of $run/flaky fails as asked" "$T_TMP/status" || t_fail "status lacks the run error"
 grep -q "^  last .*waiting" "$T_TMP/status" || t_fail "the step after the failure ran"
 [ "$(grep -c "^$run flaky .* retry\$" "$STATE/executions.log")" = 2 ] || t_fail "flaky was not tried twice"
-"$SCHED" enqueue flaky --wait >/dev/null 2>&1 && t_fail "enqueue --wait exited 0 for a failed run"
+# ---- the dead job is in the broker's dead letters; requeueing it revives the step and the run
+job=$("$SCHED" status "$run" --json | $PY -c 'import json,sys; print([s for s in json.load(sys.stdin)["steps"] if s["name"]=="flaky"][0]["job"])')
+"$SCHED" dead >"$T_TMP/dead" || t_fail "sched dead"
+grep -q "^$job .*disk_on_fire" "$T_TMP/dead" || { cat "$T_TMP/dead"; t_fail "sched dead does not list $job with its error"; }
+"$SCHED" requeue "$job" >"$T_TMP/requeue" || t_fail "requeue"
+grep -q "^run $run waits for it again" "$T_TMP/requeue" || { cat "$T_TMP/requeue"; t_fail "requeue did not revive the run"; }
+sl_wait_run "$run" succeeded 60
+[ "$(sl_done_count "$run" first)" = 1 ] || t_fail "requeue ran the done step again"
+[ "$(sl_done_count "$run" flaky)" = 1 ] || t_fail "flaky not done once after requeue"
+"$SCHED" requeue "$job" 2>"$T_TMP/err"; [ $? = 2 ] || t_fail "requeue of a finished job is not exit 2"
+"$SCHED" requeue 0123456789abcdef0123456789abcdef 2>"$T_TMP/err"; [ $? = 2 ] || t_fail "requeue of an unknown job is not exit 2"
+grep -q "unknown job" "$T_TMP/err" || t_fail "requeue error"
+
 # ---- sched retry: from the failed step; done steps are not run again
+run=$(sl_enqueue flaky) || t_fail "enqueue flaky 2"
+sl_wait_run "$run" failed 60
+"$SCHED" enqueue flaky --wait >/dev/null 2>&1 && t_fail "enqueue --wait exited 0 for a failed run"
 "$SCHED" retry "$run" || t_fail "retry"
 sl_wait_run "$run" succeeded 60
 [ "$(sl_done_count "$run" first)" = 1 ] || t_fail "retry ran the done step again"

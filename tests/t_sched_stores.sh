@@ -67,7 +67,12 @@ for s in one two three; do
 done
 grep -q "postgres is back" "$T_TMP/log/daemon.log" || t_fail "no 'postgres is back'"
 kill -0 "$(cat "$T_TMP/daemon.pid")" || t_fail "the daemon died"
-# Redis is written again once it is back.
+# Redis is written again once it is back, the run that ended while it was away included.
+for i in $(seq 50); do
+    [ "$(redis-cli -u "$REDIS_URL" hget "predictors:run:$run" state)" = succeeded ] && break
+    sleep 0.2
+done
+[ "$(redis-cli -u "$REDIS_URL" hget "predictors:run:$run" state)" = succeeded ] || t_fail "the run that ended during the Redis outage is not in Redis"
 run2=$(sl_enqueue pair --param ms=10) || t_fail "enqueue after the outages"
 sl_wait_run "$run2" succeeded 30
 for i in $(seq 50); do

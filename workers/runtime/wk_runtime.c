@@ -364,6 +364,14 @@ s_connect (wk_runtime_t *self)
     assert (self->broker);
     zsock_set_linger (self->broker, 1000);
     zsock_set_sndtimeo (self->broker, 1000);
+    //  A readable identity, "host:pid", so the broker, `sched workers` and the
+    //  dashboard can say which process a worker is.
+    char host [128] = "localhost";
+    gethostname (host, sizeof host - 1);
+    host [sizeof host - 1] = 0;
+    char identity [160];
+    snprintf (identity, sizeof identity, "%.100s:%d", host, (int) getpid ());
+    zsock_set_identity (self->broker, identity);
     if (zsock_connect (self->broker, "%s", self->endpoint)) {
         lb_log_error ("cannot connect endpoint=%s", self->endpoint);
         zsock_destroy (&self->broker);
@@ -939,6 +947,11 @@ wk_runtime_test (bool verbose)
     zmsg_t *rest = NULL;
     int command = s_test_expect (router, 5000, &identity, &rest, NULL);
     assert (command == S_READY);
+    char me [64];
+    snprintf (me, sizeof me, ":%d", (int) getpid ());
+    char *name = zframe_strdup (identity);
+    assert (strstr (name, me) && strcmp (strstr (name, me), me) == 0);     //  "host:pid"
+    free (name);
     char *service = zmsg_popstr (rest);
     assert (service && strcmp (service, "testsvc") == 0);
     free (service);

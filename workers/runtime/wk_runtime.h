@@ -33,8 +33,8 @@
         }
 
     What the runtime does around the handler:
-    - connects a DEALER socket to the broker (broker.endpoint, PREDICTORS_BROKER) and
-      says READY for spec.service, speaking Majordomo as proto/PROTOCOL.md fixes it;
+    - connects a DEALER socket named "host:pid" to the broker (broker.endpoint,
+      PREDICTORS_BROKER) and says READY for spec.service, speaking Majordomo as proto/PROTOCOL.md fixes it;
     - heartbeats from its own thread (the socket thread) at broker.heartbeat, also
       while the handler works, so a busy worker is never taken for dead;
     - decodes and validates each job envelope (proto/pr_job.h); an envelope that does
@@ -152,7 +152,11 @@ bool wk_job_stopping (wk_job_t *job);
 
 //  Progress: percent in [0, 100] (clamped), a short stage name ("download",
 //  "train"), and a message. The metrics recorded so far travel with it.
-//  Cheap to call often: the runtime sends at most a few per second.
+//  Cheap to call often: the runtime sends at most a few per second. Each one
+//  extends the job's lease in the broker (heartbeats do not: PROTOCOL.md §5),
+//  so a long handler must call it at least once per lease (broker.lease, 1 h;
+//  broker.service_lease, 8 h for train), or the broker hands the job to
+//  another worker.
 void wk_job_progress (wk_job_t *job, double percent, const char *stage,
                       const char *fmt, ...) __attribute__ ((format (printf, 4, 5)));
 

@@ -14,10 +14,13 @@ command -v redis-server >/dev/null || { echo "skip: no redis-server"; exit 77; }
 # Our own Redis, so that we can stop it and start it again.
 RPORT=$(t_free_port)
 mkdir -p "$T_TMP/redis"
-redis_up() {
+redis_up() {  # a loaded machine can take a while: wait up to 60 s, say why if it never comes
     redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$T_TMP/redis" \
         --daemonize yes --pidfile "$T_TMP/redis/pid" --logfile "$T_TMP/redis/log" >/dev/null
-    t_wait_port "$RPORT"
+    local i
+    for i in $(seq 600); do redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && return 0; sleep 0.1; done
+    tail -5 "$T_TMP/redis/log" >&2
+    t_fail "redis-server did not answer on port $RPORT within 60 s"
 }
 redis_down() { kill "$(cat "$T_TMP/redis/pid")"; for i in $(seq 100); do ss -Hltn "sport = :$RPORT" | grep -q . || return 0; sleep 0.05; done; t_fail "redis did not stop"; }
 redis_up
@@ -27,6 +30,13 @@ export PREDICTORS_ARTIFACTS_ROOT=$T_TMP/artifacts PREDICTORS_DEPLOY_DIR=$T_TMP/d
 EVAL=$PREDICTORS_BIN/worker-eval
 DEPLOY=$PREDICTORS_BIN/worker-deploy
 q() { psql -X -q "$DATABASE_URL" -Atc "$1"; }
+# On failure, show the registry's story so far (what the lead reads in the test log).
+t_fail() {
+    echo "t_fail: $*" >&2
+    psql -X -q "$DATABASE_URL" -c "select id, run, action, candidate_version, incumbent_version, decision, left (reason, 90) from deploy_decisions order by id" >&2
+    redis-cli -p "$RPORT" hgetall "pred:model:spy:production" >&2
+    exit 1
+}
 rget() { redis-cli -p "$RPORT" hget "pred:model:spy:production" "$1"; }
 
 cat >"$T_TMP/gen.py" <<'PY'

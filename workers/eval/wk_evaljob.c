@@ -353,8 +353,9 @@ wk_evaljob_run (const wk_evaljob_req_t *req, wk_evaljob_out_t *out,
         goto done;
     }
     if (lb_dataset_task (job.ds) != LB_DATASET_BINARY) {
-        status = s_fail (&job, WK_FAIL, "bad_dataset", "dataset %s: only binary tasks are "
-                         "evaluated", req->dataset_uri);
+        status = s_fail (&job, WK_FAIL, "unsupported_task", "dataset %s is a %s task: this "
+                         "version of the evaluator scores binary classifiers only", req->dataset_uri,
+                         lb_dataset_task (job.ds) == LB_DATASET_REGRESSION ? "regression" : "multiclass");
         goto done;
     }
     lb_dataset_split (job.ds, LB_DATASET_TEST, &job.begin, &job.end);

@@ -47,7 +47,7 @@ trap stop_all EXIT
 t_wait_port "$BROKER_PORT"
 "$BIN/monitor" >"$T_TMP/monitor.log" 2>&1 & pids+=($!)
 t_wait_port "$MON_PORT"
-"$BIN/worker-testkit" -s sleep >"$T_TMP/worker-sleep.log" 2>&1 & pids+=($!)
+"$BIN/worker-testkit" -s sleep >"$T_TMP/worker-sleep.log" 2>&1 & pids+=($!); sleep_pid=$!
 "$BIN/worker-testkit" -s echo >"$T_TMP/worker-echo.log" 2>&1 & pids+=($!)
 "$BIN/sched" daemon >"$T_TMP/sched.log" 2>&1 & pids+=($!)
 
@@ -106,6 +106,10 @@ assert re.search(r'<tr data-step="finish">.*?st-waiting', html), "finish not wai
 EOF
 grep -o 'data-worker="[0-9A-Fa-f]*"' "$T_TMP/during.html" | sort -u | wc -l | grep -qx 2 || t_fail "during: not 2 workers"
 has during ">sleep<" "the sleep service in queues/workers"
+# The runtime names its socket host:pid; the page shows both, and which worker runs the step.
+has during "<td>$(hostname)</td>" "the workers' host"
+has during "<td>$sleep_pid</td>" "the sleep worker's pid"
+has during "on $(hostname):$sleep_pid" "the worker running step work"
 has during "predictors\|Predictors" "the title"
 if grep -q "no scheduler tables" "$T_TMP/during.html"; then t_fail "dashboard says the scheduler tables are missing"; fi
 if [ "$registry" = t ]; then

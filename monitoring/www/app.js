@@ -51,6 +51,18 @@ function short(id) { return id ? String(id).slice(0, 8) : ""; }
 // Worker identities from libzmq share their first bytes (0x00 + a counter): show the end.
 function shortW(id) { return id ? String(id).slice(-8) : ""; }
 
+// A worker id is the hex of its ZeroMQ identity; ours are readable ("host:pid"): show that.
+function wname(hex) {
+  if (!hex || hex.length % 2) return shortW(hex);
+  let out = "";
+  for (let i = 0; i < hex.length; i += 2) {
+    const c = parseInt(hex.slice(i, i + 2), 16);
+    if (!(c >= 0x20 && c <= 0x7e)) return shortW(hex);
+    out += String.fromCharCode(c);
+  }
+  return out;
+}
+
 async function act(what, id) {
   const token = document.getElementById("token").value;
   if (!token) { alert("Enter the action token first (the dashboard is read-only without it)."); return; }
@@ -73,7 +85,7 @@ function drawRuns(d) {
       const cancellable = d.actions && s.job && ["queued", "leased", "delayed", "failed"].includes(live.state);
       return el("tr", { "data-step": s.name }, el("td", {}, s.name), el("td", {}, state(st)), el("td", {}, bar(s.state === "done" ? 100 : pct)),
         el("td", { class: "muted" }, [live.stage || s.stage, live.message || s.message, s.error].filter(Boolean).join(" - ")),
-        el("td", { class: "muted" }, live.worker ? "on " + shortW(live.worker) : ""),
+        el("td", { class: "muted" }, live.worker ? "on " + wname(live.worker) : ""),
         el("td", {}, cancellable ? el("button", { onclick: () => act("cancel", s.job) }, "cancel job") : ""));
     }));
     return [el("code", { "data-run": run.id }, run.id), run.pipeline, state(run.state), ago(run.created_ms, d.now_ms),

@@ -26,6 +26,14 @@ BLAS_LIBS  := -lopenblas
 XGB_LIBS   := -lxgboost
 
 CC       ?= gcc
+# Quiet by default ("CC file"); `make V=1` shows every command.
+ifeq ($(V),1)
+Q        :=
+say       = @true
+else
+Q        := @
+say       = @printf '  %-6s %s\n' $1 $2
+endif
 CPPFLAGS += -D_GNU_SOURCE -Ilib -Iproto -Ikernels -Iworkers/runtime -MMD -MP
 CFLAGS   += -std=c11 -g -O2 -Wall -Wextra -Wformat=2 -Wshadow -Werror -fopenmp $(PKG_CFLAGS)
 LDLIBS   += $(PKG_LIBS) $(BLAS_LIBS) $(XGB_LIBS) -fopenmp -lpthread -lm
@@ -76,7 +84,8 @@ define PROGRAM_template
 # $1 = directory, $2 = main source, $3 = program name
 $(BIN)/$3: $(BUILD)/$(2:.c=.o) $(patsubst %.c,$(BUILD)/%.o,$(call PRIV_SRC,$1)) $(COMMON_LIB) $(if $(filter $3,$(CUDA_PROGS)),$(CUDA_LIB))
 	@mkdir -p $$(@D)
-	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(COMMON_LIB) $(if $(and $(CUDA_LIB),$(filter $3,$(CUDA_PROGS))),$(CUDA_LIB) $(CUDA_LIBS) -lstdc++) $$(LDLIBS)
+	$$(call say,LINK,$$@)
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(COMMON_LIB) $(if $(and $(CUDA_LIB),$(filter $3,$(CUDA_PROGS))),$(CUDA_LIB) $(CUDA_LIBS) -lstdc++) $$(LDLIBS)
 PROGRAMS += $(BIN)/$3
 endef
 $(foreach d,$(PROG_DIRS),$(eval $(call PROGRAM_template,$d,$d/main.c,$(call progname,$d))))
@@ -90,32 +99,43 @@ all: $(PROGRAMS) $(BIN)/selftest $(if $(CUDA_LIB),$(CUDA_LIB))
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/cuda/%.o: %.cu
 	@mkdir -p $(@D)
-	$(NVCC) $(NVCCFLAGS) -MMD -MP -c -o $@ $<
+	$(call say,NVCC,$<)
+	$(Q)$(NVCC) $(NVCCFLAGS) -MMD -MP -c -o $@ $<
 
 $(COMMON_LIB): $(COMMON_OBJ)
 	@mkdir -p $(@D)
-	rm -f $@ && ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(CUDA_LIB): $(CUDA_OBJ)
 	@mkdir -p $(@D)
-	rm -f $@ && ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 # The selftest table: every `name_test (bool verbose)` that starts a line.
 SELFTEST_SRC := $(sort $(COMMON_SRC) $(ALL_PRIV_SRC))
-$(BUILD)/selftest_table.c: $(SELFTEST_SRC) tests/gen_selftests.sh
+# The list of sources is a file that changes when the list does, so a module added with an
+# old timestamp (a merge, a copy) still regenerates the table.
+SELFTEST_LIST := $(BUILD)/selftest_sources.txt
+$(shell mkdir -p $(BUILD) && { echo '$(SELFTEST_SRC)' | cmp -s - $(SELFTEST_LIST) || echo '$(SELFTEST_SRC)' > $(SELFTEST_LIST); })
+$(BUILD)/selftest_table.c: $(SELFTEST_SRC) $(SELFTEST_LIST) tests/gen_selftests.sh
 	@mkdir -p $(@D)
-	tests/gen_selftests.sh $(SELFTEST_SRC) > $@.tmp && mv $@.tmp $@
+	$(call say,GEN,$@)
+	$(Q)tests/gen_selftests.sh $(SELFTEST_SRC) > $@.tmp && mv $@.tmp $@
 
 $(BIN)/selftest: $(BUILD)/selftest_table.o $(ALL_PRIV_SRC:%.c=$(BUILD)/%.o) $(COMMON_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) -Wl,--whole-archive $(COMMON_LIB) -Wl,--no-whole-archive $(LDLIBS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) -Wl,--whole-archive $(COMMON_LIB) -Wl,--no-whole-archive $(LDLIBS)
 
 $(BUILD)/selftest_table.o: $(BUILD)/selftest_table.c
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 deps:
 	@deploy/deps

@@ -51,3 +51,20 @@ PY
 printf '| what (%d rows, 5 policies, 3 paired bootstraps x %d) | seconds |\n|---|---:|\n' "$N" "$BOOT"
 printf '| worker-eval score (C, includes CSV parse and both reports) | %.2f |\n' "$ours"
 printf '| scikit-learn + numpy, same metrics and bootstraps (no report) | %.2f |\n' "$peer"
+# A regression of the same size (column ref): RMSE/MAE/R², direction, backtests, 2 paired
+# squared-error bootstraps, scatter and residual plots.
+/usr/bin/python3 - "$T/r.csv" "$N" <<'PY'
+import sys, numpy as np
+path, n = sys.argv[1], int(sys.argv[2])
+rng = np.random.default_rng(2)
+y = rng.normal(0, .01, n)
+cols = [y + rng.normal(0, s, n) for s in (.008, .009)]
+np.savetxt(path, np.column_stack([np.arange(n), y, np.zeros(n), y, np.zeros(n)] + cols), delimiter=",",
+           fmt=["%d", "%.10g", "%.10g", "%.10g", "%d", "%.10g", "%.10g"],
+           header="ts,label,rule,fwd_return,ref,ensemble,production", comments="")
+PY
+s=$(date +%s.%N)
+"$BIN/worker-eval" score --predictions "$T/r.csv" --out "$T/rout" --production-version 1 \
+    --set evaluate.bootstrap_rounds=$BOOT >/dev/null
+printf '| worker-eval score, a regression (%d rows, 3 policies, 2 squared-error bootstraps) | %.2f |\n' \
+    "$N" "$(echo "$(date +%s.%N) - $s" | bc)"

@@ -246,12 +246,24 @@ wk_eval_set_importance (wk_eval_t *self, const char *name, const char *method,
     return 0;
 }
 
+//  The policy's backtest on signal sig (which it frees); marks it scored.
+static void
+s_backtest (wk_eval_t *self, wk_eval_policy_t *pol, uint8_t *sig)
+{
+    const wk_eval_settings_t *s = &self->settings;
+    free (pol->equity);
+    pol->equity = lb_xmalloc (self->n * sizeof *pol->equity);
+    lb_metrics_backtest (sig, self->fwd, self->n, s->cost, s->periods_per_year,
+                         &pol->bt, pol->equity);
+    free (sig);
+    pol->scored = true;
+}
+
 //  A regression policy: RMSE, MAE, R², directional accuracy and the
 //  backtest of going long where the prediction is above the reference.
 static int
 s_score_regression (wk_eval_t *self, wk_eval_policy_t *pol, char *why, size_t size)
 {
-    const wk_eval_settings_t *s = &self->settings;
     char reason [160];
     if (lb_metrics_regression (self->yr, pol->p, self->n, &pol->rm, reason, sizeof reason)) {
         s_fail (why, size, "policy %s: %s", pol->name, reason);
@@ -268,12 +280,7 @@ s_score_regression (wk_eval_t *self, wk_eval_policy_t *pol, char *why, size_t si
     uint8_t *sig = lb_xmalloc (self->n);
     for (size_t i = 0; i < self->n; i++)
         sig [i] = isfinite (self->ref [i]) && pol->p [i] > self->ref [i];
-    free (pol->equity);
-    pol->equity = lb_xmalloc (self->n * sizeof *pol->equity);
-    lb_metrics_backtest (sig, self->fwd, self->n, s->cost, s->periods_per_year,
-                         &pol->bt, pol->equity);
-    free (sig);
-    pol->scored = true;
+    s_backtest (self, pol, sig);
     return 0;
 }
 
@@ -297,12 +304,7 @@ s_score (wk_eval_t *self, wk_eval_policy_t *pol, char *why, size_t size)
     uint8_t *sig = lb_xmalloc (self->n);
     for (size_t i = 0; i < self->n; i++)
         sig [i] = pol->p [i] >= s->threshold;
-    free (pol->equity);
-    pol->equity = lb_xmalloc (self->n * sizeof *pol->equity);
-    lb_metrics_backtest (sig, self->fwd, self->n, s->cost, s->periods_per_year,
-                         &pol->bt, pol->equity);
-    free (sig);
-    pol->scored = true;
+    s_backtest (self, pol, sig);
     return 0;
 }
 

@@ -439,10 +439,13 @@ s_body (s_buf_t *b, s_fmt_t f, wk_eval_t *eval, const wk_report_info_t *info)
     const wk_eval_policy_t *cand = wk_eval_candidate (eval);
     char line [512];
     char n1 [32], n2 [32], n3 [32], n4 [32], n5 [32], n6 [32], n7 [32], n8 [32], n9 [32];
+    char thr [48] = "Regression";
+    if (!wk_eval_is_regression (eval))
+        snprintf (thr, sizeof thr, "Threshold %.3g", set->threshold);
     snprintf (line, sizeof line, "Test rows: %zu (fingerprint %.16s...). Candidate: %s. "
-              "Threshold %.3g; backtest cost %.4g per trade; intervals: paired bootstrap, "
+              "%s; backtest cost %.4g per trade; intervals: paired bootstrap, "
               "%zu resamples, %.0f%%, seed %llu.", wk_eval_rows (eval),
-              wk_eval_rows_sha256 (eval), cand ? cand->name : "(none)", set->threshold,
+              wk_eval_rows_sha256 (eval), cand ? cand->name : "(none)", thr,
               set->cost, set->rounds, set->level * 100, (unsigned long long) set->seed);
     s_para (b, f, line);
     if (info->notes)

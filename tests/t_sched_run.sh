@@ -12,6 +12,7 @@ export PREDICTORS_FETCH_DEBIAN_DIR=$T_TMP/debian
 for attempt in 1 2; do        # a random port taken meanwhile on a shared machine: once more
     RUN_STACK_DIR=$S RUN_STACK_OPTS="--fast --random-ports" RUN_NO_WORKER_TIMEOUT=4s \
         RUN_MARKET_OPTS="--symbols 20 --sectors 4 --days 160" \
+        RUN_PARAMS="transformer_samples=512 transformer_epochs=2" \
         "$ROOT/deploy/run" >"$T_TMP/out" 2>&1
     rc=$?
     grep -q "^stack: error:" "$T_TMP/out" || break

@@ -228,6 +228,8 @@ static const lb_cfg_key_t s_keys [] = {
       "HEAD (or ranged GET) each http(s) source before accepting a task" },
     { "discover.history_bytes", LB_CFG_BYTES, "48KiB", NULL, 1024, 1048576, 0,
       "size of the past-task summary sent to the LLM (novelty is checked against all tasks anyway)" },
+    { "discover.task_types", LB_CFG_STRING, "binary,regression", NULL, 0, 0, 0,
+      "task types proposed: those the trainer and evaluator run (binary, multiclass, regression, sequence)" },
     { "discover.symbols", LB_CFG_STRING, "SPY,ABVM,ANOB,AZGQ,BKZF,BWRU", NULL, 0, 0, 0,
       "symbols of pg:market_bars the catalog proposes tasks for (the market generator's index and first five stocks)" },
     { "discover.seed", LB_CFG_INT, "20261122", NULL, 0, 0, 0,

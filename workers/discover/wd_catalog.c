@@ -387,6 +387,36 @@ wd_catalog_new (const char *symbols, uint64_t seed)
     return self;
 }
 
+bool
+wd_catalog_type_listed (const char *types, pr_task_type_t type)
+{
+    const char *name = pr_task_type_name (type);
+    size_t len = strlen (name);
+    for (const char *p = types ? types : ""; *p; ) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn (p, ", ");
+        if (n == len && strncmp (p, name, len) == 0)
+            return true;
+        p += n;
+    }
+    return false;
+}
+
+void
+wd_catalog_keep_types (wd_catalog_t *self, const char *types)
+{
+    assert (self);
+    size_t kept = 0;
+    for (size_t i = 0; i < self->count; i++) {
+        pr_task_t *task = wd_catalog_task (self, i);
+        if (wd_catalog_type_listed (types, task->task_type))
+            self->candidates [kept++] = self->candidates [i];
+        pr_task_destroy (&task);
+    }
+    self->count = kept;
+}
+
 void
 wd_catalog_destroy (wd_catalog_t **self_p)
 {
@@ -704,6 +734,26 @@ wd_catalog_test (bool verbose)
     wd_catalog_destroy (&other);
 
     //  Exhaustion is reported, not papered over.
+    //  Keeping some task types drops the others and keeps the order.
+    wd_catalog_t *typed = wd_catalog_new ("SPY,ABVM", 3);
+    size_t before = wd_catalog_size (typed);
+    wd_catalog_keep_types (typed, "binary, regression");
+    size_t after = wd_catalog_size (typed);
+    assert (after > 0 && after <= before);
+    for (size_t i = 0; i < after; i++) {
+        pr_task_t *task = wd_catalog_task (typed, i);
+        assert (task->task_type == PR_TASK_BINARY || task->task_type == PR_TASK_REGRESSION);
+        pr_task_destroy (&task);
+    }
+    wd_catalog_keep_types (typed, "regression");
+    assert (wd_catalog_size (typed) > 0 && wd_catalog_size (typed) < after);
+    wd_catalog_keep_types (typed, "");
+    assert (wd_catalog_size (typed) == 0);
+    wd_catalog_destroy (&typed);
+    assert (wd_catalog_type_listed ("binary,multiclass", PR_TASK_MULTICLASS));
+    assert (!wd_catalog_type_listed ("binaryx", PR_TASK_BINARY));
+    assert (!wd_catalog_type_listed (NULL, PR_TASK_BINARY));
+
     wd_catalog_t *small = wd_catalog_new ("", 1);
     size_t m = wd_catalog_size (small);
     assert (m < n && m > 150);

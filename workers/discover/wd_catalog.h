@@ -32,6 +32,14 @@ wd_catalog_t *wd_catalog_new (const char *symbols, uint64_t seed);
 //  Destroys the catalog. Accepts NULL; sets *self_p to NULL.
 void wd_catalog_destroy (wd_catalog_t **self_p);
 
+//  Keeps only the candidates whose task type is named in types, a
+//  comma-separated list such as "binary,regression" (discover.task_types:
+//  the types the rest of the pipeline trains and evaluates). Order kept.
+void wd_catalog_keep_types (wd_catalog_t *self, const char *types);
+
+//  Returns true when type's name is in the comma-separated list (NULL: none).
+bool wd_catalog_type_listed (const char *types, pr_task_type_t type);
+
 //  Number of candidates.
 size_t wd_catalog_size (wd_catalog_t *self);
 

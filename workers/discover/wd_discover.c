@@ -282,6 +282,13 @@ s_check (lb_config_t *config, lb_netpolicy_t *policy, wd_store_t *store, const c
     pr_task_t *task = pr_task_from_json (json, strlen (json), error_p);
     if (!task)
         return NULL;
+    const char *types = lb_config_str (config, "discover.task_types");
+    if (!wd_catalog_type_listed (types, task->task_type)) {
+        *error_p = lb_xasprintf ("task_type: '%s' is not one this installation trains and evaluates (%s)",
+                                 pr_task_type_name (task->task_type), types ? types : "none");
+        pr_task_destroy (&task);
+        return NULL;
+    }
     size_t max_count = (size_t) lb_config_int (config, "sources.max_count");
     int64_t max_bytes = lb_config_bytes (config, "sources.max_bytes");
     if (pr_task_check_sources (task, policy, max_count, max_bytes, error_p)) {
@@ -349,6 +356,7 @@ s_run_catalog (lb_config_t *config, wd_store_t *store, const char *run, const ch
 {
     wd_catalog_t *catalog = wd_catalog_new (lb_config_str (config, "discover.symbols"),
                                             (uint64_t) lb_config_int (config, "discover.seed"));
+    wd_catalog_keep_types (catalog, lb_config_str (config, "discover.task_types"));
     wd_step_t result = WD_STEP_FAIL;
     for (;;) {
         size_t skipped = 0;

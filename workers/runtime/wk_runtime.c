@@ -2,6 +2,7 @@
     progress, results, reconnect with backoff, graceful stop (wk_runtime.h). */
 #include "wk_runtime.h"
 #include "lb_clock.h"
+#include "lb_curve.h"
 #include "lb_log.h"
 #include "lb_mem.h"
 #include "pr_job.h"
@@ -60,6 +61,7 @@ struct _wk_runtime_t {
     int64_t grace_us;
     double progress_interval_us;
     zsock_t *broker;            //  DEALER
+    lb_curve_t *curve;          //  CURVE client keys (worker.curve_*), or NULL
     int64_t heard_at;           //  last message from the broker (monotonic)
     int64_t heartbeat_at;
     int64_t backoff_us;
@@ -302,6 +304,12 @@ wk_runtime_new (const wk_spec_t *spec, lb_config_t *config)
     if (self->reconnect_max_us < self->reconnect_min_us)
         self->reconnect_max_us = self->reconnect_min_us;
     self->backoff_us = self->reconnect_min_us;
+    char err [512];
+    if (lb_curve_from_config (config, "worker", &self->curve, err, sizeof err)) {
+        lb_log_error ("%s", err);
+        wk_runtime_destroy (&self);
+        return NULL;
+    }
     return self;
 }
 
@@ -329,6 +337,7 @@ wk_runtime_destroy (wk_runtime_t **self_p)
     if (self->pipe)
         self->abandoned = true;
     s_job_clear (self);
+    lb_curve_destroy (&self->curve);
     free (self->service);
     free (self->endpoint);
     free (self);
@@ -384,6 +393,8 @@ s_connect (wk_runtime_t *self)
     char identity [160];
     snprintf (identity, sizeof identity, "%.100s:%d", host, (int) getpid ());
     zsock_set_identity (self->broker, identity);
+    if (self->curve)
+        lb_curve_apply (self->curve, self->broker);
     if (zsock_connect (self->broker, "%s", self->endpoint)) {
         lb_log_error ("cannot connect endpoint=%s", self->endpoint);
         zsock_destroy (&self->broker);
@@ -394,7 +405,8 @@ s_connect (wk_runtime_t *self)
     s_send_command (self, S_READY, NULL, &msg);
     self->heard_at = lb_clock_mono_us ();
     self->heartbeat_at = self->heard_at + self->heartbeat_us;
-    lb_log_info ("ready service=%s broker=%s", self->service, self->endpoint);
+    lb_log_info ("ready service=%s broker=%s curve=%s", self->service, self->endpoint,
+                 self->curve ? lb_curve_public (self->curve) : "off");
 }
 
 //  Starts the handler on a new thread for a decoded job.

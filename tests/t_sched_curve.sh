@@ -72,22 +72,15 @@ PREDICTORS_SCHEDULER_CURVE_SECRET= PREDICTORS_SCHEDULER_CURVE_SERVER= PREDICTORS
     "$SCHED" workers >"$T_TMP/out" 2>&1 && { cat "$T_TMP/out"; t_fail "a plain sched was served by a CURVE broker"; }
 
 # ---- bad key settings: one line each, before anything connects
-expect() {  # RC PATTERN CMD...
-    local want=$1 pattern=$2; shift 2
-    "$@" >"$T_TMP/out" 2>"$T_TMP/err"; local rc=$?
-    [ $rc = "$want" ] || { cat "$T_TMP/out" "$T_TMP/err"; t_fail "'$*' exited $rc, not $want"; }
-    grep -q -- "$pattern" "$T_TMP/err" || { cat "$T_TMP/err"; t_fail "'$*' did not say '$pattern'"; }
-    [ "$(wc -l <"$T_TMP/err")" = 1 ] || { cat "$T_TMP/err"; t_fail "'$*' wrote more than one error line"; }
-}
-expect 2 "scheduler.curve_secret=$KEYS/nope: no such file" env PREDICTORS_SCHEDULER_CURVE_SECRET="$KEYS/nope" "$SCHED" workers
-expect 2 "scheduler.curve_server is set but scheduler.curve_secret is not" env PREDICTORS_SCHEDULER_CURVE_SECRET= "$SCHED" workers
+sl_expect 2 "scheduler.curve_secret=$KEYS/nope: no such file" env PREDICTORS_SCHEDULER_CURVE_SECRET="$KEYS/nope" "$SCHED" workers
+sl_expect 2 "scheduler.curve_server is set but scheduler.curve_secret is not" env PREDICTORS_SCHEDULER_CURVE_SECRET= "$SCHED" workers
 cp "$KEYS/worker_secret" "$KEYS/loose_secret" && chmod 644 "$KEYS/loose_secret"
-expect 1 "worker.curve_secret=$KEYS/loose_secret: mode 644 lets others read this secret key; it must be 0600" \
+sl_expect 1 "worker.curve_secret=$KEYS/loose_secret: mode 644 lets others read this secret key; it must be 0600" \
     env PREDICTORS_WORKER_CURVE_SECRET="$KEYS/loose_secret" "$PREDICTORS_BIN/worker-testkit" --service echo
 echo "not a certificate" >"$KEYS/junk"; chmod 600 "$KEYS/junk"
-expect 1 "worker.curve_server=$KEYS/junk: not a CURVE certificate" \
+sl_expect 1 "worker.curve_server=$KEYS/junk: not a CURVE certificate" \
     env PREDICTORS_WORKER_CURVE_SECRET="$KEYS/worker" PREDICTORS_WORKER_CURVE_SERVER="$KEYS/junk" "$PREDICTORS_BIN/worker-testkit" --service echo
 cp "$KEYS/broker" "$KEYS/pubonly"
-expect 1 "worker.curve_secret=$KEYS/pubonly: no secret key" \
+sl_expect 1 "worker.curve_secret=$KEYS/pubonly: no secret key" \
     env PREDICTORS_WORKER_CURVE_SECRET="$KEYS/pubonly" "$PREDICTORS_BIN/worker-testkit" --service echo
 echo "curve ok: $run"

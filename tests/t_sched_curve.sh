@@ -60,6 +60,9 @@ PY
 [ "$(sl_done_count "$run" b)" = 0 ] || t_fail "a worker with a key not in the allow-list got a job"
 [ "$(sl_state "$run")" = running ] || { "$SCHED" status "$run"; t_fail "the run is not waiting (running) for an allowed sleep worker"; }
 kill -0 "$(cat "$T_TMP/worker-stranger.pid")" || t_fail "the refused worker exited (it should keep trying)"
+grep -q "is our public key in the broker's curve_allow? key=" "$T_TMP/log/worker-stranger.log" ||
+    { cat "$T_TMP/log/worker-stranger.log"; t_fail "the refused worker does not name the likely cause"; }
+grep -q "curve_allow?" "$T_TMP/log/worker-echo.log" && t_fail "an allowed worker blamed its key"
 
 # An allowed sleep worker joins: the run finishes.
 PREDICTORS_WORKER_CURVE_SECRET=$KEYS/worker sl_worker sleep sleep1

@@ -62,6 +62,7 @@ struct _wk_runtime_t {
     double progress_interval_us;
     zsock_t *broker;            //  DEALER
     lb_curve_t *curve;          //  CURVE client keys (worker.curve_*), or NULL
+    bool heard;                 //  anything from the broker since the last connect
     int64_t heard_at;           //  last message from the broker (monotonic)
     int64_t heartbeat_at;
     int64_t backoff_us;
@@ -404,6 +405,7 @@ s_connect (wk_runtime_t *self)
     zmsg_addstr (msg, self->service);
     s_send_command (self, S_READY, NULL, &msg);
     self->heard_at = lb_clock_mono_us ();
+    self->heard = false;
     self->heartbeat_at = self->heard_at + self->heartbeat_us;
     lb_log_info ("ready service=%s broker=%s curve=%s", self->service, self->endpoint,
                  self->curve ? lb_curve_public (self->curve) : "off");
@@ -651,6 +653,7 @@ wk_runtime_run (wk_runtime_t *self, volatile const int *stop, int max_jobs)
             return -1;
         }
         if (rc > 0 && (items [0].revents & ZMQ_POLLIN)) {
+            self->heard = true;
             if (s_on_broker (self, stopping)) {
                 s_abort_job (self);
                 s_drop_broker (self);
@@ -667,8 +670,14 @@ wk_runtime_run (wk_runtime_t *self, volatile const int *stop, int max_jobs)
         }
         if (now - self->heard_at > self->liveness_max * self->heartbeat_us) {
             {
-                lb_log_warn ("broker silent for %d heartbeats: reconnecting%s", self->liveness_max,
-                             self->pipe ? " (the broker re-queues the job in hand; it is abandoned here)" : "");
+                //  A CURVE broker that refuses our key says nothing at all:
+                //  name the likely cause when it never answered.
+                lb_log_warn ("broker silent for %d heartbeats: reconnecting%s%s%s%s", self->liveness_max,
+                             self->pipe ? " (the broker re-queues the job in hand; it is abandoned here)" : "",
+                             self->curve && !self->heard ? " (no answer since connecting with CURVE: is our "
+                                                           "public key in the broker's curve_allow? key=" : "",
+                             self->curve && !self->heard ? lb_curve_public (self->curve) : "",
+                             self->curve && !self->heard ? ")" : "");
                 s_abort_job (self);
                 s_drop_broker (self);
             }

@@ -104,8 +104,10 @@ sc_broker_request (sc_broker_t *self, const char *service, zmsg_t **body_p)
     zpoller_destroy (&poller);
     if (!which) {
         zsock_destroy (&self->socket);      //  a late reply must not answer the next request
-        s_error (self, "broker at %s did not answer %s within %.1f s", self->endpoint, service,
-                 self->timeout_ms / 1000.0);
+        s_error (self, "broker at %s did not answer %s within %.1f s%s%s%s", self->endpoint, service,
+                 self->timeout_ms / 1000.0,
+                 self->curve ? " (with CURVE: is our public key in the broker's curve_allow? key=" : "",
+                 self->curve ? lb_curve_public (self->curve) : "", self->curve ? ")" : "");
         return NULL;
     }
     zmsg_t *reply = zmsg_recv (self->socket);

@@ -74,6 +74,12 @@ grep -q "^$run b " "$STATE/executions.log" || t_fail "no execution of b"
 PREDICTORS_SCHEDULER_CURVE_SECRET= PREDICTORS_SCHEDULER_CURVE_SERVER= PREDICTORS_SCHEDULER_BROKER_TIMEOUT=1s \
     "$SCHED" workers >"$T_TMP/out" 2>&1 && { cat "$T_TMP/out"; t_fail "a plain sched was served by a CURVE broker"; }
 
+# sched with a key the broker does not know: no answer, and the error names the likely cause.
+PREDICTORS_SCHEDULER_CURVE_SECRET=$KEYS/stranger PREDICTORS_SCHEDULER_BROKER_TIMEOUT=1s \
+    "$SCHED" workers >"$T_TMP/out" 2>&1 && { cat "$T_TMP/out"; t_fail "sched with a refused key was served"; }
+grep -q "did not answer .*is our public key in the broker's curve_allow" "$T_TMP/out" ||
+    { cat "$T_TMP/out"; t_fail "sched with a refused key does not name the likely cause"; }
+
 # ---- bad key settings: one line each, before anything connects
 sl_expect 2 "scheduler.curve_secret=$KEYS/nope: no such file" env PREDICTORS_SCHEDULER_CURVE_SECRET="$KEYS/nope" "$SCHED" workers
 sl_expect 2 "scheduler.curve_server is set but scheduler.curve_secret is not" env PREDICTORS_SCHEDULER_CURVE_SECRET= "$SCHED" workers

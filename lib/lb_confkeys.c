@@ -150,6 +150,10 @@ static const lb_cfg_key_t s_keys [] = {
       "longest wait between reconnection tries" },
     { "worker.progress_interval", LB_CFG_SECONDS, "250ms", NULL, 0, 60, 0,
       "progress reports are sent at most this often" },
+    { "worker.curve_secret", LB_CFG_STRING, NULL, NULL, 0, 0, 0,
+      "the worker's CURVE certificate secret file, mode 0600 (with broker.curve_secret set on the broker)" },
+    { "worker.curve_server", LB_CFG_STRING, NULL, NULL, 0, 0, 0,
+      "the broker's public CURVE certificate file (worker.curve_secret needs it)" },
 
     //  [train] - bin/worker-train (workers/train/, docs/train.md)
     { "train.threads", LB_CFG_INT, "0", NULL, 0, 1024, 0,
@@ -172,6 +176,10 @@ static const lb_cfg_key_t s_keys [] = {
       "how often a waiting step's job is checked with mmi.job / mmi.service" },
     { "scheduler.redis_ttl", LB_CFG_SECONDS, "7d", NULL, 60, 31536000, 0,
       "how long a finished run's live keys stay in Redis" },
+    { "scheduler.curve_secret", LB_CFG_STRING, NULL, NULL, 0, 0, 0,
+      "sched's CURVE certificate secret file, mode 0600 (with broker.curve_secret set on the broker)" },
+    { "scheduler.curve_server", LB_CFG_STRING, NULL, NULL, 0, 0, 0,
+      "the broker's public CURVE certificate file (scheduler.curve_secret needs it)" },
 
     //  [llm] - Anthropic Messages API
     { "llm.api_key", LB_CFG_STRING, NULL, "ANTHROPIC_API_KEY", 0, 0, LB_CFG_SECRET,

@@ -42,6 +42,7 @@ s_on_signal (int signum)
 typedef struct {
     lb_config_t *config;
     PGconn *db;
+    lb_curve_t *curve;          //  scheduler.curve_* keys, or NULL
     bool json;
 } s_ctx_t;
 
@@ -775,8 +776,10 @@ s_cmd_pipelines (s_ctx_t *ctx, int argc, char **argv)
 static sc_broker_t *
 s_broker (s_ctx_t *ctx)
 {
-    return sc_broker_new (lb_config_str (ctx->config, "broker.endpoint"),
-                          lb_config_seconds (ctx->config, "scheduler.broker_timeout"));
+    sc_broker_t *broker = sc_broker_new (lb_config_str (ctx->config, "broker.endpoint"),
+                                         lb_config_seconds (ctx->config, "scheduler.broker_timeout"));
+    sc_broker_set_curve (broker, ctx->curve);
+    return broker;
 }
 
 static int
@@ -1143,9 +1146,16 @@ main (int argc, char **argv)
     if (!config)
         return S_USAGE;
     s_ctx_t ctx = { .config = config };
+    char err [512];
+    if (lb_curve_from_config (config, "scheduler", &ctx.curve, err, sizeof err)) {
+        s_error ("%s", err);
+        lb_config_destroy (&config);
+        return S_USAGE;
+    }
     int rc = command->fn (&ctx, argc - i, argv + i);
     if (ctx.db)
         PQfinish (ctx.db);
+    lb_curve_destroy (&ctx.curve);
     lb_config_destroy (&config);
     return rc;
 }

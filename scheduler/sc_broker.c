@@ -13,6 +13,7 @@ struct _sc_broker_t {
     char *endpoint;
     int timeout_ms;
     zsock_t *socket;
+    lb_curve_t *curve;          //  CURVE client keys, or NULL
     char error [512];
 };
 
@@ -46,9 +47,20 @@ sc_broker_destroy (sc_broker_t **self_p)
     if (!self)
         return;
     zsock_destroy (&self->socket);
+    lb_curve_destroy (&self->curve);
     free (self->endpoint);
     free (self);
     *self_p = NULL;
+}
+
+void
+sc_broker_set_curve (sc_broker_t *self, const lb_curve_t *curve)
+{
+    assert (self);
+    lb_curve_destroy (&self->curve);
+    if (curve)
+        self->curve = lb_curve_dup (curve);
+    zsock_destroy (&self->socket);
 }
 
 const char *
@@ -69,6 +81,8 @@ sc_broker_request (sc_broker_t *self, const char *service, zmsg_t **body_p)
         assert (self->socket);
         zsock_set_linger (self->socket, 0);
         zsock_set_sndtimeo (self->socket, self->timeout_ms);
+        if (self->curve)
+            lb_curve_apply (self->curve, self->socket);
         if (zsock_connect (self->socket, "%s", self->endpoint)) {
             s_error (self, "cannot connect to the broker at %s", self->endpoint);
             zsock_destroy (&self->socket);
@@ -90,8 +104,10 @@ sc_broker_request (sc_broker_t *self, const char *service, zmsg_t **body_p)
     zpoller_destroy (&poller);
     if (!which) {
         zsock_destroy (&self->socket);      //  a late reply must not answer the next request
-        s_error (self, "broker at %s did not answer %s within %.1f s", self->endpoint, service,
-                 self->timeout_ms / 1000.0);
+        s_error (self, "broker at %s did not answer %s within %.1f s%s%s%s", self->endpoint, service,
+                 self->timeout_ms / 1000.0,
+                 self->curve ? " (with CURVE: is our public key in the broker's curve_allow? key=" : "",
+                 self->curve ? lb_curve_public (self->curve) : "", self->curve ? ")" : "");
         return NULL;
     }
     zmsg_t *reply = zmsg_recv (self->socket);

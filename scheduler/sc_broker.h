@@ -14,12 +14,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lb_curve.h"
 #include "pr_job.h"
 
 typedef struct _sc_broker_t sc_broker_t;
 
 //  Returns a client of the broker at endpoint; timeout bounds each request.
 sc_broker_t *sc_broker_new (const char *endpoint, double timeout);
+
+//  Makes the client a CURVE client of the broker with a copy of curve (NULL:
+//  plain again), from the next connection on. Call before the first request.
+void sc_broker_set_curve (sc_broker_t *self, const lb_curve_t *curve);
 
 //  Destroys the client. Accepts NULL; sets *self_p to NULL.
 void sc_broker_destroy (sc_broker_t **self_p);

@@ -61,6 +61,15 @@ sc_daemon_new (lb_config_t *config)
     self->id = lb_xasprintf ("%s:%d", host, (int) getpid ());
     self->broker = sc_broker_new (lb_config_str (config, "broker.endpoint"),
                                   lb_config_seconds (config, "scheduler.broker_timeout"));
+    //  sched's main checked the keys before it made the daemon; a failure
+    //  here (a file changed since) leaves the client plain, and the broker
+    //  refuses it: say so.
+    lb_curve_t *curve = NULL;
+    char err [512];
+    if (lb_curve_from_config (config, "scheduler", &curve, err, sizeof err))
+        lb_log_error ("%s: talking to the broker without CURVE", err);
+    sc_broker_set_curve (self->broker, curve);
+    lb_curve_destroy (&curve);
     self->live = sc_live_new (lb_config_str (config, "redis.url"));
     self->events = zsock_new (ZMQ_SUB);
     assert (self->events);

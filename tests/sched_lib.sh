@@ -4,6 +4,7 @@
 #   sl_worker SERVICE      start a bin/worker-testkit for SERVICE; prints its pid into $T_TMP/pids
 #   sl_daemon [NAME]       start `sched daemon`; its pid in $T_TMP/NAME.pid (default daemon)
 #   sl_wait_run RUN STATE [SECONDS]   wait until the run is in STATE (fails after SECONDS, default 60)
+#   sl_expect RC PATTERN CMD...       CMD exits RC and writes exactly one stderr line holding PATTERN
 #   sl_runs_done STEP      how many times step STEP of the current run finished ("done") in testkit's log
 # Everything started is stopped at exit (by pid, never by name).
 SCHED=$PREDICTORS_BIN/sched
@@ -67,3 +68,11 @@ sl_wait_run() {
 # Times step STEP of RUN ran to "done" in the testkit's execution log.
 sl_done_count() { grep -c "^$1 $2 .* done\$" "$STATE/executions.log" 2>/dev/null || true; }
 sl_enqueue() { "$SCHED" enqueue "$@" --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
+
+sl_expect() {  # RC PATTERN CMD...
+    local want=$1 pattern=$2; shift 2
+    "$@" >"$T_TMP/out" 2>"$T_TMP/err"; local rc=$?
+    [ $rc = "$want" ] || { cat "$T_TMP/out" "$T_TMP/err"; t_fail "'$*' exited $rc, not $want"; }
+    grep -q -- "$pattern" "$T_TMP/err" || { cat "$T_TMP/err"; t_fail "'$*' did not say '$pattern'"; }
+    [ "$(wc -l <"$T_TMP/err")" = 1 ] || { cat "$T_TMP/err"; t_fail "'$*' wrote more than one error line"; }
+}

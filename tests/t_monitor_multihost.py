@@ -18,8 +18,10 @@ host's link cut mid-job: the lease runs out, the job is leased to the other GPU 
 completes; the monitor (CURVE client for mmi.*) shows it all in Redis. Then it tears every
 namespace down.
 
-The workers are stock Majordomo peers (tests/mdp.py) with CURVE keys: the Predictors
-worker runtime and `sched` have no CURVE client settings yet (see docs/monitor.md)."""
+The fetch and train workers are stock Majordomo peers (tests/mdp.py) with CURVE keys; a
+Predictors worker (bin/worker-testkit, the worker runtime with worker.curve_*) serves "echo"
+on the cloud host with an allowed key and does a job, while the same program on the rogue
+host with a key that is not allowed never registers (tests/t_sched_curve.sh covers sched)."""
 import ctypes
 import os
 import shutil
@@ -131,7 +133,8 @@ try:
     keygen("monitor")
     keygen("rogue", "train")
     keygen("late", "fetch")
-    for k in ("gpu1", "gpu2", "cloud", "ops", "monitor"):
+    keygen("kit", "echo")
+    for k in ("gpu1", "gpu2", "cloud", "ops", "monitor", "kit"):
         allow(k)
 
     # ---------------------------------------------------------------- broker host
@@ -217,6 +220,33 @@ try:
     r = c.request("titanic.reply", train_id)
     check(r[0] == b"200" and r[1] == b"model-on:PRICES-2026", "train result after the cut: %r" % r)
     check("lease expired" in (job.get("last_error") or ""), "lease expiry recorded: %r" % job)
+
+    # ---------------------------------------------------------------- our own worker runtime over CURVE
+    kit_env = {"PREDICTORS_BROKER": "tcp://%s:5555" % HOSTS["broker"], "TESTKIT_STATE": os.path.join(TMP, "kit"),
+               "PREDICTORS_ARTIFACTS_ROOT": os.path.join(TMP, "artifacts"),
+               "PREDICTORS_WORKER_CURVE_SECRET": os.path.join(KEYS, "kit_secret"),
+               "PREDICTORS_WORKER_CURVE_SERVER": os.path.join(KEYS, "broker")}
+    testkit = os.path.join(BIN, "worker-testkit")
+    spawn("rogue", "kit-rogue", [testkit, "--service", "echo"],
+          env=dict(kit_env, PREDICTORS_WORKER_CURVE_SECRET=os.path.join(KEYS, "rogue_secret")))
+    spawn("cloud", "kit", [testkit, "--service", "echo"], env=kit_env)
+    wait_for("bin/worker-testkit registered over CURVE", lambda: mmi("service", "echo")[0] == "200", timeout=60)
+    import msgpack
+    import uuid
+    body = {"v": 1, "id": uuid.uuid4().hex, "run": "multihost", "step": "kit", "attempt": 1, "deadline": 0,
+            "service": "echo", "needs_gpu": False, "params": {"word": "curve"}}
+    r = c.request("titanic.request", "echo", msgpack.packb(body))
+    check(r[0] == b"200", "submit echo: %r" % r)
+    kit_id = r[1]
+    done = wait_for("echo done by the testkit on the cloud host", lambda: (lambda x: x if x[0] == b"200" else None)(
+        c.request("titanic.reply", kit_id)), timeout=60)
+    result = msgpack.unpackb(done[1], raw=False)
+    check(result.get("status") == "done" and result.get("outputs", {}).get("param.word") == "curve",
+          "testkit result over CURVE: %r" % (result,))
+    check(mmi("queues")[1]["echo"]["workers"] == 1, "the rogue testkit (key not allowed) is not registered")
+    ran = open(os.path.join(TMP, "kit", "executions.log")).read().splitlines()
+    check(len(ran) == 1, "the echo job ran once, on the allowed worker: %r" % ran)
+    check("curve=off" not in open(os.path.join(TMP, "kit-rogue.log")).read(), "the rogue testkit used its key")
 
     # ---------------------------------------------------------------- admit and revoke without restart
     # Admitting a host: copy its public certificate into the allow-list directory and start

@@ -77,30 +77,23 @@ redis-cli -u "$REDIS_URL" zscore predictors:runs "$run" | grep -q . || t_fail "r
 "$SCHED" workers | grep -q "^sleep " || t_fail "sched workers lacks the sleep service"
 
 # ---- bad inputs
-expect() {  # RC PATTERN CMD...
-    local want=$1 pattern=$2; shift 2
-    "$@" >"$T_TMP/out" 2>"$T_TMP/err"; local rc=$?
-    [ $rc = "$want" ] || { cat "$T_TMP/out" "$T_TMP/err"; t_fail "'$*' exited $rc, not $want"; }
-    grep -q -- "$pattern" "$T_TMP/err" || { cat "$T_TMP/err"; t_fail "'$*' did not say '$pattern'"; }
-    [ "$(wc -l <"$T_TMP/err")" = 1 ] || { cat "$T_TMP/err"; t_fail "'$*' wrote more than one error line"; }
-}
-expect 2 "unknown pipeline 'nightly' (known: fan)" "$SCHED" enqueue nightly
-expect 2 "unknown --param 'speed' (fan takes: ms, word)" "$SCHED" enqueue fan --param speed=3
-expect 2 "unknown run 'fan-nope'" "$SCHED" status fan-nope
-expect 2 "unknown run 'fan-nope'" "$SCHED" logs fan-nope
-expect 2 "unknown run 'fan-nope'" "$SCHED" cancel fan-nope
-expect 2 "unknown run 'fan-nope'" "$SCHED" retry fan-nope
-expect 1 "only a failed or cancelled run can be retried" "$SCHED" retry "$run"
-expect 2 "unknown command 'frobnicate'" "$SCHED" frobnicate
-expect 2 "unknown or incomplete option '--colour'" "$SCHED" runs --colour
+sl_expect 2 "unknown pipeline 'nightly' (known: fan)" "$SCHED" enqueue nightly
+sl_expect 2 "unknown --param 'speed' (fan takes: ms, word)" "$SCHED" enqueue fan --param speed=3
+sl_expect 2 "unknown run 'fan-nope'" "$SCHED" status fan-nope
+sl_expect 2 "unknown run 'fan-nope'" "$SCHED" logs fan-nope
+sl_expect 2 "unknown run 'fan-nope'" "$SCHED" cancel fan-nope
+sl_expect 2 "unknown run 'fan-nope'" "$SCHED" retry fan-nope
+sl_expect 1 "only a failed or cancelled run can be retried" "$SCHED" retry "$run"
+sl_expect 2 "unknown command 'frobnicate'" "$SCHED" frobnicate
+sl_expect 2 "unknown or incomplete option '--colour'" "$SCHED" runs --colour
 printf '[step.a]\nservice = echo\nneeds = b\n[step.b]\nservice = echo\nneeds = a\n' >"$PIPES/cycle.conf"
-expect 2 "steps form a cycle: a -> b -> a" "$SCHED" enqueue cycle
+sl_expect 2 "steps form a cycle: a -> b -> a" "$SCHED" enqueue cycle
 printf '[step.a]\nservice = echo\nneeds = ghost\n' >"$PIPES/missing.conf"
-expect 2 "step 'a' needs 'ghost', which is not a step of missing" "$SCHED" enqueue missing
+sl_expect 2 "step 'a' needs 'ghost', which is not a step of missing" "$SCHED" enqueue missing
 printf '[pipeline]\nschedule = 0 0 31 2 *\n[step.a]\nservice = echo\n' >"$PIPES/badcron.conf"
-expect 2 "schedule '0 0 31 2 \*': field 3 (day of month): day 31 never occurs" "$SCHED" enqueue badcron
+sl_expect 2 "schedule '0 0 31 2 \*': field 3 (day of month): day 31 never occurs" "$SCHED" enqueue badcron
 printf '[pipeline]\nschedule = 61 * * * *\n[step.a]\nservice = echo\n' >"$PIPES/badcron.conf"
-expect 2 "field 1 (minute): 61 is out of range 0-59" "$SCHED" enqueue badcron
+sl_expect 2 "field 1 (minute): 61 is out of range 0-59" "$SCHED" enqueue badcron
 "$SCHED" pipelines >"$T_TMP/pipes" 2>&1 && t_fail "sched pipelines succeeded with broken definitions"
 grep -q "^cycle .*ERROR.*cycle" "$T_TMP/pipes" || t_fail "pipelines does not show the cycle"
 grep -q "^fan .*5 steps" "$T_TMP/pipes" || t_fail "pipelines does not show fan"

@@ -2,6 +2,7 @@
     progress, results, reconnect with backoff, graceful stop (wk_runtime.h). */
 #include "wk_runtime.h"
 #include "lb_clock.h"
+#include "lb_curve.h"
 #include "lb_log.h"
 #include "lb_mem.h"
 #include "pr_job.h"
@@ -60,6 +61,8 @@ struct _wk_runtime_t {
     int64_t grace_us;
     double progress_interval_us;
     zsock_t *broker;            //  DEALER
+    lb_curve_t *curve;          //  CURVE client keys (worker.curve_*), or NULL
+    bool heard;                 //  anything from the broker since the last connect
     int64_t heard_at;           //  last message from the broker (monotonic)
     int64_t heartbeat_at;
     int64_t backoff_us;
@@ -302,6 +305,12 @@ wk_runtime_new (const wk_spec_t *spec, lb_config_t *config)
     if (self->reconnect_max_us < self->reconnect_min_us)
         self->reconnect_max_us = self->reconnect_min_us;
     self->backoff_us = self->reconnect_min_us;
+    char err [512];
+    if (lb_curve_from_config (config, "worker", &self->curve, err, sizeof err)) {
+        lb_log_error ("%s", err);
+        wk_runtime_destroy (&self);
+        return NULL;
+    }
     return self;
 }
 
@@ -329,6 +338,7 @@ wk_runtime_destroy (wk_runtime_t **self_p)
     if (self->pipe)
         self->abandoned = true;
     s_job_clear (self);
+    lb_curve_destroy (&self->curve);
     free (self->service);
     free (self->endpoint);
     free (self);
@@ -384,6 +394,8 @@ s_connect (wk_runtime_t *self)
     char identity [160];
     snprintf (identity, sizeof identity, "%.100s:%d", host, (int) getpid ());
     zsock_set_identity (self->broker, identity);
+    if (self->curve)
+        lb_curve_apply (self->curve, self->broker);
     if (zsock_connect (self->broker, "%s", self->endpoint)) {
         lb_log_error ("cannot connect endpoint=%s", self->endpoint);
         zsock_destroy (&self->broker);
@@ -393,8 +405,10 @@ s_connect (wk_runtime_t *self)
     zmsg_addstr (msg, self->service);
     s_send_command (self, S_READY, NULL, &msg);
     self->heard_at = lb_clock_mono_us ();
+    self->heard = false;
     self->heartbeat_at = self->heard_at + self->heartbeat_us;
-    lb_log_info ("ready service=%s broker=%s", self->service, self->endpoint);
+    lb_log_info ("ready service=%s broker=%s curve=%s", self->service, self->endpoint,
+                 self->curve ? lb_curve_public (self->curve) : "off");
 }
 
 //  Starts the handler on a new thread for a decoded job.
@@ -639,6 +653,7 @@ wk_runtime_run (wk_runtime_t *self, volatile const int *stop, int max_jobs)
             return -1;
         }
         if (rc > 0 && (items [0].revents & ZMQ_POLLIN)) {
+            self->heard = true;
             if (s_on_broker (self, stopping)) {
                 s_abort_job (self);
                 s_drop_broker (self);
@@ -655,8 +670,14 @@ wk_runtime_run (wk_runtime_t *self, volatile const int *stop, int max_jobs)
         }
         if (now - self->heard_at > self->liveness_max * self->heartbeat_us) {
             {
-                lb_log_warn ("broker silent for %d heartbeats: reconnecting%s", self->liveness_max,
-                             self->pipe ? " (the broker re-queues the job in hand; it is abandoned here)" : "");
+                //  A CURVE broker that refuses our key says nothing at all:
+                //  name the likely cause when it never answered.
+                lb_log_warn ("broker silent for %d heartbeats: reconnecting%s%s%s%s", self->liveness_max,
+                             self->pipe ? " (the broker re-queues the job in hand; it is abandoned here)" : "",
+                             self->curve && !self->heard ? " (no answer since connecting with CURVE: is our "
+                                                           "public key in the broker's curve_allow? key=" : "",
+                             self->curve && !self->heard ? lb_curve_public (self->curve) : "",
+                             self->curve && !self->heard ? ")" : "");
                 s_abort_job (self);
                 s_drop_broker (self);
             }

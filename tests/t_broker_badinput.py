@@ -28,8 +28,15 @@ def raw():
     return s
 
 
-def recv(s, timeout=3.0):
-    return s.recv_multipart() if s.poll(int(timeout * 1000)) else None
+def recv(s, timeout=30.0):
+    """The next message on S, skipping broker HEARTBEATs (MDP allows one at any time to a
+    registered worker); None after TIMEOUT s (generous: a sanitizer build under load)."""
+    deadline = time.time() + timeout
+    while s.poll(max(0, int((deadline - time.time()) * 1000))):
+        m = s.recv_multipart()
+        if m != [b"", b"MDPW01", b"\x04"]:
+            return m
+    return None
 
 
 def stats():
@@ -42,12 +49,12 @@ def still_serving():
 
 
 def counter_grew(name, before):
-    wait_for("counter %s" % name, lambda: stats()[name] > before[name], timeout=5)
+    wait_for("counter %s" % name, lambda: stats()[name] > before[name], timeout=30)
 
 
 try:
     procs.append(spawn_worker(b.endpoint, "echo", "--hb", "0.5"))
-    c = mdp.Client(b.endpoint, timeout=5)
+    c = mdp.Client(b.endpoint, timeout=30)   # a slow reply is not a lost one: no needless resend
     wait_for("echo worker", lambda: mmi(c, "service", "echo")[0] == "200")
     s0 = stats()
 
@@ -145,9 +152,10 @@ try:
     s4 = stats()
     v = raw()
     v.send_multipart([b"", b"MDPC01", b"slowecho", b"bye"])
-    time.sleep(0.2)
+    # Vanish only once the request is with the worker (closing with linger 0 earlier could drop it unsent).
+    wait_for("request dispatched", lambda: stats()["dispatched"] > s4["dispatched"], timeout=60)
     v.close(linger=0)
-    wait_for("reply to a vanished client counted", lambda: stats()["send_failed"] > s4["send_failed"], timeout=10)
+    wait_for("reply to a vanished client counted", lambda: stats()["send_failed"] > s4["send_failed"], timeout=60)
     still_serving()
 
     # Accepted durable jobs for the journal damage checks.

@@ -44,9 +44,9 @@ stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait
 trap stop_all EXIT
 "$BIN/broker" --bind "$PREDICTORS_BROKER" --events "$PREDICTORS_BROKER_EVENTS" --journal "$T_TMP/journal" \
     >"$T_TMP/broker.log" 2>&1 & pids+=($!)
-t_wait_port "$BROKER_PORT"
+t_wait_port "$BROKER_PORT" $!
 "$BIN/monitor" >"$T_TMP/monitor.log" 2>&1 & pids+=($!)
-t_wait_port "$MON_PORT"
+t_wait_port "$MON_PORT" $!
 "$BIN/worker-testkit" -s sleep >"$T_TMP/worker-sleep.log" 2>&1 & pids+=($!); sleep_pid=$!
 "$BIN/worker-testkit" -s echo >"$T_TMP/worker-echo.log" 2>&1 & pids+=($!)
 "$BIN/sched" daemon >"$T_TMP/sched.log" 2>&1 & pids+=($!)

@@ -21,6 +21,8 @@ export PREDICTORS_ARTIFACTS_ROOT=$T_TMP/artifacts TESTKIT_STATE=$T_TMP/testkit
 export REDIS_URL=${REDIS_URL%/*}/7
 redis-cli -u "$REDIS_URL" FLUSHDB >/dev/null
 mkdir -p "$T_TMP/pipelines" "$T_TMP/artifacts"
+# Step work lasts 25 s: Chromium must load the page while it runs, and a loaded machine can
+# take 10 s and more to start Chromium.
 cat >"$T_TMP/pipelines/demo.conf" <<'EOF'
 [pipeline]
 description = monitor dashboard scenario: prepare, a long step with progress, finish
@@ -32,7 +34,7 @@ param.what = data
 [step.work]
 service = sleep
 needs = prepare
-param.ms = 12000
+param.ms = 25000
 
 [step.finish]
 service = echo
@@ -123,7 +125,7 @@ else
 fi
 
 "$BIN/sched" status "$run" --json >/dev/null
-for i in $(seq 300); do
+for i in $(seq 900); do     # up to 90 s
     st=$(psql -X -qAt "$DATABASE_URL" -c "select state from sched_runs where id = '$run'")
     [ "$st" = succeeded ] && break
     sleep 0.1

@@ -139,11 +139,18 @@ try:
         jid = r[1]
         bw = mdp.Worker(b.endpoint, "trunc", lambda wk, a, body_, out=body: [out], heartbeat=0.5)
         bw.serve(max_requests=1)
-        wait_for("failed attempt", lambda: mmi(c, "job", jid)[1]["attempts"] == 1)
+        until = time.time() + 60
+        while mmi(c, "job", jid)[1]["attempts"] != 1 and time.time() < until:
+            time.sleep(0.05)
+        j = mmi(c, "job", jid)[1]
+        check(j["attempts"] == 1, "one failed attempt: %r" % j)
         err = mmi(c, "job", jid)[1]["last_error"]
         check(err.startswith("malformed result"), "error: %r" % err)
         check(stats()["bad_result"] == s3["bad_result"] + 1, "bad_result counted")
         check(c.request("mmi.cancel", jid) == [b"200"], "cancel")
+        # Leave cleanly: a closed socket still registered would get the next job and lose it.
+        bw._send(bw._cmd("DISCONNECT"))
+        wait_for("trunc worker gone", lambda: mmi(c, "service", "trunc")[0] == "404")
         bw.close()
     check("does not decode" in b.log(), "malformed result logged")
 

@@ -1,6 +1,7 @@
 """Helpers for the broker scenarios (tests/t_broker_*.py): start bin/broker on
 free loopback ports with a private journal, stop it by PID, talk mmi.*."""
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -16,12 +17,30 @@ BIN = os.environ.get("PREDICTORS_BIN") or os.path.join(os.path.dirname(os.path.a
 TMP = os.environ.get("T_TMP") or "/tmp"
 
 
+_given_ports = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A free port below the kernel's ephemeral range (port 0 would hand out one that any
+    outgoing connection may take before the broker binds it), never the same one twice."""
+    try:
+        low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    high = low - 1 if low > 21000 else 32767
+    while True:
+        port = random.randint(20000, high)
+        if port in _given_ports:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _given_ports.add(port)
+        return port
 
 
 def fail(msg):
@@ -58,7 +77,7 @@ class Broker:
         self.proc = subprocess.Popen(self.prefix + [os.path.join(BIN, "broker"), "--bind", self.endpoint,
                                                     "--events", self.events, "--journal", self.journal],
                                      env=self.env, stdout=log, stderr=log)
-        deadline = time.time() + 30
+        deadline = time.time() + 60      # a sanitizer build on a loaded machine took 21 s
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 fail("broker exited at start, rc=%s:\n%s" % (self.proc.returncode, self.log()))

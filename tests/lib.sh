@@ -2,8 +2,11 @@
 #   t_fail MSG          print "t_fail: MSG" and exit 1
 #   t_check DESC CMD... run CMD, fail with DESC if it fails
 #   t_newdb NAME        create a fresh database, migrated, and point DATABASE_URL at it
-#   t_wait_port PORT    wait until something listens on 127.0.0.1:PORT (10 s)
-#   t_free_port         print a free TCP port
+#   t_wait_port PORT [PID]  wait until something listens on 127.0.0.1:PORT (up to 60 s, a
+#                       sanitizer build on a loaded machine; fails at once if process PID died)
+#   t_free_port         print a free TCP port: below the kernel's ephemeral range (so no
+#                       outgoing connection takes it meanwhile), unused by any TCP socket, and
+#                       never the same one twice in one test
 #   t_cleanup CMD       run CMD at exit (stacked)
 set -uo pipefail
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
@@ -22,5 +25,23 @@ t_newdb() {
     export DATABASE_URL="$base/$name"
     "$ROOT/deploy/migrate" "$DATABASE_URL" >/dev/null || t_fail "migrations failed on $name"
 }
-t_wait_port() { local i; for i in $(seq 200); do ss -Hltn "sport = :$1" | grep -q . && return 0; sleep 0.05; done; t_fail "nothing listens on port $1"; }
-t_free_port() { local p; while :; do p=$(( 20000 + RANDOM % 40000 )); ss -Hltn "sport = :$p" | grep -q . || { echo $p; return; }; done; }
+t_wait_port() {
+    local i
+    for i in $(seq 600); do
+        ss -Hltn "sport = :$1" | grep -q . && return 0
+        [ -n "${2:-}" ] && ! kill -0 "$2" 2>/dev/null && t_fail "nothing listens on port $1: process $2 exited"
+        sleep 0.1
+    done
+    t_fail "nothing listens on port $1 after 60 s"
+}
+t_free_port() {
+    local p lo hi=32767 used=$T_TMP/.t_ports
+    read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+    [ "$lo" -gt 21000 ] && hi=$((lo - 1))
+    while :; do
+        p=$(( 20000 + (RANDOM * 32768 + RANDOM) % (hi - 20000 + 1) ))
+        grep -qx "$p" "$used" 2>/dev/null && continue
+        ss -Htan "sport = :$p" | grep -q . && continue
+        echo "$p" >>"$used"; echo "$p"; return
+    done
+}

@@ -28,7 +28,7 @@ class Redis:
         self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
                                       "--dir", self.dir, "--appendonly", "yes", "--appendfsync", "always",
                                       "--save", ""], stdout=log, stderr=log)
-        wait_for("redis-server on %d" % self.port, lambda: self.cli("PING") == "PONG", timeout=20)
+        wait_for("redis-server on %d" % self.port, lambda: self.cli("PING") == "PONG", timeout=60)
 
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
@@ -67,12 +67,13 @@ class Monitor:
 
     def start(self):
         log = open(self.log_path, "a")
+        log_from = log.tell()       # a restart must not take the last run's "monitor up" for its own
         self.proc = subprocess.Popen([os.path.join(BIN, "monitor")], env=self.env, stdout=log, stderr=log)
-        deadline = time.time() + 30
+        deadline = time.time() + 60      # a sanitizer build on a loaded machine
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 fail("monitor exited at start, rc=%s:\n%s" % (self.proc.returncode, self.log()))
-            if "monitor up" in self.log():
+            if "monitor up" in self.log()[log_from:]:
                 return
             time.sleep(0.05)
         fail("monitor did not start:\n" + self.log())

@@ -54,7 +54,7 @@ b = Broker("curve", port=port, env={"PREDICTORS_BROKER_CURVE_SECRET": broker_cer
 b.endpoint = "tcp://127.0.0.1:%d" % port
 try:
     check("curve=on" in b.log(), "start line says curve=on")
-    c = mdp.Client(b.endpoint, timeout=3, retries=1, keys=peer_keys(client_cert))
+    c = mdp.Client(b.endpoint, timeout=30, retries=1, keys=peer_keys(client_cert))
     check(c.request("mmi.service", "x") == [b"404"], "allowed client is served")
 
     # A key not in the allow-list, and a plain socket, get nothing.
@@ -68,7 +68,7 @@ try:
     wait_for("gpu worker", lambda: c.request("mmi.service", "train.gpu") == [b"200"])
     w.close()
     w2 = mdp.Worker(b.endpoint, "train", lambda wk, a, body: body, keys=peer_keys(gpu_cert), heartbeat=0.5)
-    check(w2.sock.poll(3000), "refused READY answered")
+    check(w2.sock.poll(30000), "refused READY answered")
     check(w2.sock.recv_multipart() == [b"", b"MDPW01", b"\x05"], "DISCONNECT for a service the key may not serve")
     w2.close()
     check(c.request("mmi.service", "train") == [b"404"], "no train worker")

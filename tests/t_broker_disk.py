@@ -30,7 +30,7 @@ b = None
 procs = []
 try:
     b = Broker("disk", journal=os.path.join(disk, "journal"), prefix=prefix)
-    c = mdp.Client(b.endpoint, timeout=5)
+    c = mdp.Client(b.endpoint, timeout=30)   # a slow reply is not a lost one: no needless resend
     first = [c.request("titanic.request", "later", b"first-%d" % i)[1] for i in range(20)]
 
     # Fill the disk (or hit the file size limit) with submissions of 8 KiB.
@@ -77,7 +77,7 @@ try:
         os.unlink(filler)
     else:
         subprocess.run(["prlimit", "--pid", str(b.proc.pid), "--fsize=unlimited:unlimited"], check=True)
-    wait_for("journal back", lambda: mmi(c, "stats")[1]["journal_ok"] == 1, timeout=15)
+    wait_for("journal back", lambda: mmi(c, "stats")[1]["journal_ok"] == 1, timeout=60)
     check("journal writable again" in b.log(), "recovery logged")
     r = c.request("titanic.request", "later", b"after")
     check(r[0] == b"200", "accepting again: %r" % r)

@@ -17,7 +17,7 @@ def journal_bytes():
 
 
 try:
-    c = mdp.Client(b.endpoint, timeout=5)
+    c = mdp.Client(b.endpoint, timeout=30)   # a slow reply is not a lost one: no needless resend
     keep = [c.request("titanic.request", "later", b"keep-%d" % i)[1] for i in range(10)]
     peak = 0
     total = 0

@@ -88,7 +88,7 @@ try:
           % (len(acked), unknown, kills, inflight, next_token))
 
     # Collect every acknowledged job by id.
-    c = mdp.Client(b.endpoint, timeout=5)
+    c = mdp.Client(b.endpoint, timeout=30)   # a slow reply is not a lost one: no needless resend
     pending = dict(acked)
     deadline = time.time() + 300
     while pending and time.time() < deadline:

@@ -33,7 +33,7 @@ try:
     for t in threads:
         t.start()
 
-    c = mdp.Client(b.endpoint, timeout=5)
+    c = mdp.Client(b.endpoint, timeout=30)   # a slow reply is not a lost one: no needless resend
     wait_for("workers", lambda: mmi(c, "service", "prog")[0] == "200" and mmi(c, "service", "echo")[0] == "200")
 
     # Direct request, several body frames, through a stock client.
@@ -77,7 +77,7 @@ try:
     r = c.request("titanic.request", "prog", b"{}")
     pid = r[1].decode()
     seen = []
-    deadline = time.time() + 10
+    deadline = time.time() + 60     # a sanitizer build on a loaded machine
     while time.time() < deadline and "done" not in [e for e, _ in seen]:
         if events.poll(200):
             topic, body = events.recv_multipart()
@@ -93,7 +93,7 @@ try:
     check(job["state"] == "done" and msgpack.unpackb(job["progress"], raw=False)["percent"] == 75, "mmi.job progress")
 
     # MDP 0.2 client: partials then final.
-    c2 = mdp.Client(b.endpoint, version=2)
+    c2 = mdp.Client(b.endpoint, version=2, timeout=60)
     parts = []
     c2.send("prog", b"{}")
     final = c2.recv(partials=parts)

@@ -22,7 +22,14 @@ redis_up() {  # a loaded machine can take a while: wait up to 60 s, say why if i
     tail -5 "$T_TMP/redis/log" >&2
     t_fail "redis-server did not answer on port $RPORT within 60 s"
 }
-redis_down() { kill "$(cat "$T_TMP/redis/pid")"; for i in $(seq 100); do ss -Hltn "sport = :$RPORT" | grep -q . || return 0; sleep 0.05; done; t_fail "redis did not stop"; }
+redis_down() {  # returns once the process is gone and its port free (else redis_up may race it)
+    local pid i; pid=$(cat "$T_TMP/redis/pid"); kill "$pid"
+    for i in $(seq 600); do
+        kill -0 "$pid" 2>/dev/null || ss -Hltn "sport = :$RPORT" | grep -q . || return 0
+        sleep 0.1
+    done
+    t_fail "redis did not stop in 60 s"
+}
 redis_up
 t_cleanup "kill \$(cat $T_TMP/redis/pid)"
 export REDIS_URL=redis://127.0.0.1:$RPORT/0
@@ -169,7 +176,7 @@ serve_pid=$!
 t_cleanup "kill $serve_pid"
 sleep 0.5
 redis_up
-for i in $(seq 100); do [ "$(rget version)" = 5 ] && break; sleep 0.1; done
+for i in $(seq 600); do [ "$(rget version)" = 5 ] && break; sleep 0.1; done   # up to 60 s under load
 [ "$(rget version)" = 5 ] || { tail "$T_TMP/serve.log"; t_fail "the serving deploy worker did not repair the pointer to v5"; }
 kill "$serve_pid"; wait "$serve_pid" 2>/dev/null
 "$DEPLOY" repair >"$T_TMP/repair" 2>&1 || { cat "$T_TMP/repair"; t_fail "repair reports pointers still pending"; }

@@ -11,8 +11,13 @@ BIN=$PREDICTORS_BIN/worker-discover
 KEY="sk-ant-api03-TESTKEY-$$-SECRETSECRETSECRET"
 
 $PY "$ROOT/tests/fake_anthropic.py" "$T_TMP/port" &
-t_cleanup "kill $!"
-for i in $(seq 100); do [ -s "$T_TMP/port" ] && break; sleep 0.05; done
+fake=$!
+t_cleanup "kill $fake"
+for i in $(seq 600); do     # up to 60 s on a loaded machine; at once if it died
+    [ -s "$T_TMP/port" ] && break
+    kill -0 "$fake" 2>/dev/null || t_fail "the fake server exited at start"
+    sleep 0.1
+done
 PORT=$(cat "$T_TMP/port") || t_fail "fake server did not start"
 FAKE=http://127.0.0.1:$PORT
 

@@ -42,7 +42,7 @@ env.update({"DATABASE_URL": url, "PREDICTORS_BROKER": b.endpoint, "PREDICTORS_BR
             "PREDICTORS_ARTIFACTS_ROOT": os.path.join(TMP, "artifacts")})
 log = open(os.path.join(TMP, "worker-discover.log"), "w")
 worker = subprocess.Popen([os.path.join(BIN, "worker-discover"), "-b", b.endpoint], env=env, stdout=log, stderr=log)
-c = mdp.Client(b.endpoint, timeout=5)
+c = mdp.Client(b.endpoint, timeout=30)   # a slow reply is not a lost one: no needless resend
 
 
 def submit(run, attempt):

@@ -90,7 +90,7 @@ TOKEN = "s3cret-token-for-tests"
 m = Monitor(redis.url, b, env={"PREDICTORS_MONITOR_TOKEN": TOKEN}, name="monitor-http")
 ro = Monitor(redis.url, b, name="monitor-readonly")
 try:
-    c = mdp.Client(b.endpoint, timeout=5)
+    c = mdp.Client(b.endpoint, timeout=30)   # a slow reply is not a lost one: no needless resend
     jid = c.request("titanic.request", "bad", b"x")[1].decode()
     wait_for("dead job", lambda: mmi(c, "job", jid)[1]["state"] == "dead")
 

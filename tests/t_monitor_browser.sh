@@ -21,6 +21,8 @@ export PREDICTORS_ARTIFACTS_ROOT=$T_TMP/artifacts TESTKIT_STATE=$T_TMP/testkit
 export REDIS_URL=${REDIS_URL%/*}/7
 redis-cli -u "$REDIS_URL" FLUSHDB >/dev/null
 mkdir -p "$T_TMP/pipelines" "$T_TMP/artifacts"
+# Step work lasts 25 s: Chromium must load the page while it runs, and a loaded machine can
+# take 10 s and more to start Chromium.
 cat >"$T_TMP/pipelines/demo.conf" <<'EOF'
 [pipeline]
 description = monitor dashboard scenario: prepare, a long step with progress, finish
@@ -32,7 +34,7 @@ param.what = data
 [step.work]
 service = sleep
 needs = prepare
-param.ms = 12000
+param.ms = 25000
 
 [step.finish]
 service = echo
@@ -44,9 +46,9 @@ stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait
 trap stop_all EXIT
 "$BIN/broker" --bind "$PREDICTORS_BROKER" --events "$PREDICTORS_BROKER_EVENTS" --journal "$T_TMP/journal" \
     >"$T_TMP/broker.log" 2>&1 & pids+=($!)
-t_wait_port "$BROKER_PORT"
+t_wait_port "$BROKER_PORT" $!
 "$BIN/monitor" >"$T_TMP/monitor.log" 2>&1 & pids+=($!)
-t_wait_port "$MON_PORT"
+t_wait_port "$MON_PORT" $!
 "$BIN/worker-testkit" -s sleep >"$T_TMP/worker-sleep.log" 2>&1 & pids+=($!); sleep_pid=$!
 "$BIN/worker-testkit" -s echo >"$T_TMP/worker-echo.log" 2>&1 & pids+=($!)
 "$BIN/sched" daemon >"$T_TMP/sched.log" 2>&1 & pids+=($!)
@@ -123,7 +125,7 @@ else
 fi
 
 "$BIN/sched" status "$run" --json >/dev/null
-for i in $(seq 300); do
+for i in $(seq 900); do     # up to 90 s
     st=$(psql -X -qAt "$DATABASE_URL" -c "select state from sched_runs where id = '$run'")
     [ "$st" = succeeded ] && break
     sleep 0.1

@@ -32,7 +32,7 @@ try:
               "worker hash %s: %r" % (wid, w))
         check(0 < int(redis.cli("TTL", "pred:worker:" + wid)) <= 60, "worker hash has a TTL")
 
-    c = mdp.Client(b.endpoint, timeout=5)
+    c = mdp.Client(b.endpoint, timeout=30)   # a slow reply is not a lost one: no needless resend
     ids = {}
     for svc in ("fetch", "train", "bad"):
         r = c.request("titanic.request", svc, b"payload")
@@ -60,8 +60,13 @@ try:
     check(redis.hgetall("pred:monitor").get("pid") == str(m.proc.pid), "monitor heartbeat hash")
 
     # /metrics: valid exposition, counts what happened, no job ids.
-    st, text = m.http("/metrics")
-    check(st == 200, "/metrics status %d" % st)
+    # The gauges come from the monitor's last mmi.* snapshot, which a loaded machine can time
+    # out (monitor.mmi_timeout): take a /metrics from after one the broker answered.
+    def answered_metrics():
+        st, text = m.http("/metrics")
+        check(st == 200, "/metrics status %d" % st)
+        return text if m.metric(text, "predictors_broker_up") == 1 else None
+    text = wait_for("a /metrics after an answered mmi.* snapshot", answered_metrics, timeout=60)
     ok, out = promtool_check(text)
     check(ok, "promtool check metrics:\n" + out)
     check(m.metric(text, 'predictors_jobs_total{service="fetch",outcome="done"}') == 1, "fetch done counted")

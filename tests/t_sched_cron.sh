@@ -48,7 +48,7 @@ psql -X -q "$DATABASE_URL" -c "update sched_pipelines set last_slot = now() - in
                                  ; update sched_pipelines set last_slot = now() - interval '800 days' where name = 'yearly'" || t_fail "psql"
 sl_daemon d1
 sl_daemon d2
-for i in $(seq 100); do
+for i in $(seq 300); do     # up to 60 s (a sanitizer build on a loaded machine)
     n=$(psql -X "$DATABASE_URL" -Atc "select count(*) from sched_runs where pipeline = 'minutely' and state = 'succeeded'")
     [ "$n" -ge 1 ] && break
     sleep 0.2
@@ -64,16 +64,20 @@ grep -hq "slots passed while no daemon ran" "$T_TMP"/log/d1.log "$T_TMP"/log/d2.
 grep -hq "pipeline=yearly slot=.* missed: .* past the catch-up deadline" "$T_TMP"/log/d1.log "$T_TMP"/log/d2.log || t_fail "the late slot was not reported"
 [ "$(psql -X "$DATABASE_URL" -Atc "select count(*) from sched_runs where pipeline = 'slow'")" = 0 ] || t_fail "a paused pipeline's slot ran"
 grep -hq "pipeline=slow slot=.* passed over: the pipeline is paused" "$T_TMP"/log/d1.log "$T_TMP"/log/d2.log || t_fail "the paused slot was not reported"
-# Overlap = skip: with a slow run active, the next slot is skipped.
+# Overlap = skip: with a slow run active, the next slot is skipped. To make a slot due, set
+# last_slot half a minute before the current minute's boundary: exactly that minute is due
+# whatever the second within the minute (a daemon whose tick began before the boundary
+# sees nothing due and fires on its next tick).
+BACKDATE="date_trunc('minute', now()) - interval '30 seconds'"
 "$SCHED" resume slow || t_fail "resume"
-psql -X -q "$DATABASE_URL" -c "update sched_pipelines set last_slot = now() - interval '70 seconds' where name = 'slow'"
-for i in $(seq 50); do
+psql -X -q "$DATABASE_URL" -c "update sched_pipelines set last_slot = $BACKDATE where name = 'slow'"
+for i in $(seq 300); do     # up to 60 s
     [ "$(psql -X "$DATABASE_URL" -Atc "select count(*) from sched_runs where pipeline = 'slow'")" = 1 ] && break
     sleep 0.2
 done
 [ "$(psql -X "$DATABASE_URL" -Atc "select count(*) from sched_runs where pipeline = 'slow'")" = 1 ] || t_fail "slow did not start after resume"
-psql -X -q "$DATABASE_URL" -c "update sched_pipelines set last_slot = now() - interval '70 seconds' where name = 'slow'"
-for i in $(seq 50); do
+psql -X -q "$DATABASE_URL" -c "update sched_pipelines set last_slot = $BACKDATE where name = 'slow'"
+for i in $(seq 300); do     # up to 60 s
     grep -hq "pipeline=slow slot=.* skipped: run .* is still active (overlap = skip)" "$T_TMP"/log/d1.log "$T_TMP"/log/d2.log && break
     sleep 0.2
 done
@@ -82,14 +86,14 @@ grep -hq "pipeline=slow slot=.* skipped: run .* is still active (overlap = skip)
 # Overlap = queue: the next slot's run waits queued behind the active one.
 # Overlap = replace: the next slot cancels the active run and starts its own.
 sql() { psql -X -Atc "$1" "$DATABASE_URL"; }
-wait_sql() { local i; for i in $(seq 100); do [ "$(sql "$1")" = "$2" ] && return 0; sleep 0.2; done; t_fail "$3 ($(sql "$1"))"; }
+wait_sql() { local i; for i in $(seq 300); do [ "$(sql "$1")" = "$2" ] && return 0; sleep 0.2; done; t_fail "$3 ($(sql "$1"))"; }
 for o in queue replace; do
     "$SCHED" resume slow$o >/dev/null || t_fail "resume slow$o"
-    sql "update sched_pipelines set last_slot = now() - interval '70 seconds' where name = 'slow$o'" >/dev/null
+    sql "update sched_pipelines set last_slot = $BACKDATE where name = 'slow$o'" >/dev/null
     wait_sql "select count(*) from sched_runs where pipeline = 'slow$o' and state = 'running'" 1 "slow$o: first slot not running"
     # The same minute cannot come twice: file the first run under an earlier slot.
     sql "update sched_runs set slot = slot - interval '1 hour' where pipeline = 'slow$o'" >/dev/null
-    sql "update sched_pipelines set last_slot = now() - interval '70 seconds' where name = 'slow$o'" >/dev/null
+    sql "update sched_pipelines set last_slot = $BACKDATE where name = 'slow$o'" >/dev/null
 done
 wait_sql "select count(*) > 0 from sched_runs where pipeline = 'slowqueue' and state = 'queued'" t "overlap queue: no run waiting"
 [ "$(sql "select count(*) from sched_runs where pipeline = 'slowqueue' and state = 'running'")" = 1 ] || t_fail "overlap queue: more than one run running"

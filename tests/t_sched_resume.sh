@@ -112,8 +112,8 @@ sl_wait_run "$run" succeeded 60
 run=$(sl_enqueue chain --param ms=3000) || t_fail "enqueue chain 3"
 sleep 1
 "$SCHED" cancel "$run" || t_fail "cancel"
-sl_wait_run "$run" cancelled 10
-for i in $(seq 50); do
+sl_wait_run "$run" cancelled 60
+for i in $(seq 300); do     # up to 60 s
     [ "$("$SCHED" status "$run" --json | $PY -c 'import json,sys; print(sum(s["state"] in ("submitted","running","waiting") for s in json.load(sys.stdin)["steps"]))')" = 0 ] && break
     sleep 0.2
 done

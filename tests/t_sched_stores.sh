@@ -13,7 +13,14 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 pg_ctl=$(ls /usr/lib/postgresql/*/bin/pg_ctl | head -1)
 pg_stop() { as_pg "$pg_ctl" -D "$S/pg/data" -m fast -w stop >/dev/null || t_fail "pg stop"; }
 restart() { "$ROOT/deploy/stack" up --dir "$S" --fast --no-programs >>"$T_TMP/stack.log" 2>&1 || t_fail "stack up again"; }
-redis_stop() { redis-cli -u "$REDIS_URL" shutdown nosave >/dev/null 2>&1; sleep 0.3; }
+redis_stop() {  # returns once the server is gone (else `restart` finds it still running)
+    local pid i; pid=$(cat "$S/redis/redis.pid")
+    redis-cli -u "$REDIS_URL" shutdown nosave >/dev/null 2>&1
+    for i in $(seq 600); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    t_fail "redis-server $pid did not exit within 60 s of SHUTDOWN"
+}
+# wait_for DESC CMD...: until CMD succeeds, up to 60 s (a sanitizer build on a loaded machine)
+wait_for() { local d=$1 i; shift; for i in $(seq 600); do "$@" && return 0; sleep 0.1; done; t_fail "$d (waited 60 s)"; }
 cat >"$PIPES/pair.conf" <<'CONF'
 [params]
 ms = 2500
@@ -40,7 +47,8 @@ grep -q "^sched: error: PostgreSQL unavailable at postgresql://predictors@127.0.
 [ "$(wc -l <"$T_TMP/err")" = 1 ] || t_fail "more than one line"
 "$SCHED" enqueue pair >/dev/null 2>&1; [ $? = 3 ] || t_fail "enqueue with PostgreSQL down is not exit 3"
 sl_daemon
-sleep 1.5
+wait_for "the daemon did not log the PostgreSQL outage" grep -q "postgres unavailable" "$T_TMP/log/daemon.log"
+sleep 1.5                   # several more ticks: the outage must still be logged only once
 kill -0 "$(cat "$T_TMP/daemon.pid")" || t_fail "the daemon exited with PostgreSQL down"
 [ "$(grep -c "postgres unavailable" "$T_TMP/log/daemon.log")" = 1 ] || { cat "$T_TMP/log/daemon.log"; t_fail "the outage was not logged exactly once"; }
 restart
@@ -54,11 +62,13 @@ restart
 
 # ---- PostgreSQL goes away mid-run, then Redis
 run=$(sl_enqueue pair) || t_fail "enqueue"
-for i in $(seq 100); do grep -q "job start.*run=$run step=one" "$T_TMP/log/worker-sleep.log" && break; sleep 0.1; done
+wait_for "step one never started" grep -q "job start.*run=$run step=one" "$T_TMP/log/worker-sleep.log"
 pg_stop
-sleep 3                     # step one finishes while PostgreSQL is away
+# Step one finishes while PostgreSQL is away.
+one_done() { [ "$(sl_done_count "$run" one)" = 1 ]; }
+wait_for "step one did not finish while PostgreSQL was away" one_done
 restart
-for i in $(seq 100); do grep -q "job start.*run=$run step=two" "$T_TMP/log/worker-sleep.log" && break; sleep 0.1; done
+wait_for "step two never started" grep -q "job start.*run=$run step=two" "$T_TMP/log/worker-sleep.log"
 redis_stop
 sl_wait_run "$run" succeeded 60
 restart
@@ -68,14 +78,14 @@ done
 grep -q "postgres is back" "$T_TMP/log/daemon.log" || t_fail "no 'postgres is back'"
 kill -0 "$(cat "$T_TMP/daemon.pid")" || t_fail "the daemon died"
 # Redis is written again once it is back, the run that ended while it was away included.
-for i in $(seq 50); do
+for i in $(seq 300); do     # up to 60 s
     [ "$(redis-cli -u "$REDIS_URL" hget "predictors:run:$run" state)" = succeeded ] && break
     sleep 0.2
 done
 [ "$(redis-cli -u "$REDIS_URL" hget "predictors:run:$run" state)" = succeeded ] || t_fail "the run that ended during the Redis outage is not in Redis"
 run2=$(sl_enqueue pair --param ms=10) || t_fail "enqueue after the outages"
 sl_wait_run "$run2" succeeded 30
-for i in $(seq 50); do
+for i in $(seq 300); do     # up to 60 s
     [ "$(redis-cli -u "$REDIS_URL" hget "predictors:run:$run2" state)" = succeeded ] && break
     sleep 0.2
 done

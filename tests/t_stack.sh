@@ -34,7 +34,7 @@ busy=$(t_free_port)
 $PY -c "import socket,time,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1',$busy)); s.listen(); sys.stdout.write('x\n'); sys.stdout.flush(); time.sleep(60)" >"$T_TMP/holder" &
 holder=$!
 t_cleanup "kill $holder"
-t_wait_port "$busy"
+t_wait_port "$busy" "$holder"
 S2=$T_TMP/stack2
 if PG_PORT=$busy "$ROOT/deploy/stack" up --dir "$S2" --fast --random-ports --no-programs >"$T_TMP/busy.out" 2>"$T_TMP/busy.err"; then
     t_fail "stack up succeeded with its postgres port in use"

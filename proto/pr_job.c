@@ -155,6 +155,20 @@ s_pack_kv (msgpack_packer *pk, const pr_kv_t *kv)
     }
 }
 
+//  Starts a body of entries map entries (counting "v" and "id", which it
+//  writes) in sbuf through pk.
+static void
+s_begin (msgpack_sbuffer *sbuf, msgpack_packer *pk, size_t entries, const char *id)
+{
+    msgpack_sbuffer_init (sbuf);
+    msgpack_packer_init (pk, sbuf, msgpack_sbuffer_write);
+    msgpack_pack_map (pk, entries);
+    s_pack_cstr (pk, "v");
+    msgpack_pack_int (pk, PR_JOB_VERSION);
+    s_pack_cstr (pk, "id");
+    s_pack_cstr (pk, id);
+}
+
 static uint8_t *
 s_finish (msgpack_sbuffer *sbuf, size_t *size)
 {
@@ -491,14 +505,8 @@ pr_job_encode (const pr_job_t *self, size_t *size)
 {
     assert (self && size);
     msgpack_sbuffer sbuf;
-    msgpack_sbuffer_init (&sbuf);
     msgpack_packer pk;
-    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 9);
-    s_pack_cstr (&pk, "v");
-    msgpack_pack_int (&pk, PR_JOB_VERSION);
-    s_pack_cstr (&pk, "id");
-    s_pack_cstr (&pk, self->id);
+    s_begin (&sbuf, &pk, 9, self->id);
     s_pack_cstr (&pk, "run");
     s_pack_cstr (&pk, self->run);
     s_pack_cstr (&pk, "step");
@@ -650,14 +658,8 @@ pr_result_encode (const pr_result_t *self, size_t *size)
 {
     assert (self && size);
     msgpack_sbuffer sbuf;
-    msgpack_sbuffer_init (&sbuf);
     msgpack_packer pk;
-    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 6);
-    s_pack_cstr (&pk, "v");
-    msgpack_pack_int (&pk, PR_JOB_VERSION);
-    s_pack_cstr (&pk, "id");
-    s_pack_cstr (&pk, self->id);
+    s_begin (&sbuf, &pk, 6, self->id);
     s_pack_cstr (&pk, "status");
     s_pack_cstr (&pk, pr_status_name (self->status));
     s_pack_cstr (&pk, "outputs");
@@ -771,14 +773,8 @@ pr_progress_encode (const pr_progress_t *self, size_t *size)
 {
     assert (self && size);
     msgpack_sbuffer sbuf;
-    msgpack_sbuffer_init (&sbuf);
     msgpack_packer pk;
-    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 6);
-    s_pack_cstr (&pk, "v");
-    msgpack_pack_int (&pk, PR_JOB_VERSION);
-    s_pack_cstr (&pk, "id");
-    s_pack_cstr (&pk, self->id);
+    s_begin (&sbuf, &pk, 6, self->id);
     s_pack_cstr (&pk, "percent");
     msgpack_pack_double (&pk, self->percent);
     s_pack_cstr (&pk, "stage");

@@ -113,10 +113,8 @@ wk_job_param_int (wk_job_t *job, const char *name, int64_t *out)
     const pr_kv_entry_t *entry = pr_kv_find (&job->job->params, name);
     if (!entry)
         return 1;
-    if (entry->type == PR_KV_INT) {
-        *out = entry->i;
+    if (pr_kv_int (&job->job->params, name, out) == 0)
         return 0;
-    }
     if (entry->type == PR_KV_STR && lb_config_parse_int (entry->s, out) == 0)
         return 0;
     wk_job_error (job, "bad_params", "param '%s' is not an integer", name);
@@ -129,10 +127,8 @@ wk_job_param_real (wk_job_t *job, const char *name, double *out)
     const pr_kv_entry_t *entry = pr_kv_find (&job->job->params, name);
     if (!entry)
         return 1;
-    if (entry->type == PR_KV_REAL || entry->type == PR_KV_INT) {
-        *out = entry->type == PR_KV_REAL ? entry->d : (double) entry->i;
+    if (pr_kv_real (&job->job->params, name, out) == 0)
         return 0;
-    }
     if (entry->type == PR_KV_STR && lb_config_parse_real (entry->s, out) == 0)
         return 0;
     wk_job_error (job, "bad_params", "param '%s' is not a number", name);
@@ -145,10 +141,8 @@ wk_job_param_bool (wk_job_t *job, const char *name, bool *out)
     const pr_kv_entry_t *entry = pr_kv_find (&job->job->params, name);
     if (!entry)
         return 1;
-    if (entry->type == PR_KV_BOOL) {
-        *out = entry->b;
+    if (pr_kv_bool (&job->job->params, name, out) == 0)
         return 0;
-    }
     if (entry->type == PR_KV_STR && lb_config_parse_bool (entry->s, out) == 0)
         return 0;
     wk_job_error (job, "bad_params", "param '%s' is not true or false", name);

@@ -747,7 +747,7 @@ s_events (sc_daemon_t *self)
                     "state = 'running', started_at = coalesce(started_at, now()) "
                     "where run_id = $1 and name = $2 and submission::text = $3 and state in ('submitted', 'running')",
                     6, row);
-                char *key = lb_xasprintf ("predictors:run:%s:step:%s", copy, first + 1);
+                char *key = lb_xasprintf ("pred:run:%s:step:%s", copy, first + 1);
                 const char *pairs [] = { "state", "running", "percent", percent, "stage", progress->stage,
                                          "message", progress->message, NULL };
                 sc_live_hash (self->live, key, -1, pairs);

@@ -172,11 +172,11 @@ sc_live_test (bool verbose)
     //  Nothing listens here: writes are dropped, quickly, without a crash.
     sc_live_t *live = sc_live_new ("redis://127.0.0.1:1/0");
     const char *pairs [] = { "state", "running", NULL };
-    assert (sc_live_hash (live, "predictors:test", 60, pairs) == -1);
+    assert (sc_live_hash (live, "pred:test", 60, pairs) == -1);
     assert (!sc_live_up (live));
     int64_t start = lb_clock_mono_us ();
     for (int i = 0; i < 100; i++)
-        assert (sc_live_hash (live, "predictors:test", 60, pairs) == -1);
+        assert (sc_live_hash (live, "pred:test", 60, pairs) == -1);
     assert (lb_clock_mono_us () - start < 1000000);     //  no reconnection per write
     sc_live_destroy (&live);
     assert (!live);
@@ -185,9 +185,9 @@ sc_live_test (bool verbose)
         return;
     live = sc_live_new (url);
     const char *fields [] = { "state", "running", "step", NULL, NULL };
-    assert (sc_live_hash (live, "predictors:selftest:sc_live", 60, fields) == 0);
+    assert (sc_live_hash (live, "pred:selftest:sc_live", 60, fields) == 0);
     assert (sc_live_up (live));
-    const char *del [] = { "DEL", "predictors:selftest:sc_live" };
+    const char *del [] = { "DEL", "pred:selftest:sc_live" };
     assert (sc_live_argv (live, 2, del) == 0);
     sc_live_destroy (&live);
 }

@@ -290,18 +290,18 @@ sc_store_publish (PGconn *db, sc_live_t *live, const char *run_id, int64_t ttl)
     const char *state = PQgetvalue (run, 0, 1);
     bool finished = strcmp (state, "queued") && strcmp (state, "running");
     int64_t key_ttl = finished ? ttl : 0;
-    char *key = lb_xasprintf ("predictors:run:%s", run_id);
+    char *key = lb_xasprintf ("pred:run:%s", run_id);
     const char *pairs [] = { "pipeline", PQgetvalue (run, 0, 0), "state", state,
         "trigger", PQgetvalue (run, 0, 2), "error", PQgetvalue (run, 0, 3),
         "created_at", PQgetvalue (run, 0, 4), "started_at", PQgetvalue (run, 0, 5),
         "finished_at", PQgetvalue (run, 0, 6), "steps", PQgetvalue (run, 0, 7),
         "steps_done", PQgetvalue (run, 0, 8), NULL };
     sc_live_hash (live, key, key_ttl, pairs);
-    const char *zadd [] = { "ZADD", "predictors:runs", PQgetvalue (run, 0, 9), run_id };
+    const char *zadd [] = { "ZADD", "pred:runs", PQgetvalue (run, 0, 9), run_id };
     sc_live_argv (live, 4, zadd);
-    const char *zcap [] = { "ZREMRANGEBYRANK", "predictors:runs", "0", "-1001" };
+    const char *zcap [] = { "ZREMRANGEBYRANK", "pred:runs", "0", "-1001" };
     sc_live_argv (live, 4, zcap);
-    const char *active [] = { finished ? "SREM" : "SADD", "predictors:runs:active", run_id };
+    const char *active [] = { finished ? "SREM" : "SADD", "pred:runs:active", run_id };
     sc_live_argv (live, 3, active);
     PQclear (run);
     free (key);
@@ -317,7 +317,7 @@ sc_store_publish (PGconn *db, sc_live_t *live, const char *run_id, int64_t ttl)
     if (!steps)
         return;
     for (int i = 0; i < PQntuples (steps); i++) {
-        key = lb_xasprintf ("predictors:run:%s:step:%s", run_id, PQgetvalue (steps, i, 0));
+        key = lb_xasprintf ("pred:run:%s:step:%s", run_id, PQgetvalue (steps, i, 0));
         const char *fields [] = { "state", PQgetvalue (steps, i, 1), "service", PQgetvalue (steps, i, 2),
             "submission", PQgetvalue (steps, i, 3), "attempt", PQgetvalue (steps, i, 4),
             "job", PQgetvalue (steps, i, 5), "percent", PQgetvalue (steps, i, 6),

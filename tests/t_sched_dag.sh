@@ -71,9 +71,9 @@ assert runs[0]['state'] == 'succeeded'" || t_fail "runs --json content"
 "$SCHED" status "$run" | grep -q "^  c  *echo  *done" || t_fail "status table"
 "$SCHED" logs "$run" | grep -q "submitted to sleep" || t_fail "logs"
 # Redis mirrors the run.
-[ "$(redis-cli -u "$REDIS_URL" hget "predictors:run:$run" state)" = succeeded ] || t_fail "redis run state"
-[ "$(redis-cli -u "$REDIS_URL" hget "predictors:run:$run:step:b2" state)" = done ] || t_fail "redis step state"
-redis-cli -u "$REDIS_URL" zscore predictors:runs "$run" | grep -q . || t_fail "redis runs index"
+[ "$(redis-cli -u "$REDIS_URL" hget "pred:run:$run" state)" = succeeded ] || t_fail "redis run state"
+[ "$(redis-cli -u "$REDIS_URL" hget "pred:run:$run:step:b2" state)" = done ] || t_fail "redis step state"
+redis-cli -u "$REDIS_URL" zscore pred:runs "$run" | grep -q . || t_fail "redis runs index"
 "$SCHED" workers | grep -q "^sleep " || t_fail "sched workers lacks the sleep service"
 
 # ---- bad inputs

@@ -79,15 +79,15 @@ grep -q "postgres is back" "$T_TMP/log/daemon.log" || t_fail "no 'postgres is ba
 kill -0 "$(cat "$T_TMP/daemon.pid")" || t_fail "the daemon died"
 # Redis is written again once it is back, the run that ended while it was away included.
 for i in $(seq 300); do     # up to 60 s
-    [ "$(redis-cli -u "$REDIS_URL" hget "predictors:run:$run" state)" = succeeded ] && break
+    [ "$(redis-cli -u "$REDIS_URL" hget "pred:run:$run" state)" = succeeded ] && break
     sleep 0.2
 done
-[ "$(redis-cli -u "$REDIS_URL" hget "predictors:run:$run" state)" = succeeded ] || t_fail "the run that ended during the Redis outage is not in Redis"
+[ "$(redis-cli -u "$REDIS_URL" hget "pred:run:$run" state)" = succeeded ] || t_fail "the run that ended during the Redis outage is not in Redis"
 run2=$(sl_enqueue pair --param ms=10) || t_fail "enqueue after the outages"
 sl_wait_run "$run2" succeeded 30
 for i in $(seq 300); do     # up to 60 s
-    [ "$(redis-cli -u "$REDIS_URL" hget "predictors:run:$run2" state)" = succeeded ] && break
+    [ "$(redis-cli -u "$REDIS_URL" hget "pred:run:$run2" state)" = succeeded ] && break
     sleep 0.2
 done
-[ "$(redis-cli -u "$REDIS_URL" hget "predictors:run:$run2" state)" = succeeded ] || t_fail "Redis not written after it came back"
+[ "$(redis-cli -u "$REDIS_URL" hget "pred:run:$run2" state)" = succeeded ] || t_fail "Redis not written after it came back"
 echo "stores ok"

@@ -1,5 +1,6 @@
 /*  lb_redis.c - hiredis connection helpers. */
 #include "lb_redis.h"
+#include "lb_clock.h"
 #include "lb_log.h"
 #include "lb_mem.h"
 
@@ -84,8 +85,10 @@ lb_redis_cmd (redisContext *ctx, const char *fmt, ...)
     return reply;
 }
 
-redisContext *
-lb_redis_connect (const char *url, double timeout)
+//  Connects; quiet: an unreachable server is not logged (a link in an
+//  outage it already reported).
+static redisContext *
+s_connect (const char *url, double timeout, bool quiet)
 {
     lb_redis_url_t parsed;
     if (lb_redis_parse_url (url, &parsed))
@@ -93,8 +96,9 @@ lb_redis_connect (const char *url, double timeout)
     struct timeval tv = { (time_t) timeout, (suseconds_t) ((timeout - (double) (time_t) timeout) * 1e6) };
     redisContext *ctx = redisConnectWithTimeout (parsed.host, parsed.port, tv);
     if (!ctx || ctx->err) {
-        lb_log_warn ("redis %s:%d: cannot connect: %s", parsed.host, parsed.port,
-                     ctx ? ctx->errstr : "out of memory");
+        if (!quiet)
+            lb_log_warn ("redis %s:%d: cannot connect: %s", parsed.host, parsed.port,
+                         ctx ? ctx->errstr : "out of memory");
         if (ctx)
             redisFree (ctx);
         return NULL;
@@ -125,6 +129,104 @@ fail:
     return NULL;
 }
 
+redisContext *
+lb_redis_connect (const char *url, double timeout)
+{
+    return s_connect (url, timeout, false);
+}
+
+//  --------------------------------------------------------------------------
+//  Link
+
+#define S_LINK_RETRY_MIN_US (500 * 1000)
+#define S_LINK_RETRY_MAX_US (30 * 1000 * 1000)
+
+struct _lb_redis_link_t {
+    char *url;
+    double timeout;
+    char *lost_text;
+    char *back_text;
+    redisContext *ctx;
+    int64_t next_try_us;        //  monotonic µs before which no connect is tried
+    int64_t backoff_us;
+    bool down;                  //  an outage was logged
+    bool fresh;                 //  connected since the last lb_redis_link_fresh
+};
+
+lb_redis_link_t *
+lb_redis_link_new (const char *url, double timeout, const char *lost_text, const char *back_text)
+{
+    assert (timeout > 0 && lost_text && back_text);
+    lb_redis_link_t *self = lb_xcalloc (1, sizeof *self);
+    self->url = url && *url ? lb_xstrdup (url) : NULL;
+    self->timeout = timeout;
+    self->lost_text = lb_xstrdup (lost_text);
+    self->back_text = lb_xstrdup (back_text);
+    self->backoff_us = S_LINK_RETRY_MIN_US;
+    return self;
+}
+
+void
+lb_redis_link_destroy (lb_redis_link_t **self_p)
+{
+    assert (self_p);
+    lb_redis_link_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->ctx)
+        redisFree (self->ctx);
+    free (self->url);
+    free (self->lost_text);
+    free (self->back_text);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+lb_redis_link_lost (lb_redis_link_t *self, const char *why)
+{
+    assert (self);
+    if (!self->down)
+        lb_log_warn ("redis unavailable (%s): %s", why ? why : "connection lost", self->lost_text);
+    self->down = true;
+    if (self->ctx) {
+        redisFree (self->ctx);
+        self->ctx = NULL;
+    }
+    self->next_try_us = lb_clock_mono_us () + self->backoff_us;
+    self->backoff_us = self->backoff_us * 2 > S_LINK_RETRY_MAX_US ? S_LINK_RETRY_MAX_US : self->backoff_us * 2;
+}
+
+redisContext *
+lb_redis_link_get (lb_redis_link_t *self)
+{
+    assert (self);
+    if (self->ctx || !self->url)
+        return self->ctx;
+    if (lb_clock_mono_us () < self->next_try_us)
+        return NULL;
+    self->ctx = s_connect (self->url, self->timeout, self->down);
+    if (!self->ctx) {
+        lb_redis_link_lost (self, "cannot connect");
+        return NULL;
+    }
+    if (self->down)
+        lb_log_info ("redis is back: %s", self->back_text);
+    self->down = false;
+    self->fresh = true;
+    self->backoff_us = S_LINK_RETRY_MIN_US;
+    return self->ctx;
+}
+
+bool
+lb_redis_link_fresh (lb_redis_link_t *self)
+{
+    assert (self);
+    bool fresh = self->fresh && self->ctx;
+    self->fresh = false;
+    return fresh;
+}
+
 void
 lb_redis_test (bool verbose)
 {
@@ -142,6 +244,19 @@ lb_redis_test (bool verbose)
     assert (lb_redis_parse_url ("redis://h:0", &u) == -1);
     assert (lb_redis_parse_url ("redis://h/x", &u) == -1);
     assert (lb_redis_connect ("redis://127.0.0.1:1/0", 0.5) == NULL);
+    //  A link to nothing: NULL at once, and inside the backoff no new try.
+    lb_redis_link_t *link = lb_redis_link_new ("redis://127.0.0.1:1/0", 0.5, "test", "test");
+    assert (lb_redis_link_get (link) == NULL);
+    int64_t start = lb_clock_mono_us ();
+    for (int i = 0; i < 100; i++)
+        assert (lb_redis_link_get (link) == NULL);
+    assert (lb_clock_mono_us () - start < 400000);
+    assert (!lb_redis_link_fresh (link));
+    lb_redis_link_destroy (&link);
+    assert (!link);
+    link = lb_redis_link_new (NULL, 1.0, "test", "test");
+    assert (lb_redis_link_get (link) == NULL);
+    lb_redis_link_destroy (&link);
     lb_log_setup_fd (fd);
 
     const char *url = getenv ("REDIS_URL");
@@ -161,4 +276,15 @@ lb_redis_test (bool verbose)
     assert (reply && reply->integer == 1);
     freeReplyObject (reply);
     redisFree (ctx);
+
+    //  A link connects once, says so once, and starts over after a loss.
+    link = lb_redis_link_new (url, 2.0, "test", "test");
+    ctx = lb_redis_link_get (link);
+    assert (ctx && lb_redis_link_get (link) == ctx);
+    assert (lb_redis_link_fresh (link) && !lb_redis_link_fresh (link));
+    fd = lb_log_setup_fd (-1);
+    lb_redis_link_lost (link, "test");
+    lb_log_setup_fd (fd);
+    assert (lb_redis_link_get (link) == NULL);           //  inside the first backoff
+    lb_redis_link_destroy (&link);
 }

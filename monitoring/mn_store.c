@@ -13,17 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define S_RETRY_MIN_US   (500 * 1000)
-#define S_RETRY_MAX_US   (30 * 1000 * 1000)
-
 struct _mn_store_t {
-    char *url;
+    lb_redis_link_t *link;
     mn_store_cfg_t cfg;
-    redisContext *ctx;
-    int64_t next_try_us;        //  monotonic time of the next reconnect
-    int64_t backoff_us;
+    redisContext *ctx;          //  the link's, while connected
     bool gap;                   //  events may be missing since the last catch-up
-    bool down_logged;
     int pending;                //  commands appended, replies not read
     int64_t errors;
 };
@@ -33,11 +27,11 @@ mn_store_new (const char *url, const mn_store_cfg_t *cfg)
 {
     assert (url && cfg);
     mn_store_t *self = lb_xcalloc (1, sizeof *self);
-    self->url = lb_xstrdup (url);
+    self->link = lb_redis_link_new (url, 2.0, "the monitor catches up from the broker when it is back",
+                                    "catching up from the broker");
     self->cfg = *cfg;
     if (!*self->cfg.prefix)
         snprintf (self->cfg.prefix, sizeof self->cfg.prefix, "pred:");
-    self->backoff_us = S_RETRY_MIN_US;
     self->gap = true;
     return self;
 }
@@ -49,9 +43,7 @@ mn_store_destroy (mn_store_t **self_p)
     mn_store_t *self = *self_p;
     if (!self)
         return;
-    if (self->ctx)
-        redisFree (self->ctx);
-    free (self->url);
+    lb_redis_link_destroy (&self->link);
     free (self);
     *self_p = NULL;
 }
@@ -59,36 +51,17 @@ mn_store_destroy (mn_store_t **self_p)
 static void
 s_lost (mn_store_t *self, const char *what)
 {
-    if (!self->down_logged)
-        lb_log_warn ("redis unavailable (%s); retrying, the monitor catches up from the broker when it is back",
-                     what);
-    self->down_logged = true;
-    if (self->ctx)
-        redisFree (self->ctx);
+    lb_redis_link_lost (self->link, what);
     self->ctx = NULL;
     self->gap = true;
     self->pending = 0;
-    self->next_try_us = lb_clock_mono_us () + self->backoff_us;
-    self->backoff_us = self->backoff_us * 2 > S_RETRY_MAX_US? S_RETRY_MAX_US: self->backoff_us * 2;
 }
 
 redisContext *
 mn_store_redis (mn_store_t *self)
 {
     assert (self);
-    if (self->ctx)
-        return self->ctx;
-    if (lb_clock_mono_us () < self->next_try_us)
-        return NULL;
-    self->ctx = lb_redis_connect (self->url, 2.0);
-    if (!self->ctx) {
-        s_lost (self, "cannot connect");
-        return NULL;
-    }
-    if (self->down_logged)
-        lb_log_info ("redis is back; catching up from the broker");
-    self->down_logged = false;
-    self->backoff_us = S_RETRY_MIN_US;
+    self->ctx = lb_redis_link_get (self->link);
     return self->ctx;
 }
 

@@ -9,22 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_RETRY_US  (3 * 1000000)
-
 struct _sc_live_t {
-    char *url;
-    redisContext *ctx;
-    int64_t next_try;       //  monotonic µs before which no reconnection is tried
-    bool down;              //  an outage was logged
-    bool up;
-    bool fresh;             //  connected since the last sc_live_recovered
+    lb_redis_link_t *link;
+    bool up;                //  the last write reached Redis
 };
 
 sc_live_t *
 sc_live_new (const char *url)
 {
     sc_live_t *self = lb_xcalloc (1, sizeof *self);
-    self->url = url && *url ? lb_xstrdup (url) : NULL;
+    self->link = lb_redis_link_new (url, 1.0, "live state is not written until it is back (runs go on)",
+                                    "live state is written again");
     return self;
 }
 
@@ -35,76 +30,24 @@ sc_live_destroy (sc_live_t **self_p)
     sc_live_t *self = *self_p;
     if (!self)
         return;
-    if (self->ctx)
-        redisFree (self->ctx);
-    free (self->url);
+    lb_redis_link_destroy (&self->link);
     free (self);
     *self_p = NULL;
-}
-
-static void
-s_lost (sc_live_t *self, const char *why)
-{
-    if (!self->down)
-        lb_log_warn ("redis unavailable, live state is not written until it is back (runs go on): %s", why);
-    self->down = true;
-    if (self->ctx) {
-        redisFree (self->ctx);
-        self->ctx = NULL;
-    }
-    self->up = false;
-    self->next_try = lb_clock_mono_us () + S_RETRY_US;
-}
-
-//  During an outage, probes the server quietly before a (logging) connect.
-static bool
-s_probe (sc_live_t *self)
-{
-    lb_redis_url_t url;
-    if (lb_redis_parse_url (self->url, &url))
-        return false;
-    struct timeval timeout = { 0, 500000 };
-    redisContext *probe = redisConnectWithTimeout (url.host, url.port, timeout);
-    bool ok = probe && !probe->err;
-    if (probe)
-        redisFree (probe);
-    return ok;
-}
-
-static bool
-s_ready (sc_live_t *self)
-{
-    if (!self->url)
-        return false;
-    if (self->ctx)
-        return true;
-    if (lb_clock_mono_us () < self->next_try)
-        return false;
-    if (self->down && !s_probe (self)) {
-        self->next_try = lb_clock_mono_us () + S_RETRY_US;
-        return false;
-    }
-    self->ctx = lb_redis_connect (self->url, 1.0);
-    if (!self->ctx) {
-        s_lost (self, "cannot connect");
-        return false;
-    }
-    if (self->down)
-        lb_log_info ("redis is back: live state is written again");
-    self->down = false;
-    self->fresh = true;
-    return true;
 }
 
 int
 sc_live_argv (sc_live_t *self, int argc, const char **argv)
 {
     assert (self);
-    if (!s_ready (self))
+    redisContext *ctx = lb_redis_link_get (self->link);
+    if (!ctx) {
+        self->up = false;
         return -1;
-    redisReply *reply = redisCommandArgv (self->ctx, argc, argv, NULL);
+    }
+    redisReply *reply = redisCommandArgv (ctx, argc, argv, NULL);
     if (!reply) {
-        s_lost (self, self->ctx->errstr);
+        lb_redis_link_lost (self->link, ctx->errstr);
+        self->up = false;
         return -1;
     }
     int rc = reply->type == REDIS_REPLY_ERROR ? -1 : 0;
@@ -146,16 +89,11 @@ bool
 sc_live_recovered (sc_live_t *self)
 {
     assert (self);
-    if (self->ctx) {
-        //  A connection that died quietly shows at the next write; probe it.
-        const char *ping [] = { "PING" };
-        sc_live_argv (self, 1, ping);
-    }
-    if (!self->ctx)
-        s_ready (self);
-    bool fresh = self->fresh && self->ctx;
-    self->fresh = false;
-    return fresh;
+    //  A connection that died quietly shows at the next command: probe it
+    //  (and reconnect when a retry is due).
+    const char *ping [] = { "PING" };
+    sc_live_argv (self, 1, ping);
+    return lb_redis_link_fresh (self->link);
 }
 
 bool

@@ -1,8 +1,8 @@
 /*  sc_live.h - the scheduler's live state in Redis (keys in monitoring/REDIS.md).
 
     Redis is optional: when it is down or goes away, writes are dropped, one
-    warning is logged per outage, a reconnection is tried at most every few
-    seconds, and the caller never waits for it. Runs never stop for Redis.
+    warning is logged per outage, reconnections back off from 0.5 s to 30
+    s, and the caller never waits for it. Runs never stop for Redis.
 */
 #ifndef SC_LIVE_H_INCLUDED
 #define SC_LIVE_H_INCLUDED
@@ -27,7 +27,7 @@ int sc_live_hash (sc_live_t *self, const char *key, int64_t ttl, const char *con
 //  Runs one command given as argc/argv (e.g. ZADD, SADD, SREM). Returns 0 or -1.
 int sc_live_argv (sc_live_t *self, int argc, const char **argv);
 
-//  Tries to (re)connect when not connected (at most every few seconds).
+//  Probes the connection and reconnects when a retry is due.
 //  Returns true exactly once after an outage ends (or at the first
 //  connection): the caller then rewrites what Redis may have lost.
 bool sc_live_recovered (sc_live_t *self);

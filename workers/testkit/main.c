@@ -71,12 +71,13 @@ s_record (wk_job_t *job, const char *what)
     free (dir);
 }
 
-//  Counts this delivery of (run, step); returns the count including it.
+//  Counts one more `what` of (run, step) in a file; returns the count
+//  including it ("count": deliveries).
 static int
-s_count (wk_job_t *job)
+s_count (wk_job_t *job, const char *what)
 {
     char *dir = s_state_dir (job);
-    char *path = lb_xasprintf ("%s/%s.%s.count", dir, wk_job_run (job), wk_job_step (job));
+    char *path = lb_xasprintf ("%s/%s.%s.%s", dir, wk_job_run (job), wk_job_step (job), what);
     int count = 0;
     FILE *file = fopen (path, "r");
     if (file) {
@@ -186,22 +187,12 @@ s_rank (wk_job_t *job)
         nanosleep (&ts, NULL);
     }
     if (status == WK_DONE && rank.rank == fail_rank) {
-        char *path = lb_xasprintf ("%s/%s.%s.rank%d.failed", dir, wk_job_run (job), wk_job_step (job), rank.rank);
-        int failed = 0;
-        FILE *file = fopen (path, "r");
-        if (file) {
-            if (fscanf (file, "%d", &failed) != 1)
-                failed = 0;
-            fclose (file);
-        }
-        if (failed < fail_times) {
-            char text [16];
-            snprintf (text, sizeof text, "%d\n", failed + 1);
-            s_write_file (path, text);
+        char what [32];
+        snprintf (what, sizeof what, "rank%d.failed", rank.rank);
+        if (s_count (job, what) <= fail_times) {
             wk_job_error (job, "rank_died", "rank %d of %s dies as asked", rank.rank, rank.group);
             status = WK_RETRY;
         }
-        free (path);
     }
     if (status == WK_DONE && rank.rank == 0) {
         char *uri = lb_xasprintf ("testkit://group/%s", rank.group);
@@ -262,7 +253,7 @@ s_handle (wk_job_t *job, void *arg)
         if (wk_job_param_int (job, "times", &times) < 0 || wk_job_param_bool (job, "permanent", &permanent) < 0)
             return WK_FAIL;
         const char *code = wk_job_param (job, "code") ? wk_job_param (job, "code") : "testkit_fail";
-        int count = s_count (job);
+        int count = s_count (job, "count");
         if (permanent || count <= times) {
             wk_job_error (job, code, "delivery %d of %s/%s fails as asked (times=%lld%s)", count,
                           wk_job_run (job), wk_job_step (job), (long long) times, permanent ? ", permanent" : "");

@@ -419,6 +419,23 @@ main (int argc, char **argv)
         printf ("gpus %d%s%s%s\nxgboost_gpu %s%s%s\nservice %s\n", gpus, gpus ? "" : " (",
                 gpus ? "" : why, gpus ? "" : ")", xgb ? "yes" : "no (", xgb ? "" : xwhy,
                 xgb ? "" : ")", gpus ? "train.gpu" : "train");
+        char nccl [128];
+#ifdef KN_HAVE_CUDA
+        if (kn_gpu_nccl_version (nccl, sizeof nccl) == 0) {
+            printf ("nccl %s (data-parallel nets: gpus = N, or ranks across trainers)\n", nccl);
+            //  What a group's rank 0 does first; needs no GPU.
+            unsigned char id [KN_NCCL_ID_BYTES];
+            if (kn_gpu_nccl_id (id, nccl, sizeof nccl) == 0)
+                printf ("nccl_id ok (ncclGetUniqueId opened a bootstrap root in this process)\n");
+            else
+                printf ("nccl_id failed (%s)\n", nccl);
+        }
+        else
+            printf ("nccl no (%s)\n", nccl);
+#else
+        snprintf (nccl, sizeof nccl, "built without CUDA and NCCL");
+        printf ("nccl no (%s)\n", nccl);
+#endif
         if (!gpus)
             printf ("note: no GPU, so this trainer serves 'train' only and refuses jobs that need one\n");
         return 0;

@@ -273,12 +273,18 @@ s_print_run (json_t *run, bool bars)
     size_t i;
     json_t *step;
     json_array_foreach (json_object_get (run, "steps"), i, step) {
-        char note [512], attempt [16] = "", time_text [32] = "";
+        char note [512], attempt [64] = "", time_text [32] = "";
         const char *state = s_str (step, "state");
         if (json_integer_value (json_object_get (step, "submission")) > 0)
             snprintf (attempt, sizeof attempt, "%lld/%lld",
                       (long long) (json_integer_value (json_object_get (step, "attempt")) ?
                                    json_integer_value (json_object_get (step, "attempt")) : 1),
+                      (long long) json_integer_value (json_object_get (step, "max_attempts")));
+        json_int_t ranks = json_integer_value (json_object_get (step, "ranks"));
+        if (ranks > 1 && json_integer_value (json_object_get (step, "group_try")) > 0)
+            //  A training group: its tries, each with every rank once (docs/train.md).
+            snprintf (attempt, sizeof attempt, "%lldx%lld/%lld",
+                      (long long) ranks, (long long) json_integer_value (json_object_get (step, "group_try")),
                       (long long) json_integer_value (json_object_get (step, "max_attempts")));
         if (strcmp (state, "waiting") && json_is_number (json_object_get (step, "seconds")))
             s_duration (json_number_value (json_object_get (step, "seconds")), time_text, sizeof time_text);

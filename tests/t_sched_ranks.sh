@@ -105,6 +105,7 @@ e = t["error"]
 assert e["code"] == "rank_failed", t
 assert "ranks 2 did not arrive within 1500 ms" in e["message"] and "group tried 2 times" in e["message"], t
 assert t["submission"] == 2 and t["group_try"] == 2 and t["ranks"] == 3 and len(t["rank_jobs"]) == 2, t' || { "$SCHED" status "$run3"; t_fail "status of the failed group"; }
+"$SCHED" status "$run3" | grep -Eq "^  train +grp +failed +3x2/2 " || { "$SCHED" status "$run3"; t_fail "status does not show the group's tries"; }
 # The third rank's job was cancelled, not left queued for a group that is gone.
 "$SCHED" workers --json | $PY -c '
 import json, sys

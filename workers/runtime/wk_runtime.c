@@ -812,6 +812,7 @@ s_test_handler (wk_job_t *job, void *arg)
         wk_job_error (job, "told_to", "failing as asked");
         return WK_FAIL;
     }
+    wk_job_announce (job, "token", "t1");       //  in every progress, not in the result
     int64_t start = lb_clock_mono_us ();
     while (lb_clock_mono_us () - start < ms * 1000) {
         if (wk_job_stopping (job) && mode && strcmp (mode, "stubborn") != 0) {
@@ -934,13 +935,14 @@ s_test_final (zsock_t *router, int timeout_ms, int *heartbeats, int *partials)
             pr_progress_t *progress = pr_progress_decode (zframe_data (body), zframe_size (body), why, sizeof why);
             assert (progress);
             assert (progress->percent >= 0 && progress->percent <= 100);
+            assert (pr_kv_str (&progress->outputs, "token") && strcmp (pr_kv_str (&progress->outputs, "token"), "t1") == 0);
             pr_progress_destroy (&progress);
             (*partials)++;
         }
         else {
             assert (command == S_FINAL);
             result = pr_result_decode (zframe_data (body), zframe_size (body), why, sizeof why);
-            assert (result);
+            assert (result && !pr_kv_find (&result->outputs, "token"));
         }
         free (address);
         zframe_destroy (&empty);

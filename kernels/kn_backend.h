@@ -155,6 +155,10 @@ kn_backend_t *kn_gpu_new_nccl (int device, const unsigned char id [KN_NCCL_ID_BY
                                int nranks, int rank, int timeout_ms, char *err,
                                size_t err_size);
 
+//  Writes the linked NCCL's version ("2.21.5") into out; 0, or -1 with the
+//  reason in out. Needs no GPU.
+int kn_gpu_nccl_version (char *out, size_t out_size);
+
 //  Selftest (CPU backend).
 void kn_cpu_test (bool verbose);
 

@@ -680,3 +680,17 @@ kn_gpu_new_nccl (int device, const unsigned char id [KN_NCCL_ID_BYTES], int nran
     self->allreduce_mean = s_allreduce_mean;
     return self;
 }
+
+extern "C" int
+kn_gpu_nccl_version (char *out, size_t out_size)
+{
+    int version = 0;
+    ncclResult_t rc = ncclGetVersion (&version);
+    if (rc != ncclSuccess) {
+        snprintf (out, out_size, "ncclGetVersion: %s", ncclGetErrorString (rc));
+        return -1;
+    }
+    //  NCCL_VERSION_CODE: major * 10000 + minor * 100 + patch since 2.9.
+    snprintf (out, out_size, "%d.%d.%d", version / 10000, version / 100 % 100, version % 100);
+    return 0;
+}

@@ -6,12 +6,16 @@
     additions; nvcc contracts a*b+c into FMAs; device erff/expf differ from
     glibc's by an ulp or two). Then whole models: loss, every gradient, a few
     AdamW steps and predictions; a GPU out-of-memory that must come back as
-    an error; a one-rank NCCL group (the all-reduce path) when NCCL can start.
+    an error; a one-rank NCCL group (the all-reduce path) when NCCL can start;
+    a two-rank group whose peer never arrives (init must fail at its deadline);
+    with two GPUs, two ranks as threads of one process all-reducing.
 
     Exit 0 all passed, 1 some failed, 77 skipped: no usable GPU (the message
     says why; the CUDA code was still compiled and linked).
 */
 #include <math.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,6 +387,82 @@ out:
     kn_model_destroy (&mg);
 }
 
+//  NCCL groups (docs/train.md "Several GPUs"): a peer that never arrives
+//  must fail rank 0's init at its deadline (one GPU is enough); with two
+//  GPUs, two ranks as threads average a buffer to the same values.
+typedef struct {
+    const unsigned char *id;
+    int rank;
+    float out [4];
+    char err [256];
+    int rc;
+} s_rank_t;
+
+static void *
+s_rank_thread (void *arg)
+{
+    s_rank_t *r = arg;
+    r->rc = -1;
+    kn_backend_t *be = kn_gpu_new_nccl (r->rank, r->id, 2, r->rank, 30000, r->err, sizeof r->err);
+    if (!be)
+        return NULL;
+    float host [4] = { (float) r->rank + 1, 2, -4.0f * (float) r->rank, 1e-3f };
+    float *dev = be->alloc (be, 4);
+    if (dev && be->upload (be, dev, host, 4) == 0 && be->allreduce_mean (be, dev, 4) == 0
+    &&  be->download (be, r->out, dev, 4) == 0 && kn_backend_sync (be) == 0)
+        r->rc = 0;
+    else
+        snprintf (r->err, sizeof r->err, "%s", kn_backend_error (be));
+    if (dev)
+        be->free (be, dev);
+    kn_backend_destroy (&be);
+    return NULL;
+}
+
+static void
+s_test_groups (s_ctx_t *c)
+{
+    char err [256] = "";
+    unsigned char id [KN_NCCL_ID_BYTES];
+    struct timespec t0, t1;
+    clock_gettime (CLOCK_MONOTONIC, &t0);
+    kn_backend_t *lone = NULL;
+    if (kn_gpu_nccl_id (id, err, sizeof err) == 0)
+        lone = kn_gpu_new_nccl (0, id, 2, 0, 2000, err, sizeof err);
+    clock_gettime (CLOCK_MONOTONIC, &t1);
+    double took = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    bool ok = lone == NULL && strstr (err, "no progress within 2000 ms") && took < 30;
+    c->checks++;
+    c->fails += !ok;
+    printf ("%-4s %-28s %.1f s: %s\n", ok ? "ok" : "FAIL", "nccl peer never arrives", took, err);
+    kn_backend_destroy (&lone);
+
+    char why [200];
+    if (kn_gpu_count (why, sizeof why) < 2) {
+        printf ("skip %-28s one GPU here\n", "nccl 2 ranks as threads");
+        return;
+    }
+    if (kn_gpu_nccl_id (id, err, sizeof err)) {
+        c->checks++, c->fails++;
+        printf ("FAIL %-28s %s\n", "nccl 2 ranks as threads", err);
+        return;
+    }
+    s_rank_t ranks [2] = { { .id = id, .rank = 0 }, { .id = id, .rank = 1 } };
+    pthread_t thread;
+    pthread_create (&thread, NULL, s_rank_thread, &ranks [1]);
+    s_rank_thread (&ranks [0]);
+    pthread_join (thread, NULL);
+    const float want [4] = { 1.5f, 2, -2, 1e-3f };
+    ok = ranks [0].rc == 0 && ranks [1].rc == 0;
+    for (int i = 0; i < 4 && ok; i++)
+        ok = fabsf (ranks [0].out [i] - want [i]) <= 1e-6f * (1 + fabsf (want [i]))
+          && memcmp (&ranks [0].out [i], &ranks [1].out [i], sizeof (float)) == 0;
+    c->checks++;
+    c->fails += !ok;
+    printf ("%-4s %-28s %s%s\n", ok ? "ok" : "FAIL", "nccl 2 ranks as threads", ranks [0].err,
+            ranks [1].err);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -458,6 +538,7 @@ main (int argc, char **argv)
             printf ("FAIL %-28s %s\n", "nccl 1 rank", err);
         }
     }
+    s_test_groups (c);
     printf ("test-gpu: %d checks, %d failed\n", c->checks, c->fails);
     kn_backend_destroy (&c->gpu);
     kn_backend_destroy (&c->cpu);

@@ -164,6 +164,10 @@ static const lb_cfg_key_t s_keys [] = {
       "how often a job writes a checkpoint to the artifact store (0: never)" },
     { "train.gpu", LB_CFG_STRING, "auto", NULL, 0, 0, 0,
       "auto: train on a GPU when one is detected and usable; off: never; require: refuse to start without one" },
+    { "train.nccl_timeout", LB_CFG_SECONDS, "10m", NULL, 1, 86400, 0,
+      "a training group's deadline for NCCL communicator init (all ranks arriving) and for every collective; past it the communicator is aborted and the job fails retryably" },
+    { "train.device", LB_CFG_INT, "0", NULL, 0, 63, 0,
+      "the CUDA device a one-GPU job or a group rank uses (a job with gpus = N uses devices 0..N-1)" },
 
     //  [scheduler] - sched and its daemon (scheduler/, docs/scheduler.md)
     { "scheduler.pipelines", LB_CFG_STRING, "deploy/pipelines", NULL, 0, 0, 0,

@@ -764,6 +764,7 @@ pr_progress_destroy (pr_progress_t **self_p)
     free (self->stage);
     free (self->message);
     pr_kv_release (&self->metrics);
+    pr_kv_release (&self->outputs);
     free (self);
     *self_p = NULL;
 }
@@ -774,7 +775,9 @@ pr_progress_encode (const pr_progress_t *self, size_t *size)
     assert (self && size);
     msgpack_sbuffer sbuf;
     msgpack_packer pk;
-    s_begin (&sbuf, &pk, 6, self->id);
+    //  outputs only when there are some: a version-1 body without them is
+    //  what every earlier encoder wrote.
+    s_begin (&sbuf, &pk, self->outputs.count ? 7 : 6, self->id);
     s_pack_cstr (&pk, "percent");
     msgpack_pack_double (&pk, self->percent);
     s_pack_cstr (&pk, "stage");
@@ -783,6 +786,10 @@ pr_progress_encode (const pr_progress_t *self, size_t *size)
     s_pack_cstr (&pk, self->message);
     s_pack_cstr (&pk, "metrics");
     s_pack_kv (&pk, &self->metrics);
+    if (self->outputs.count) {
+        s_pack_cstr (&pk, "outputs");
+        s_pack_kv (&pk, &self->outputs);
+    }
     return s_finish (&sbuf, size);
 }
 
@@ -816,6 +823,9 @@ pr_progress_decode (const void *data, size_t size, char *err, size_t err_size)
         else
         if (s_is_key (key, "metrics"))
             rc = s_get_kv (&ctx, "metrics", val, S_KV_REALS, &self->metrics);
+        else
+        if (s_is_key (key, "outputs"))
+            rc = s_get_kv (&ctx, "outputs", val, S_KV_STRINGS, &self->outputs);
         else
             rc = s_unknown (&ctx, key);
     }
@@ -1005,8 +1015,22 @@ pr_job_test (bool verbose)
     pr_progress_t *pcopy = pr_progress_decode (data, size, err, sizeof err);
     assert (pcopy && pcopy->percent == 42.5 && strcmp (pcopy->stage, "epoch 3/10") == 0);
     assert (pr_kv_real (&pcopy->metrics, "loss", &d) == 0 && d == 0.61);
+    assert (pcopy->outputs.count == 0);
     free (data);
     pr_progress_destroy (&pcopy);
+    //  outputs travel when set, and only strings
+    pr_kv_set_str (&progress->outputs, "nccl_id", "00ff");
+    data = pr_progress_encode (progress, &size);
+    pcopy = pr_progress_decode (data, size, err, sizeof err);
+    assert (pcopy && pcopy->outputs.count == 1);
+    assert (strcmp (pr_kv_str (&pcopy->outputs, "nccl_id"), "00ff") == 0);
+    free (data);
+    pr_progress_destroy (&pcopy);
+    pr_kv_set_real (&progress->outputs, "nccl_id", 1.5);
+    data = pr_progress_encode (progress, &size);
+    assert (!pr_progress_decode (data, size, err, sizeof err) && strstr (err, "outputs"));
+    free (data);
+    pr_kv_release (&progress->outputs);
     progress->percent = 140;
     data = pr_progress_encode (progress, &size);
     assert (!pr_progress_decode (data, size, err, sizeof err) && strstr (err, "0..100"));

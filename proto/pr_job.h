@@ -18,8 +18,12 @@
                outputs   map   str -> str  (artifact URIs by name)
                metrics   map   str -> float
                error     map   {code: str, message: str}  (both "" when status is done)
-    progress {v, id, percent, stage, message, metrics}
+    progress {v, id, percent, stage, message, metrics[, outputs]}
                percent   float 0..100
+               outputs   map   str -> str, optional (absent when empty): values a
+                               worker hands out while it still runs, e.g. the
+                               NCCL unique id of a training group's rank 0
+                               (docs/train.md); not part of the result
 
     Decoders accept exactly this: a map, every key known and of its type,
     required keys present, sizes within the limits below, no trailing bytes.
@@ -151,6 +155,7 @@ typedef struct {
     char *stage;
     char *message;
     pr_kv_t metrics;            //  reals only
+    pr_kv_t outputs;            //  strings only; encoded only when not empty
 } pr_progress_t;
 
 pr_progress_t *pr_progress_new (const char *id, double percent, const char *stage, const char *message);

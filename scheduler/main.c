@@ -190,7 +190,8 @@ static const char s_run_sql [] =
     "    'name', s.name, 'service', s.service, 'needs', s.needs, 'state', s.state,"
     "    'submission', s.submission, 'attempt', s.broker_attempt, 'max_attempts', s.attempts,"
     "    'job', s.job_id, 'percent', s.percent, 'stage', s.stage, 'message', s.message,"
-    "    'outputs', s.outputs, 'metrics', s.metrics,"
+    "    'outputs', s.outputs, 'metrics', s.metrics, 'ranks', s.ranks, 'rank_jobs', s.rank_jobs,"
+    "    'group_try', s.group_try,"
     "    'error', case when s.error_code is null then null"
     "             else json_build_object('code', s.error_code, 'message', s.error_message) end,"
     "    'submitted_at', s.submitted_at, 'started_at', s.started_at, 'finished_at', s.finished_at,"
@@ -272,12 +273,18 @@ s_print_run (json_t *run, bool bars)
     size_t i;
     json_t *step;
     json_array_foreach (json_object_get (run, "steps"), i, step) {
-        char note [512], attempt [16] = "", time_text [32] = "";
+        char note [512], attempt [64] = "", time_text [32] = "";
         const char *state = s_str (step, "state");
         if (json_integer_value (json_object_get (step, "submission")) > 0)
             snprintf (attempt, sizeof attempt, "%lld/%lld",
                       (long long) (json_integer_value (json_object_get (step, "attempt")) ?
                                    json_integer_value (json_object_get (step, "attempt")) : 1),
+                      (long long) json_integer_value (json_object_get (step, "max_attempts")));
+        json_int_t ranks = json_integer_value (json_object_get (step, "ranks"));
+        if (ranks > 1 && json_integer_value (json_object_get (step, "group_try")) > 0)
+            //  A training group: its tries, each with every rank once (docs/train.md).
+            snprintf (attempt, sizeof attempt, "%lldx%lld/%lld",
+                      (long long) ranks, (long long) json_integer_value (json_object_get (step, "group_try")),
                       (long long) json_integer_value (json_object_get (step, "max_attempts")));
         if (strcmp (state, "waiting") && json_is_number (json_object_get (step, "seconds")))
             s_duration (json_number_value (json_object_get (step, "seconds")), time_text, sizeof time_text);
@@ -788,7 +795,8 @@ s_cmd_workers (s_ctx_t *ctx, int argc, char **argv)
     int first, begun = s_begin (argc, argv,
         "usage: sched workers [--json]\n"
         "Each service the broker knows: queued, delayed, leased and dead jobs, and its workers\n"
-        "(busy or idle, which job). --json: {queues: mmi.queues, workers: mmi.workers}.\n", ctx, NULL, NULL, 0, &first);
+        "(busy or idle, which job), and whether it has a GPU (it serves NAME.gpu: only GPU trainers\n"
+        "register there). --json: {queues: mmi.queues, workers: mmi.workers + gpu}.\n", ctx, NULL, NULL, 0, &first);
     if (begun >= 0)
         return begun;
     sc_broker_t *broker = s_broker (ctx);
@@ -808,6 +816,15 @@ s_cmd_workers (s_ctx_t *ctx, int argc, char **argv)
     zframe_destroy (&queues_frame);
     zframe_destroy (&workers_frame);
     sc_broker_destroy (&broker);
+    //  GPU routing (docs/train.md): a worker with a GPU serves NAME.gpu, and
+    //  only such workers ever see jobs that need one.
+    size_t wi;
+    json_t *wo;
+    json_array_foreach (workers, wi, wo) {
+        const char *service = s_str (wo, "service");
+        size_t len = strlen (service);
+        json_object_set_new (wo, "gpu", json_boolean (len > 4 && strcmp (service + len - 4, ".gpu") == 0));
+    }
     if (ctx->json) {
         json_t *both = json_pack ("{s:O?, s:O?}", "queues", queues, "workers", workers);
         s_print_json (both);
@@ -825,11 +842,12 @@ s_cmd_workers (s_ctx_t *ctx, int argc, char **argv)
                     (long long) json_integer_value (json_object_get (q, "dead")),
                     (long long) json_integer_value (json_object_get (q, "workers")),
                     (long long) json_integer_value (json_object_get (q, "idle")));
-        printf ("\n%-34s %-16s %-7s %-5s %s\n", "WORKER", "SERVICE", "PROTO", "STATE", "JOB");
+        printf ("\n%-34s %-16s %-4s %-7s %-5s %s\n", "WORKER", "SERVICE", "GPU", "PROTO", "STATE", "JOB");
         size_t i;
         json_t *w;
         json_array_foreach (workers, i, w)
-            printf ("%-34s %-16s %-7s %-5s %s\n", s_str (w, "id"), s_str (w, "service"), s_str (w, "proto"),
+            printf ("%-34s %-16s %-4s %-7s %-5s %s\n", s_str (w, "id"), s_str (w, "service"),
+                    json_is_true (json_object_get (w, "gpu")) ? "yes" : "no", s_str (w, "proto"),
                     s_str (w, "state"), json_is_string (json_object_get (w, "job")) ? s_str (w, "job") : "-");
     }
     json_decref (queues);

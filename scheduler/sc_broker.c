@@ -150,9 +150,18 @@ int
 sc_broker_submit (sc_broker_t *self, const char *service, int attempts,
                   const uint8_t *body, size_t size, char id [33])
 {
+    return sc_broker_submit_priority (self, service, attempts, 0, body, size, id);
+}
+
+int
+sc_broker_submit_priority (sc_broker_t *self, const char *service, int attempts, int priority,
+                           const uint8_t *body, size_t size, char id [33])
+{
     zmsg_t *msg = zmsg_new ();
     if (attempts > 0)
         zmsg_addstrf (msg, "attempts=%d", attempts);
+    if (priority)
+        zmsg_addstrf (msg, "priority=%d", priority);
     zmsg_addstr (msg, service);
     zmsg_addmem (msg, body, size);
     zmsg_t *reply = sc_broker_request (self, "titanic.request", &msg);

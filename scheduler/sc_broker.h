@@ -41,6 +41,11 @@ zmsg_t *sc_broker_request (sc_broker_t *self, const char *service, zmsg_t **body
 int sc_broker_submit (sc_broker_t *self, const char *service, int attempts,
                       const uint8_t *body, size_t size, char id [33]);
 
+//  The same with option priority=N (-1000..1000; 0: none): higher is served
+//  first in its service's queue.
+int sc_broker_submit_priority (sc_broker_t *self, const char *service, int attempts, int priority,
+                               const uint8_t *body, size_t size, char id [33]);
+
 //  titanic.reply. Returns 0 with *result (caller destroys) when finished, 1
 //  while pending (300), 2 when the broker does not know the id (400), -1 on
 //  an error. A finished reply that is not our result map (a stock worker's

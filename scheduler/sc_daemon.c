@@ -5,6 +5,7 @@
 #include "lb_mem.h"
 #include "lb_pg.h"
 #include "pr_job.h"
+#include "pr_rank.h"
 #include "sc_broker.h"
 #include "sc_live.h"
 #include "sc_pipeline.h"
@@ -49,7 +50,13 @@ typedef struct {
     double timeout, submitted_age;
     int attempts, submission;
     bool gpu;
+    int ranks, group_try;       //  a training group: N jobs (pr_rank.h)
+    char *rank_jobs;            //  JSON array of the titanic ids of ranks 1..N-1, "" before
 } s_step_t;
+
+//  Ranks 1..N-1 are submitted with this priority: rank 0 already holds a GPU
+//  and waits for them (train.nccl_timeout), so they go before other work.
+#define S_RANK_PRIORITY 100
 
 sc_daemon_t *
 sc_daemon_new (lb_config_t *config)
@@ -322,6 +329,7 @@ s_steps_free (s_step_t *steps, int count)
         free (steps [i].job_id);
         free (steps [i].params);
         free (steps [i].outputs);
+        free (steps [i].rank_jobs);
         for (size_t k = 0; k < steps [i].needs_count; k++)
             free (steps [i].needs [k]);
         free (steps [i].needs);
@@ -361,12 +369,14 @@ s_add_ancestors (s_step_t *steps, int count, s_step_t *step, json_t *params, int
     }
 }
 
-//  Submits step; returns 0 and updates its row, or -1 (broker unreachable).
-static int
-s_submit (sc_daemon_t *self, const char *run_id, s_step_t *steps, int count, s_step_t *step)
+//  The encoded job of step's submission `submission` (for a group: of rank
+//  `rank`, with nccl_hex for ranks > 0). Caller frees; *size its size.
+static uint8_t *
+s_job_body (s_step_t *steps, int count, s_step_t *step, const char *run_id, int submission,
+            int rank, const char *nccl_hex, size_t *size)
 {
-    int submission = step->submission + 1;
-    char *envelope_id = lb_xasprintf ("%s/%s/%d", run_id, step->name, submission);
+    char *group = lb_xasprintf ("%s/%s/%d", run_id, step->name, submission);
+    char *envelope_id = rank ? lb_xasprintf ("%s/r%d", group, rank) : lb_xstrdup (group);
     char *service = step->gpu ? lb_xasprintf ("%s.gpu", step->service) : lb_xstrdup (step->service);
     pr_job_t *job = pr_job_new (envelope_id, run_id, step->name, service);
     job->attempt = (uint32_t) submission;
@@ -383,29 +393,65 @@ s_submit (sc_daemon_t *self, const char *run_id, s_step_t *steps, int count, s_s
             pr_kv_set_str (&job->params, key, json_string_value (value));
     }
     json_decref (params);
-    size_t size;
-    uint8_t *body = pr_job_encode (job, &size);
+    if (step->ranks > 1) {
+        char text [16];
+        snprintf (text, sizeof text, "%d", step->ranks);
+        pr_kv_set_str (&job->params, "ranks", text);
+        snprintf (text, sizeof text, "%d", rank);
+        pr_kv_set_str (&job->params, "rank", text);
+        pr_kv_set_str (&job->params, "group", group);
+        if (nccl_hex)
+            pr_kv_set_str (&job->params, "nccl_id", nccl_hex);
+    }
+    uint8_t *body = pr_job_encode (job, size);
     pr_job_destroy (&job);
+    free (service);
+    free (envelope_id);
+    free (group);
+    return body;
+}
+
+//  Submits step (a group: its rank 0; group_try counts the group's
+//  submissions since the step was last waiting); returns 0 and updates its
+//  row, or -1 (broker unreachable).
+static int
+s_submit (sc_daemon_t *self, const char *run_id, s_step_t *steps, int count, s_step_t *step,
+          int group_try)
+{
+    int submission = step->submission + 1;
+    char *service = step->gpu ? lb_xasprintf ("%s.gpu", step->service) : lb_xstrdup (step->service);
+    size_t size;
+    uint8_t *body = s_job_body (steps, count, step, run_id, submission, 0, NULL, &size);
     char id [33];
-    int rc = sc_broker_submit (self->broker, service, step->attempts, body, size, id);
+    //  A group's jobs get one broker attempt each: a rank re-delivered alone
+    //  would wait for a group that is gone; the daemon retries the group.
+    int rc = sc_broker_submit (self->broker, service, step->ranks > 1 ? 1 : step->attempts, body, size, id);
     free (body);
     if (rc == 0) {
         s_broker_fine (self);
-        char sub_text [16];
+        char sub_text [16], try_text [16];
         snprintf (sub_text, sizeof sub_text, "%d", submission);
-        const char *row [] = { run_id, step->name, id, sub_text };
+        snprintf (try_text, sizeof try_text, "%d", group_try);
+        const char *row [] = { run_id, step->name, id, sub_text, try_text };
         lb_pg_exec (self->db,
             "update sched_steps set state = 'submitted', job_id = $3, submission = $4::int, broker_attempt = 0, "
             "submitted_at = now(), started_at = null, finished_at = null, percent = 0, stage = null, "
-            "message = null, error_code = null, error_message = null where run_id = $1 and name = $2", 4, row);
-        sc_store_log (self->db, run_id, step->name, "info", "submitted to %s (job %s, submission %d)", service, id, submission);
+            "message = null, error_code = null, error_message = null, rank_jobs = null, group_try = $5::int "
+            "where run_id = $1 and name = $2", 5, row);
+        sc_store_log (self->db, run_id, step->name, "info", "submitted to %s (job %s, submission %d%s)", service, id,
+                      submission, step->ranks > 1 ? ", rank 0 of a group" : "");
+        step->submission = submission;
+        step->group_try = group_try;
+        free (step->rank_jobs);
+        step->rank_jobs = lb_xstrdup ("");
+        free (step->job_id);
+        step->job_id = lb_xstrdup (id);
         free (step->state);
         step->state = lb_xstrdup ("submitted");
     }
     else
         s_broker_problem (self);
     free (service);
-    free (envelope_id);
     return rc;
 }
 
@@ -515,6 +561,236 @@ s_check_pending (sc_daemon_t *self, const char *run_id, s_step_t *step)
     json_decref (info);
 }
 
+//  --------------------------------------------------------------------------
+//  Training groups: a step with ranks = N runs as N jobs (pr_rank.h)
+
+static void
+s_close_later (char ***to_close, size_t *close_count, const char *id)
+{
+    *to_close = lb_xrealloc (*to_close, (*close_count + 1) * sizeof (char *));
+    (*to_close) [(*close_count)++] = lb_xstrdup (id);
+}
+
+//  Adds the titanic ids of ranks 1..N-1 (when submitted) to the close list.
+static void
+s_close_ranks (char ***to_close, size_t *close_count, const s_step_t *step)
+{
+    json_t *ids = step->rank_jobs && *step->rank_jobs ? json_loads (step->rank_jobs, 0, NULL) : NULL;
+    for (size_t r = 0; r < json_array_size (ids); r++)
+        if (json_string_value (json_array_get (ids, r)))
+            s_close_later (to_close, close_count, json_string_value (json_array_get (ids, r)));
+    json_decref (ids);
+}
+
+//  Reads rank 0's NCCL id from its last progress (mmi.job keeps it: no
+//  event can be missed). Returns 1 with hex filled, 0 while rank 0 has not
+//  handed one out, 2 when what it handed out is malformed (why filled), -1
+//  when the broker is away.
+static int
+s_group_id (sc_daemon_t *self, s_step_t *step, char hex [2 * PR_RANK_ID_BYTES + 1], char *why,
+            size_t why_size)
+{
+    zframe_t *data = NULL;
+    int code = sc_broker_mmi (self->broker, "mmi.job", step->job_id, &data);
+    if (code < 0)
+        return -1;
+    int rc = 0;
+    uint8_t *inner = NULL;
+    size_t size = 0;
+    if (code == 200 && data
+    &&  sc_broker_field_bin (zframe_data (data), zframe_size (data), "progress", &inner, &size) == 0) {
+        char err [256];
+        pr_progress_t *progress = pr_progress_decode (inner, size, err, sizeof err);
+        const char *text = progress ? pr_kv_str (&progress->outputs, "nccl_id") : NULL;
+        if (text) {
+            uint8_t id [PR_RANK_ID_BYTES];
+            if (pr_rank_id_parse (text, id, err, sizeof err) == 0) {
+                pr_rank_id_hex (id, hex);
+                rc = 1;
+            }
+            else {
+                snprintf (why, why_size, "rank 0 handed out a malformed NCCL id: %s", err);
+                rc = 2;
+            }
+        }
+        pr_progress_destroy (&progress);
+    }
+    free (inner);
+    zframe_destroy (&data);
+    return rc;
+}
+
+//  Submits ranks 1..N-1 with rank 0's id. 0, or -1 (broker away; what was
+//  submitted is closed again and the next tick tries anew).
+static int
+s_fan_out (sc_daemon_t *self, const char *run_id, s_step_t *steps, int count, s_step_t *step,
+           const char *hex, char ***to_close, size_t *close_count)
+{
+    char *service = lb_xasprintf ("%s.gpu", step->service);
+    json_t *ids = json_array ();
+    int rc = 0;
+    for (int r = 1; r < step->ranks && rc == 0; r++) {
+        size_t size;
+        uint8_t *body = s_job_body (steps, count, step, run_id, step->submission, r, hex, &size);
+        char id [33];
+        rc = sc_broker_submit_priority (self->broker, service, 1, S_RANK_PRIORITY, body, size, id);
+        free (body);
+        if (rc == 0)
+            json_array_append_new (ids, json_string (id));
+    }
+    if (rc == 0) {
+        char *text = json_dumps (ids, JSON_COMPACT);
+        const char *row [] = { run_id, step->name, text };
+        lb_pg_exec (self->db, "update sched_steps set rank_jobs = $3::jsonb where run_id = $1 and name = $2",
+                    3, row);
+        sc_store_log (self->db, run_id, step->name, "info",
+                      "rank 0 handed out its NCCL id: submitted ranks 1..%d to %s (jobs %s)",
+                      step->ranks - 1, service, text);
+        free (step->rank_jobs);
+        step->rank_jobs = text;
+    }
+    else {
+        s_broker_problem (self);
+        for (size_t r = 0; r < json_array_size (ids); r++)
+            s_close_later (to_close, close_count, json_string_value (json_array_get (ids, r)));
+    }
+    json_decref (ids);
+    free (service);
+    return rc;
+}
+
+//  Reads the result of one of the group's jobs: 0 done (or pending: *pending
+//  set), 1 failed (what in failure, "rank R of N ..."), -1 broker away.
+//  On done with keep, *kept is rank 0's result (caller destroys).
+static int
+s_group_member (sc_daemon_t *self, const s_step_t *step, int rank, const char *id, bool *pending,
+                pr_result_t **kept, char **failure)
+{
+    pr_result_t *result = NULL;
+    int rc = sc_broker_reply (self->broker, id, &result);
+    if (rc < 0)
+        return -1;
+    if (rc == 1) {
+        *pending = true;
+        return 0;
+    }
+    if (rc == 2) {
+        *failure = lb_xasprintf ("rank %d of %d: the broker does not know its job %s", rank, step->ranks, id);
+        return 1;
+    }
+    if (result->status != PR_STATUS_DONE) {
+        *failure = lb_xasprintf ("rank %d of %d failed: %s: %s", rank, step->ranks, result->error_code,
+                                 result->error_message);
+        pr_result_destroy (&result);
+        return 1;
+    }
+    if (kept)
+        *kept = result;
+    else
+        pr_result_destroy (&result);
+    return 0;
+}
+
+//  Drives a group step: fan-out once rank 0 has its id, gather every rank's
+//  result, retry the whole group when one rank fails. The step is done when
+//  every rank is done (outputs and metrics: rank 0's). Returns 0, or -1 when
+//  the broker is away.
+static int
+s_drive_group (sc_daemon_t *self, const char *run_id, s_step_t *steps, int count, s_step_t *step,
+               char ***to_close, size_t *close_count)
+{
+    bool pending = false;
+    pr_result_t *first = NULL;
+    char *failure = NULL;
+    int rc = s_group_member (self, step, 0, step->job_id, &pending, &first, &failure);
+    if (rc < 0)
+        goto away;
+    json_t *ids = *step->rank_jobs ? json_loads (step->rank_jobs, 0, NULL) : NULL;
+    if (!failure && !ids) {
+        if (!pending)
+            failure = lb_xasprintf ("rank 0 of %d finished before its group formed", step->ranks);
+        else {
+            char hex [2 * PR_RANK_ID_BYTES + 1], why [512];
+            int got = s_group_id (self, step, hex, why, sizeof why);
+            if (got < 0
+            ||  (got == 1 && s_fan_out (self, run_id, steps, count, step, hex, to_close, close_count))) {
+                pr_result_destroy (&first);
+                goto away;
+            }
+            if (got == 2)
+                failure = lb_xstrdup (why);
+            ids = *step->rank_jobs ? json_loads (step->rank_jobs, 0, NULL) : NULL;
+            pending = true;     //  ranks 1..N-1 were just submitted, or are yet to be
+        }
+    }
+    else
+    for (size_t r = 0; !failure && r < json_array_size (ids); r++) {
+        const char *id = json_string_value (json_array_get (ids, r));
+        if (!id)
+            failure = lb_xasprintf ("rank %zu of %d: no job id recorded", r + 1, step->ranks);
+        else
+        if (s_group_member (self, step, (int) r + 1, id, &pending, NULL, &failure) < 0) {
+            json_decref (ids);
+            pr_result_destroy (&first);
+            goto away;
+        }
+    }
+    json_decref (ids);
+    s_broker_fine (self);
+    if (failure) {
+        //  One rank down takes the group down: the others would only wait
+        //  for it until their NCCL timeout. Cancel them, submit a new group.
+        s_close_later (to_close, close_count, step->job_id);
+        s_close_ranks (to_close, close_count, step);
+        if (step->group_try < step->attempts) {
+            sc_store_log (self->db, run_id, step->name, "error", "group failed (%s); submitting the group again "
+                          "(try %d of %d)", failure, step->group_try + 1, step->attempts);
+            if (s_submit (self, run_id, steps, count, step, step->group_try + 1) == 0) {
+                const char *row [] = { run_id, step->name, failure };
+                lb_pg_exec (self->db, "update sched_steps set message = 'previous group failed: ' || $3 "
+                                      "where run_id = $1 and name = $2", 3, row);
+            }
+            else {
+                //  Not resubmitted (broker away): the step waits to be submitted anew.
+                const char *row [] = { run_id, step->name };
+                lb_pg_exec (self->db, "update sched_steps set state = 'waiting', job_id = null, rank_jobs = null "
+                                      "where run_id = $1 and name = $2", 2, row);
+                free (step->state);
+                step->state = lb_xstrdup ("waiting");
+            }
+        }
+        else {
+            char *why = lb_xasprintf ("%s (group tried %d time%s)", failure, step->group_try,
+                                      step->group_try == 1 ? "" : "s");
+            s_fail_step (self, run_id, step, "rank_failed", why);
+            free (why);
+        }
+    }
+    else
+    if (!pending && first) {
+        s_finish_step (self, run_id, step, first);
+        s_close_later (to_close, close_count, step->job_id);
+        s_close_ranks (to_close, close_count, step);
+    }
+    else
+    if (step->timeout > 0 && step->submitted_age > step->timeout) {
+        char *why = lb_xasprintf ("no result from every rank within the step's timeout of %.0f s", step->timeout);
+        s_fail_step (self, run_id, step, "timeout", why);
+        free (why);
+        s_close_later (to_close, close_count, step->job_id);
+        s_close_ranks (to_close, close_count, step);
+    }
+    else
+        s_check_pending (self, run_id, step);
+    free (failure);
+    pr_result_destroy (&first);
+    return 0;
+away:
+    free (failure);
+    s_broker_problem (self);
+    return -1;
+}
+
 //  Drives one run under its row lock. Returns true when something changed.
 static void
 s_drive (sc_daemon_t *self, const char *run_id)
@@ -562,7 +838,8 @@ s_drive (sc_daemon_t *self, const char *run_id)
     }
     res = lb_pg_query (self->db,
         "select name, service, array_to_json(needs)::text, params::text, timeout_s, attempts, needs_gpu, state, "
-        "  submission, coalesce(job_id, ''), coalesce(extract(epoch from now() - submitted_at), 0), outputs::text "
+        "  submission, coalesce(job_id, ''), coalesce(extract(epoch from now() - submitted_at), 0), outputs::text, "
+        "  ranks, group_try, coalesce(rank_jobs::text, '') "
         "from sched_steps where run_id = $1 order by ord", 1, id_param);
     if (!res)
         goto rollback;
@@ -587,6 +864,9 @@ s_drive (sc_daemon_t *self, const char *run_id)
         step->job_id = lb_xstrdup (PQgetvalue (res, i, 9));
         step->submitted_age = atof (PQgetvalue (res, i, 10));
         step->outputs = lb_xstrdup (PQgetvalue (res, i, 11));
+        step->ranks = atoi (PQgetvalue (res, i, 12));
+        step->group_try = atoi (PQgetvalue (res, i, 13));
+        step->rank_jobs = lb_xstrdup (PQgetvalue (res, i, 14));
     }
     PQclear (res);
 
@@ -602,12 +882,17 @@ s_drive (sc_daemon_t *self, const char *run_id)
                                   "where run_id = $1 and name = $2", 2, row);
             free (step->state);
             step->state = lb_xstrdup ("cancelled");
-            to_close = lb_xrealloc (to_close, (close_count + 1) * sizeof (char *));
-            to_close [close_count++] = lb_xstrdup (step->job_id);
+            s_close_later (&to_close, &close_count, step->job_id);
+            s_close_ranks (&to_close, &close_count, step);
             continue;
         }
         if (self->broker_failed)
             break;              //  one timeout per tick is enough
+        if (step->ranks > 1) {
+            if (s_drive_group (self, run_id, steps, count, step, &to_close, &close_count))
+                break;          //  the broker is away: try again next tick
+            continue;
+        }
         pr_result_t *result = NULL;
         int rc = sc_broker_reply (self->broker, step->job_id, &result);
         if (rc < 0) {
@@ -667,7 +952,7 @@ s_drive (sc_daemon_t *self, const char *run_id)
             }
             if (!ready)
                 continue;
-            if (s_submit (self, run_id, steps, count, step))
+            if (s_submit (self, run_id, steps, count, step, 1))
                 break;
             in_flight++;
         }

@@ -1,5 +1,6 @@
 /*  sc_pipeline.c - pipeline definitions from INI files, checked as a DAG. */
 #include "sc_pipeline.h"
+#include "pr_rank.h"
 #include "lb_config.h"
 #include "lb_mem.h"
 #include "lb_selftest.h"
@@ -187,10 +188,27 @@ s_set (sc_pipeline_t *self, const char *section, const char *key, const char *va
             }
         }
         else
-        if (strncmp (key, "param.", 6) == 0 && s_valid_name (key + 6))
-            pr_kv_set_str (&step->params, key + 6, value);
+        if (strcmp (key, "ranks") == 0) {
+            int64_t n;
+            if (lb_config_parse_int (value, &n) || n < 1 || n > PR_RANK_MAX) {
+                s_err (why, why_size, "ranks: '%s' is not a number from 1 to %d", value, PR_RANK_MAX);
+                return -1;
+            }
+            step->ranks = (int) n;
+        }
+        else
+        if (strncmp (key, "param.", 6) == 0 && s_valid_name (key + 6)) {
+            //  The group fields are the scheduler's to set (pr_rank.h).
+            const char *pname = key + 6;
+            if (strcmp (pname, "rank") == 0 || strcmp (pname, "ranks") == 0
+            ||  strcmp (pname, "group") == 0 || strcmp (pname, "nccl_id") == 0) {
+                s_err (why, why_size, "param.%s: reserved (the scheduler sets it for a step with ranks = N)", pname);
+                return -1;
+            }
+            pr_kv_set_str (&step->params, pname, value);
+        }
         else {
-            s_err (why, why_size, "unknown key '%s' in [%s] (service, needs, timeout, attempts, gpu, param.NAME)", key, section);
+            s_err (why, why_size, "unknown key '%s' in [%s] (service, needs, timeout, attempts, gpu, ranks, param.NAME)", key, section);
             return -1;
         }
         return 0;
@@ -242,6 +260,8 @@ s_check (sc_pipeline_t *self, const char *path, char *err, size_t err_size)
             s_err (err, err_size, "%s: [step.%s] has no service", path, step->name);
             return -1;
         }
+        if (step->ranks > 1)
+            step->gpu = true;           //  NCCL ranks run on GPU trainers only
         for (size_t k = 0; k < step->needs_count; k++) {
             if (!s_step (self, step->needs [k])) {
                 s_err (err, err_size, "%s: step '%s' needs '%s', which is not a step of %s",
@@ -351,6 +371,7 @@ sc_pipeline_load (const char *path, char *err, size_t err_size)
                 memset (step, 0, sizeof *step);
                 step->name = lb_xstrdup (name + 5);
                 step->attempts = 3;
+                step->ranks = 1;
             }
             snprintf (section, sizeof section, "%s", name);
             continue;
@@ -618,9 +639,13 @@ sc_pipeline_test (bool verbose)
         "service = sleep\n"
         "needs = a\n"
         "gpu = yes\n"
+        "[step.b3]\n"
+        "service = train\n"
+        "needs = a\n"
+        "ranks = 4\n"
         "[step.c]\n"
         "service = echo\n"
-        "needs = b1, b2\n");
+        "needs = b1, b2, b3\n");
     sc_pipeline_t *p = sc_pipeline_load (path, err, sizeof err);
     if (!p)
         printf ("%s\n", err);
@@ -630,9 +655,12 @@ sc_pipeline_test (bool verbose)
     assert (sc_pipeline_schedule (p));
     assert (sc_pipeline_overlap (p) == SC_OVERLAP_QUEUE);
     assert (sc_pipeline_catchup (p) == 600);
-    assert (sc_pipeline_step_count (p) == 4);
-    const sc_step_def_t *c = sc_pipeline_step (p, 3);
-    assert (strcmp (c->name, "c") == 0 && c->needs_count == 2);
+    assert (sc_pipeline_step_count (p) == 5);
+    const sc_step_def_t *c = sc_pipeline_step (p, 4);
+    assert (strcmp (c->name, "c") == 0 && c->needs_count == 3);
+    assert (c->ranks == 1 && !c->gpu);
+    //  ranks > 1: a group of GPU jobs
+    assert (sc_pipeline_step (p, 3)->ranks == 4 && sc_pipeline_step (p, 3)->gpu);
     assert (strcmp (c->needs [1], "b2") == 0);
     assert (sc_pipeline_step (p, 1)->timeout == 60 && sc_pipeline_step (p, 1)->attempts == 2);
     assert (sc_pipeline_step (p, 2)->gpu);
@@ -677,6 +705,11 @@ sc_pipeline_test (bool verbose)
         { "[pipeline]\ndescription = nothing\n", "no [step.NAME] sections" },
         { "[pipeline]\ntimezone = Nowhere/City\n[step.a]\nservice = x\n", "timezone: time zone 'Nowhere/City'" },
         { "service = x\n", "bad.conf:1: 'service' is outside any section" },
+        { "[step.a]\nservice = x\nranks = 0\n", "bad.conf:3: ranks: '0' is not a number from 1 to 64" },
+        { "[step.a]\nservice = x\nranks = 65\n", "ranks: '65' is not a number from 1 to 64" },
+        { "[step.a]\nservice = x\nranks = four\n", "ranks: 'four'" },
+        { "[step.a]\nservice = x\nparam.rank = 1\n", "bad.conf:3: param.rank: reserved" },
+        { "[step.a]\nservice = x\nparam.nccl_id = 00\n", "param.nccl_id: reserved" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
         path = s_write (dir, "bad", bad [i].text);

@@ -19,6 +19,8 @@
         timeout = 30m                   # the job's deadline (0: none)
         attempts = 3                    # broker attempts before the step fails
         gpu = false                     # needs_gpu in the envelope
+        ranks = 1                       # N > 1: N jobs, one per rank of a data-parallel
+                                        # NCCL group (pr_rank.h); implies gpu = true
         param.rows = 100000             # a job parameter; ${seed} is replaced by a pipeline param
 
     Every error names the file and line and says why; the steps must form a DAG
@@ -44,6 +46,7 @@ typedef struct {
     double timeout;         //  seconds, 0 = none
     int attempts;
     bool gpu;
+    int ranks;              //  1, or the ranks of a training group (implies gpu)
 } sc_step_def_t;
 
 typedef struct _sc_pipeline_t sc_pipeline_t;

@@ -109,16 +109,17 @@ sc_store_enqueue (PGconn *db, sc_pipeline_t *pipeline, const pr_kv_t *params,
         for (size_t k = 0; k < step->needs_count; k++)
             used += (size_t) snprintf (needs + used, cap - used, "%s%s", k ? "," : "", step->needs [k]);
         snprintf (needs + used, cap - used, "}");
-        char ord [32], timeout [32], attempts [16];
+        char ord [32], timeout [32], attempts [16], ranks [16];
         snprintf (ord, sizeof ord, "%zu", i);
         snprintf (timeout, sizeof timeout, "%.3f", step->timeout);
         snprintf (attempts, sizeof attempts, "%d", step->attempts);
+        snprintf (ranks, sizeof ranks, "%d", step->ranks > 1 ? step->ranks : 1);
         const char *step_row [] = { id, step->name, ord, step->service, needs, step_params, timeout,
-                                    attempts, step->gpu ? "true" : "false" };
+                                    attempts, step->gpu ? "true" : "false", ranks };
         int failed = lb_pg_exec (db,
-            "insert into sched_steps (run_id, name, ord, service, needs, params, timeout_s, attempts, needs_gpu) "
-            "values ($1, $2, $3::int, $4, $5::text[], $6::jsonb, $7::double precision, $8::int, $9::boolean)",
-            9, step_row);
+            "insert into sched_steps (run_id, name, ord, service, needs, params, timeout_s, attempts, needs_gpu, ranks) "
+            "values ($1, $2, $3::int, $4, $5::text[], $6::jsonb, $7::double precision, $8::int, $9::boolean, $10::int)",
+            10, step_row);
         free (needs);
         free (step_params);
         if (failed) {

@@ -36,4 +36,17 @@ expect_fail "not one of" -f svm -d "$T_TMP/ds.pdset"
 expect_fail "cannot open" -f xgboost -d "$T_TMP/none.pdset"
 head -c 5000 "$T_TMP/ds.pdset" > "$T_TMP/cut.pdset"
 expect_fail "bad_dataset" -f xgboost -d "$T_TMP/cut.pdset"
+# Data-parallel fields (docs/train.md "Several GPUs"): bad values, and GPU-only jobs here.
+expect_fail "param rank: 2 is outside 0..1" -f mlp -d "$T_TMP/ds.pdset" -p ranks=2 -p rank=2 -p group=g
+expect_fail "param nccl_id: 4 characters, not 256 hex digits" -f mlp -d "$T_TMP/ds.pdset" -p ranks=2 -p rank=1 -p group=g -p nccl_id=abcd
+expect_fail "param nccl_id: missing" -f mlp -d "$T_TMP/ds.pdset" -p ranks=2 -p rank=1 -p group=g
+expect_fail "NCCL is for mlp and transformer" -f rf -d "$T_TMP/ds.pdset" -p gpus=2
+# Built with nvcc, NCCL is linked, and rank 0's first act (making the unique id) runs without a GPU.
+if "$W" gpu | grep -q "^nccl [0-9]"; then
+    "$W" gpu | grep -q "^nccl_id ok" || t_fail "ncclGetUniqueId failed: $("$W" gpu | grep nccl_id)"
+fi
+if [ "$("$W" gpu | awk '$1 == "gpus" {print $2}')" = 0 ]; then
+    expect_fail "no_gpu.*needs several GPUs" -f mlp -d "$T_TMP/ds.pdset" -p gpus=2
+    expect_fail "no_gpu.*rank of an NCCL group" -f mlp -d "$T_TMP/ds.pdset" -p ranks=2 -p rank=0 -p group=g
+fi
 echo "worker-train: GPU refusal, determinism and bad inputs ok"

@@ -34,6 +34,7 @@ struct _wk_job_t {
     char **param_text;          //  text of each param, in params order
     pr_kv_t outputs;
     pr_kv_t metrics;
+    pr_kv_t announced;          //  wk_job_announce: sent with every progress
     char *error_code;
     char *error_message;
     lb_config_t *config;        //  borrowed, read-only
@@ -197,6 +198,8 @@ wk_job_progress (wk_job_t *job, double percent, const char *stage, const char *f
     pr_progress_t *progress = pr_progress_new (job->job->id, percent, stage ? stage : "", message);
     for (size_t i = 0; i < job->metrics.count; i++)
         pr_kv_set_real (&progress->metrics, job->metrics.entries [i].key, job->metrics.entries [i].d);
+    for (size_t i = 0; i < job->announced.count; i++)
+        pr_kv_set_str (&progress->outputs, job->announced.entries [i].key, job->announced.entries [i].s);
     size_t size;
     uint8_t *body = pr_progress_encode (progress, &size);
     pr_progress_destroy (&progress);
@@ -209,6 +212,14 @@ wk_job_output (wk_job_t *job, const char *name, const char *uri)
 {
     assert (name && uri);
     pr_kv_set_str (&job->outputs, name, uri);
+}
+
+void
+wk_job_announce (wk_job_t *job, const char *name, const char *value)
+{
+    assert (name && value);
+    pr_kv_set_str (&job->announced, name, value);
+    job->last_progress_us = 0;      //  the next progress goes out at once
 }
 
 void
@@ -245,6 +256,7 @@ s_job_destroy (wk_job_t **job_p)
     pr_job_destroy (&job->job);
     pr_kv_release (&job->outputs);
     pr_kv_release (&job->metrics);
+    pr_kv_release (&job->announced);
     free (job->error_code);
     free (job->error_message);
     zsock_destroy (&job->pipe);
@@ -800,6 +812,7 @@ s_test_handler (wk_job_t *job, void *arg)
         wk_job_error (job, "told_to", "failing as asked");
         return WK_FAIL;
     }
+    wk_job_announce (job, "token", "t1");       //  in every progress, not in the result
     int64_t start = lb_clock_mono_us ();
     while (lb_clock_mono_us () - start < ms * 1000) {
         if (wk_job_stopping (job) && mode && strcmp (mode, "stubborn") != 0) {
@@ -922,13 +935,14 @@ s_test_final (zsock_t *router, int timeout_ms, int *heartbeats, int *partials)
             pr_progress_t *progress = pr_progress_decode (zframe_data (body), zframe_size (body), why, sizeof why);
             assert (progress);
             assert (progress->percent >= 0 && progress->percent <= 100);
+            assert (pr_kv_str (&progress->outputs, "token") && strcmp (pr_kv_str (&progress->outputs, "token"), "t1") == 0);
             pr_progress_destroy (&progress);
             (*partials)++;
         }
         else {
             assert (command == S_FINAL);
             result = pr_result_decode (zframe_data (body), zframe_size (body), why, sizeof why);
-            assert (result);
+            assert (result && !pr_kv_find (&result->outputs, "token"));
         }
         free (address);
         zframe_destroy (&empty);

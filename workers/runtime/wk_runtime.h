@@ -164,6 +164,13 @@ void wk_job_progress (wk_job_t *job, double percent, const char *stage,
 //  result. Names are unique; a second call with a name replaces the URI.
 void wk_job_output (wk_job_t *job, const char *name, const char *uri);
 
+//  Hands out a value while the job still runs: it travels in every later
+//  progress report (progress.outputs, pr_job.h), not in the result, and the
+//  next wk_job_progress is sent at once (not coalesced). The scheduler reads
+//  it from the broker (mmi.job keeps the last progress): a training group's
+//  rank 0 hands out its NCCL id this way (docs/train.md).
+void wk_job_announce (wk_job_t *job, const char *name, const char *value);
+
 //  Records a named metric (shown with progress and sent with the result).
 //  A second call with a name replaces the value.
 void wk_job_metric (wk_job_t *job, const char *name, double value);

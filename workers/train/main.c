@@ -68,6 +68,40 @@ s_job_metric (void *arg, const char *name, double value)
     wk_job_metric (arg, name, value);
 }
 
+static void
+s_job_announce (void *arg, const char *name, const char *value)
+{
+    wk_job_announce (arg, name, value);
+}
+
+//  NCCL for data-parallel training (docs/train.md "Several GPUs").
+static int
+s_nccl_id (void *arg, unsigned char *id, char *why, size_t why_size)
+{
+    (void) arg;
+#ifdef KN_HAVE_CUDA
+    return kn_gpu_nccl_id (id, why, why_size);
+#else
+    (void) id;
+    snprintf (why, why_size, "built without CUDA and NCCL");
+    return -1;
+#endif
+}
+
+static kn_backend_t *
+s_nccl_backend (void *arg, int device, const unsigned char *id, int nranks, int rank,
+                int timeout_ms, char *why, size_t why_size)
+{
+    (void) arg;
+#ifdef KN_HAVE_CUDA
+    return kn_gpu_new_nccl (device, id, nranks, rank, timeout_ms, why, why_size);
+#else
+    (void) device, (void) id, (void) nranks, (void) rank, (void) timeout_ms;
+    snprintf (why, why_size, "built without CUDA and NCCL");
+    return NULL;
+#endif
+}
+
 static bool
 s_job_stopping (void *arg)
 {
@@ -90,13 +124,15 @@ s_handle (wk_job_t *job, void *arg)
     wk_tjob_req_t req = { .config = wk_job_config (job), .run = wk_job_run (job),
                           .step = wk_job_step (job), .needs_gpu = wk_job_needs_gpu (job),
                           .gpus = gpus, .gpu_why = why, .gpu_backend = s_gpu_backend,
+                          .nccl_id = s_nccl_id, .nccl_backend = s_nccl_backend,
                           .nparams = (size_t) n, .names = names, .values = values };
-    wk_tjob_io_t io = { s_job_progress, s_job_metric, s_job_stopping, job };
+    wk_tjob_io_t io = { s_job_progress, s_job_metric, s_job_stopping, job, s_job_announce };
     char *uri = NULL, code [64] = "", err [1024] = "";
     wk_status_t status = wk_tjob_run (&req, &io, &uri, code, sizeof code, err, sizeof err);
-    if (status == WK_DONE)
-        wk_job_output (job, "model", uri);
+    if (status == WK_DONE && uri)
+        wk_job_output (job, "model", uri);       //  none from ranks 1..N-1 of a group
     else
+    if (status != WK_DONE)
         wk_job_error (job, code, "%s", err);
     free (uri);
     free (names);
@@ -238,9 +274,10 @@ s_fit (int argc, char **argv)
     char why [256] = "";
     int gpus = s_gpus (why, sizeof why);
     wk_tjob_req_t req = { .config = config, .run = run, .step = step, .gpus = gpus, .gpu_why = why,
-                          .gpu_backend = s_gpu_backend, .nparams = n, .names = names, .values = values };
+                          .gpu_backend = s_gpu_backend, .nccl_id = s_nccl_id, .nccl_backend = s_nccl_backend,
+                          .nparams = n, .names = names, .values = values };
     json_t *collected = json_object ();
-    wk_tjob_io_t io = { s_cli_progress, s_cli_metric, NULL, collected };
+    wk_tjob_io_t io = { s_cli_progress, s_cli_metric, NULL, collected, NULL };
     char *uri = NULL, code [64], err [1024];
     wk_status_t status = wk_tjob_run (&req, &io, &uri, code, sizeof code, err, sizeof err);
     if (status == WK_DONE) {
@@ -249,7 +286,7 @@ s_fit (int argc, char **argv)
         if (metrics)
             json_object_foreach (collected, key, value)
                 printf ("%s %.10g\n", key, json_real_value (value));
-        printf ("%s\n", uri);
+        printf ("%s\n", uri ? uri : "(no model: rank 0 of the group stores it)");
         rc = 0;
     }
     else {
@@ -382,6 +419,23 @@ main (int argc, char **argv)
         printf ("gpus %d%s%s%s\nxgboost_gpu %s%s%s\nservice %s\n", gpus, gpus ? "" : " (",
                 gpus ? "" : why, gpus ? "" : ")", xgb ? "yes" : "no (", xgb ? "" : xwhy,
                 xgb ? "" : ")", gpus ? "train.gpu" : "train");
+        char nccl [128];
+#ifdef KN_HAVE_CUDA
+        if (kn_gpu_nccl_version (nccl, sizeof nccl) == 0) {
+            printf ("nccl %s (data-parallel nets: gpus = N, or ranks across trainers)\n", nccl);
+            //  What a group's rank 0 does first; needs no GPU.
+            unsigned char id [KN_NCCL_ID_BYTES];
+            if (kn_gpu_nccl_id (id, nccl, sizeof nccl) == 0)
+                printf ("nccl_id ok (ncclGetUniqueId opened a bootstrap root in this process)\n");
+            else
+                printf ("nccl_id failed (%s)\n", nccl);
+        }
+        else
+            printf ("nccl no (%s)\n", nccl);
+#else
+        snprintf (nccl, sizeof nccl, "built without CUDA and NCCL");
+        printf ("nccl no (%s)\n", nccl);
+#endif
         if (!gpus)
             printf ("note: no GPU, so this trainer serves 'train' only and refuses jobs that need one\n");
         return 0;

@@ -72,6 +72,14 @@ typedef struct {
     //  A checkpoint body to resume from (wk_tckpt_decode's body), or NULL.
     const uint8_t *resume;
     size_t resume_size;
+    //  Data-parallel training of the nets (docs/train.md "Several GPUs"):
+    //  a backend already made for this rank (kn_gpu_new_nccl; borrowed, used
+    //  instead of gpu_backend and the CPU), and this rank's place in the
+    //  group. Every rank trains on its shard (pr_rank_shard) of every global
+    //  batch; the group agrees on stopping and on the validation figures
+    //  through the backend's all-reduce. NULL / 0 ranks: alone.
+    struct kn_backend_s *backend;
+    int rank, nranks;
 } wk_tctx_t;
 
 //  Checks the labels for the task: binary labels are 0 or 1 and both

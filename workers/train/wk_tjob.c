@@ -2,6 +2,7 @@
 #include "wk_tjob.h"
 #include "wk_tdata.h"
 #include "wk_tens.h"
+#include "wk_tgroup.h"
 #include "wk_tnet.h"
 #include "wk_tparams.h"
 #include "wk_txgb.h"
@@ -11,6 +12,7 @@
 #include "lb_mem.h"
 #include "lb_model.h"
 #include "lb_selftest.h"
+#include "pr_rank.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -55,7 +57,10 @@ s_reserved (const char *name)
 {
     return strcmp (name, "family") == 0 || strcmp (name, "model") == 0
         || strcmp (name, "dataset") == 0 || strcmp (name, "seed") == 0
-        || strcmp (name, "members") == 0 || strchr (name, '.') != NULL;
+        || strcmp (name, "members") == 0 || strchr (name, '.') != NULL
+        || strcmp (name, "rank") == 0 || strcmp (name, "ranks") == 0
+        || strcmp (name, "group") == 0 || strcmp (name, "nccl_id") == 0
+        || strcmp (name, "gpus") == 0;
 }
 
 //  Returns the values of every "STEP.<output>" key, sorted by key, as a new
@@ -148,11 +153,16 @@ s_read (lb_artifact_t *store, const char *where, uint8_t **data, size_t *size,
 
 static void
 s_fingerprint (s_job_t *job, const char *dataset_hex, const json_t *params, uint64_t seed,
-               int nthread)
+               int nthread, int nranks)
 {
+    //  A group's shards change the arithmetic: its size is part of the key
+    //  (and absent for one rank, so earlier checkpoints still match).
     char *ptext = json_dumps (params, JSON_COMPACT | JSON_SORT_KEYS);
-    char *text = lb_xasprintf ("v1|%s|%s|%s|%llu|%d", lb_model_family_name (job->family),
-                               dataset_hex, ptext, (unsigned long long) seed, nthread);
+    char ranks [32] = "";
+    if (nranks > 1)
+        snprintf (ranks, sizeof ranks, "|ranks=%d", nranks);
+    char *text = lb_xasprintf ("v1|%s|%s|%s|%llu|%d%s", lb_model_family_name (job->family),
+                               dataset_hex, ptext, (unsigned long long) seed, nthread, ranks);
     crypto_hash_sha256 (job->fingerprint, (const uint8_t *) text, strlen (text));
     free (text);
     free (ptext);
@@ -449,17 +459,75 @@ wk_tjob_run (const wk_tjob_req_t *req, const wk_tjob_io_t *io, char **model_uri,
         goto out;
     }
 
+    //  A training group (pr_rank.h) or several GPUs in this trainer.
+    pr_rank_t grp;
+    int want_gpus = 1;
+    {
+        pr_kv_t kv = { 0 };
+        for (size_t i = 0; i < req->nparams; i++)
+            pr_kv_set_str (&kv, req->names [i], req->values [i]);
+        char gerr [256];
+        int grc = pr_rank_parse (&kv, &grp, gerr, sizeof gerr);
+        pr_kv_release (&kv);
+        if (grc) {
+            snprintf (err, err_size, "param %s", gerr);
+            status = s_fail (WK_FAIL, code, code_size, "bad_params");
+            goto out;
+        }
+    }
+    const char *gpus_text = s_param (req, "gpus");
+    if (gpus_text) {
+        int64_t v;
+        if (lb_config_parse_int (gpus_text, &v) || v < 1 || v > PR_RANK_MAX) {
+            snprintf (err, err_size, "param gpus: '%s' is not an integer from 1 to %d", gpus_text,
+                      PR_RANK_MAX);
+            status = s_fail (WK_FAIL, code, code_size, "bad_params");
+            goto out;
+        }
+        want_gpus = (int) v;
+    }
+    bool parallel = grp.ranks > 1 || want_gpus > 1;
+    if (parallel && job.family != LB_MODEL_MLP && job.family != LB_MODEL_TRANSFORMER) {
+        snprintf (err, err_size, "param %s: %s trains on one device; data-parallel training over "
+                  "NCCL is for mlp and transformer", grp.ranks > 1 ? "ranks" : "gpus", family_name);
+        status = s_fail (WK_FAIL, code, code_size, "bad_params");
+        goto out;
+    }
+    if (grp.ranks > 1 && want_gpus > 1) {
+        snprintf (err, err_size, "param gpus: %d with ranks = %d: a job is one rank of a group "
+                  "across trainers or a group of its own, not both", want_gpus, grp.ranks);
+        status = s_fail (WK_FAIL, code, code_size, "bad_params");
+        goto out;
+    }
+
     //  GPU: a job that asks for one must have one here.
     int gpus = req->gpus;
     const char *why = req->gpu_why ? req->gpu_why : "no GPU found";
     const char *gpu_mode = lb_config_str (req->config, "train.gpu");
-    if (req->needs_gpu && gpus == 0) {
-        snprintf (err, err_size, "the job needs a GPU and this trainer has none (%s); GPU jobs go "
-                  "to the service train.gpu", why);
+    if (gpus > 0 && strcmp (gpu_mode, "off") == 0) {
+        gpus = 0;
+        why = "train.gpu = off";
+    }
+    if ((req->needs_gpu || parallel) && gpus == 0) {
+        snprintf (err, err_size, "the job needs %s and this trainer has none (%s); GPU jobs go "
+                  "to the service train.gpu", grp.ranks > 1 ? "a GPU (it is rank of an NCCL group)"
+                  : want_gpus > 1 ? "several GPUs" : "a GPU", why);
         status = s_fail (WK_FAIL, code, code_size, "no_gpu");
         goto out;
     }
-    bool use_gpu = gpus > 0 && strcmp (gpu_mode, "off") != 0;
+    if (parallel && (!req->nccl_id || !req->nccl_backend)) {
+        snprintf (err, err_size, "the job trains over NCCL and this trainer was built without it");
+        status = s_fail (WK_FAIL, code, code_size, "no_gpu");
+        goto out;
+    }
+    if (want_gpus > 1 && want_gpus > gpus) {
+        //  Another GPU trainer may have enough: worth a retry elsewhere.
+        snprintf (err, err_size, "param gpus: %d, and this trainer has %d GPU%s", want_gpus, gpus,
+                  gpus == 1 ? "" : "s");
+        status = s_fail (WK_RETRY, code, code_size, "too_few_gpus");
+        goto out;
+    }
+    bool use_gpu = gpus > 0;
 
     //  The dataset.
     job.store = lb_artifact_new (lb_config_str (req->config, "artifacts.root"));
@@ -538,13 +606,15 @@ wk_tjob_run (const wk_tjob_req_t *req, const wk_tjob_io_t *io, char **model_uri,
                       .checkpoint_every_s = lb_config_seconds (req->config, "train.checkpoint_every"),
                       .progress = s_progress, .metric = s_metric, .stopping = s_stopping,
                       .arg = &job };
-    s_fingerprint (&job, ds_hex, params, seed, nthread);
+    s_fingerprint (&job, ds_hex, params, seed, nthread, grp.ranks > 1 ? grp.ranks : want_gpus);
     if (req->run && req->step && ctx.checkpoint_every_s > 0) {
         char *run = s_safe (req->run), *step = s_safe (req->step);
         job.pointer = lb_xasprintf ("%s/checkpoints/%s/%s.uri", lb_artifact_root (job.store), run, step);
         free (run);
         free (step);
-        ctx.checkpoint = s_checkpoint_put;
+        //  Every rank resumes from the group's checkpoint; rank 0 writes them.
+        if (grp.rank == 0)
+            ctx.checkpoint = s_checkpoint_put;
         if (s_checkpoint_get (&job, &ckpt_image, &ctx.resume, &ctx.resume_size) == 1 && io->progress)
             io->progress (io->arg, 0, "resume", "resuming from the last checkpoint");
     }
@@ -588,7 +658,11 @@ wk_tjob_run (const wk_tjob_req_t *req, const wk_tjob_io_t *io, char **model_uri,
         case LB_MODEL_TRANSFORMER:
             ctx.gpu = use_gpu && req->gpu_backend;
             ctx.gpu_backend = req->gpu_backend;
-            rc = wk_tnet_train (job.family, &data, params, &ctx, &model, terr, sizeof terr);
+            if (parallel)
+                rc = wk_tgroup_job (req, io, job.family, &grp, want_gpus, &data, params, &ctx, &model, terr,
+                                    sizeof terr);
+            else
+                rc = wk_tnet_train (job.family, &data, params, &ctx, &model, terr, sizeof terr);
             break;
     }
     if (rc != WK_T_OK) {
@@ -603,6 +677,17 @@ wk_tjob_run (const wk_tjob_req_t *req, const wk_tjob_io_t *io, char **model_uri,
         goto out;
     }
 
+    if (grp.rank > 0) {
+        //  Rank 0 stores the group's model (the same parameters).
+        lb_log_info ("rank %d of %d of group %s done; rank 0 stores the model", grp.rank, grp.ranks,
+                     grp.group);
+        if (io->metric)
+            io->metric (io->arg, "fit_seconds", (double) (lb_clock_mono (&clock) - job.started) / 1e6);
+        *model_uri = NULL;
+        status = WK_DONE;
+        snprintf (code, code_size, "%s", "");
+        goto out;
+    }
     //  The artifact.
     lb_model_set_info (model, "dataset", dataset);
     lb_model_set_info (model, "dataset_sha256", ds_hex);
@@ -724,7 +809,7 @@ s_run (lb_config_t *config, const char *run, const char *const *names, const cha
 {
     wk_tjob_req_t req = { .config = config, .run = run, .step = run ? "train_xgboost" : NULL,
                           .nparams = n, .names = names, .values = values };
-    wk_tjob_io_t io = { s_io_progress, s_io_metric, s_io_stopping, probe };
+    wk_tjob_io_t io = { s_io_progress, s_io_metric, s_io_stopping, probe, NULL };
     char err [512] = "";
     free (*uri);
     *uri = NULL;

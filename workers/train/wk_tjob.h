@@ -39,6 +39,9 @@ typedef struct {
     void (*metric) (void *arg, const char *name, double value);
     bool (*stopping) (void *arg);
     void *arg;
+    //  Hands out a value while the job runs (wk_job_announce): a training
+    //  group's rank 0 hands out its NCCL id this way. May be NULL.
+    void (*announce) (void *arg, const char *name, const char *value);
 } wk_tjob_io_t;
 
 typedef struct {
@@ -49,11 +52,26 @@ typedef struct {
     const char *gpu_why;            //  why there are none, or NULL
     //  Makes a GPU backend for the nets (only worker-train links CUDA).
     struct kn_backend_s *(*gpu_backend) (char *why, size_t why_size);
+    //  NCCL (worker-train built with nvcc; NULL elsewhere): makes a group's
+    //  unique id (PR_RANK_ID_BYTES, in this process: rank 0 only), and rank
+    //  `rank`'s backend on `device`, which blocks until the group formed or
+    //  timeout_ms passed (kn_gpu_nccl_id, kn_gpu_new_nccl).
+    //  nccl_arg is their first argument.
+    int (*nccl_id) (void *arg, unsigned char *id, char *why, size_t why_size);
+    struct kn_backend_s *(*nccl_backend) (void *arg, int device, const unsigned char *id, int nranks,
+                                          int rank, int timeout_ms, char *why, size_t why_size);
+    void *nccl_arg;
     size_t nparams;
     const char *const *names;       //  the job's parameters
     const char *const *values;
 } wk_tjob_req_t;
 
+//  Group fields (pr_rank.h: ranks, rank, group, nccl_id) and `gpus` (ranks
+//  as threads of this trainer, one device each) make the nets train
+//  data-parallel over NCCL (docs/train.md "Several GPUs"); they need a GPU
+//  trainer, else "no_gpu". Rank 0 stores the model; ranks 1..N-1 return
+//  WK_DONE with *model_uri NULL.
+//
 //  Runs the job. Returns WK_DONE with *model_uri (caller frees), or WK_FAIL
 //  (bad parameters or data: code "bad_params", "bad_dataset", "no_gpu", ...)
 //  or WK_RETRY (stopped, store or library failure), with code and a message

@@ -1,5 +1,6 @@
 /*  wk_tnet.c - mlp and transformer on our kernels (see wk_tnet.h). */
 #include "wk_tnet.h"
+#include "pr_rank.h"
 #include "wk_tparams.h"
 #include "wk_tprobe.h"
 #include "kn_model.h"
@@ -220,6 +221,43 @@ s_resume (kn_model_t *net, const wk_tctx_t *ctx, int epochs, int *start, int *be
     return 0;
 }
 
+//  The group's mean of two figures (every rank gets the same two floats).
+//  0, or -1 when the all-reduce failed (be->error says why).
+static int
+s_group_mean2 (kn_backend_t *be, float *dev, double *a, double *b)
+{
+    float host [2] = { (float) *a, (float) *b };
+    if (be->upload (be, dev, host, 2) || be->allreduce_mean (be, dev, 2)
+    ||  be->download (be, host, dev, 2) || kn_backend_sync (be))
+        return -1;
+    *a = host [0];
+    *b = host [1];
+    return 0;
+}
+
+//  Before each step of a group: stops every rank when any rank is asked to
+//  stop. Returns 0 to go on, or 1 with *rc and err set (stopped, or the
+//  all-reduce failed: a lost rank is noticed here at the latest).
+static int
+s_group_stop (kn_model_t *net, kn_backend_t *be, const wk_tctx_t *ctx, float *dev, int epoch,
+              int epochs, char *err, size_t err_size, wk_tresult_t *rc)
+{
+    (void) net;
+    double stop = ctx->stopping && ctx->stopping (ctx->arg) ? 1 : 0, unused = 0;
+    if (s_group_mean2 (be, dev, &stop, &unused)) {
+        snprintf (err, err_size, "epoch %d: agreeing on stopping: %s", epoch + 1, be->error);
+        *rc = WK_T_FAILED;
+        return 1;
+    }
+    if (stop > 0) {
+        snprintf (err, err_size, "stopped in epoch %d of %d (resumes from the last checkpoint)",
+                  epoch + 1, epochs);
+        *rc = WK_T_STOPPED;
+        return 1;
+    }
+    return 0;
+}
+
 wk_tresult_t
 wk_tnet_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *params,
                const wk_tctx_t *ctx, lb_model_t **model_p, char *err, size_t err_size)
@@ -231,6 +269,7 @@ wk_tnet_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *p
     size_t cols = data->cols;
     s_split_t tr = { 0 }, va = { 0 };
     kn_backend_t *be = NULL;
+    float *g_dev = NULL;            //  2 floats for the group's agreements
     kn_model_t *net = NULL;
     lb_model_t *model = NULL;
     float *X = NULL, *Y = NULL, *best = NULL, *vpred = NULL, *mean = NULL, *scale = NULL;
@@ -298,7 +337,13 @@ wk_tnet_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *p
                  "validation", data->names, &va, err, err_size))
         goto out;
 
-    //  The backend: the GPU when asked and it comes up, else the CPU.
+    //  The backend: the group's when given, the GPU when asked and it comes
+    //  up, else the CPU.
+    int nranks = ctx->nranks > 1 ? ctx->nranks : 1, rank = nranks > 1 ? ctx->rank : 0;
+    assert (nranks == 1 || (ctx->backend && ctx->backend->allreduce_mean && rank >= 0 && rank < nranks));
+    if (ctx->backend)
+        be = ctx->backend;
+    else
     if (ctx->gpu && ctx->gpu_backend) {
         be = ctx->gpu_backend (why, sizeof why);
         if (!be)
@@ -312,6 +357,14 @@ wk_tnet_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *p
         snprintf (err, err_size, "network: %s", why);
         rc = WK_T_FAILED;
         goto out;
+    }
+    if (nranks > 1) {
+        g_dev = be->alloc (be, 2);
+        if (!g_dev) {
+            snprintf (err, err_size, "network: %s", be->error);
+            rc = WK_T_FAILED;
+            goto out;
+        }
     }
     s_shape_t sh = { .data = data, .mlp = cfg.arch == KN_ARCH_MLP, .window = cfg.window,
                      .in_size = kn_model_in_size (net) };
@@ -357,16 +410,26 @@ wk_tnet_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *p
         double sum = 0;
         int64_t epoch_t0 = lb_clock_mono (&ctx->clock);
         for (size_t b = 0; b < per_epoch; b += (size_t) batch) {
-            if (ctx->stopping && ctx->stopping (ctx->arg)) {
+            if (nranks == 1 && ctx->stopping && ctx->stopping (ctx->arg)) {
                 snprintf (err, err_size, "stopped in epoch %d of %d (resumes from the last checkpoint)",
                           epoch + 1, epochs);
                 rc = WK_T_STOPPED;
                 goto out;
             }
             size_t n = per_epoch - b < (size_t) batch ? per_epoch - b : (size_t) batch;
-            s_batch (&sh, &tr, order + b, n, X, Y);
+            //  This rank's shard of the global batch; a last batch smaller
+            //  than the group is skipped by every rank alike.
+            size_t lo = 0, hi = n;
+            if (nranks > 1) {
+                if (n < (size_t) nranks)
+                    break;
+                pr_rank_shard (n, rank, nranks, &lo, &hi);
+                if (s_group_stop (net, be, ctx, g_dev, epoch, epochs, err, err_size, &rc))
+                    goto out;
+            }
+            s_batch (&sh, &tr, order + b + lo, hi - lo, X, Y);
             float loss;
-            if (kn_model_train_step (net, &opt, X, Y, (int) n, &loss)) {
+            if (kn_model_train_step (net, &opt, X, Y, (int) (hi - lo), &loss)) {
                 snprintf (err, err_size, "epoch %d: %s", epoch + 1, kn_model_error (net));
                 rc = strstr (kn_model_error (net), "label") || strstr (kn_model_error (net), "finite")
                    ? WK_T_BAD_INPUT : WK_T_FAILED;
@@ -398,6 +461,13 @@ wk_tnet_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *p
         val_loss = s_loss (data->task, vpred, vsub_y, val_count);
         metric = data->task == LB_MODEL_BINARY ? wk_tdata_auc (vpred, vsub_y, val_count)
                                                : sqrt (val_loss);
+        //  Every rank holds the same parameters, but a GPU may score them a
+        //  rounding apart: the group decides on the mean, identically.
+        if (nranks > 1 && s_group_mean2 (be, g_dev, &val_loss, &metric)) {
+            snprintf (err, err_size, "epoch %d: the group's validation figures: %s", epoch + 1, be->error);
+            rc = WK_T_FAILED;
+            goto out;
+        }
         if (!isfinite (train_loss) || !isfinite (val_loss)) {
             snprintf (err, err_size, "epoch %d: the loss diverged (train %g, validation %g); "
                       "lower lr", epoch + 1, train_loss, val_loss);
@@ -458,6 +528,11 @@ wk_tnet_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *p
     free (ptext);
     lb_model_set_blob (model, "weights", best, n_params * sizeof (float));
     lb_model_set_info (model, "backend", be->name);
+    if (nranks > 1) {
+        char text [16];
+        snprintf (text, sizeof text, "%d", nranks);
+        lb_model_set_info (model, "ranks", text);
+    }
     if (data->task == LB_MODEL_BINARY) {
         lb_model_set_metric (model, "val_logloss", wk_tdata_logloss (vpred, data->vy, data->vrows));
         lb_model_set_metric (model, "val_auc", wk_tdata_auc (vpred, data->vy, data->vrows));
@@ -474,8 +549,11 @@ wk_tnet_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *p
 out:
     json_decref (stored);
     lb_model_destroy (&model);
+    if (g_dev)
+        be->free (be, g_dev);
     kn_model_destroy (&net);
-    kn_backend_destroy (&be);
+    if (be != ctx->backend)
+        kn_backend_destroy (&be);
     s_split_free (&tr);
     s_split_free (&va);
     free (X);

@@ -40,6 +40,21 @@ lb_model_t *wk_tprobe_train (wk_tprobe_fn *train, lb_model_family_t family, cons
                              const char *const *names, const char *const *values, size_t count,
                              const wk_tctx_t *ctx, wk_tresult_t want);
 
+//  A test-only all-reduce over threads of one process, so that data-parallel
+//  training runs in selftests without a GPU (never used by worker-train):
+//  CPU backends (one thread each) whose allreduce_mean averages in rank
+//  order over nranks callers, giving up after timeout_ms (every later call
+//  then fails at once, as an aborted NCCL communicator). fail_rank's
+//  backend cannot be made when fail_after < 0; otherwise its all-reduce
+//  fails after fail_after calls (a rank lost mid-training); -1: none.
+typedef struct wk_tprobe_net_s wk_tprobe_net_t;
+wk_tprobe_net_t *wk_tprobe_net_new (int nranks, int fail_rank, int fail_after, int timeout_ms);
+void wk_tprobe_net_destroy (wk_tprobe_net_t **self_p);
+
+//  Rank `rank`'s backend (arg is the net), or NULL with why (fail_rank).
+//  kn_backend_destroy frees it.
+struct kn_backend_s *wk_tprobe_net_make (void *arg, int rank, char *why, size_t why_size);
+
 //  Selftest.
 void wk_tprobe_test (bool verbose);
 

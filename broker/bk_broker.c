@@ -1138,7 +1138,17 @@ s_handle (bk_broker_t *self, zmsg_t *msg)
     zframe_t *identity = zmsg_pop (msg);
     if (!identity)
         return;
-    char *key = zframe_strhex (identity);
+    //  The peer's key: its routing id in upper-case hex (at most 255 bytes),
+    //  on the stack rather than a heap string per message.
+    char key [2 * 255 + 1];
+    static const char hex [] = "0123456789ABCDEF";
+    const uint8_t *raw = zframe_data (identity);
+    size_t idsize = zframe_size (identity) < 255 ? zframe_size (identity) : 255;
+    for (size_t i = 0; i < idsize; i++) {
+        key [2 * i] = hex [raw [i] >> 4];
+        key [2 * i + 1] = hex [raw [i] & 15];
+    }
+    key [2 * idsize] = 0;
     size_t count = zmsg_size (msg);
     if ((int64_t) count > self->cfg.max_frames || (int64_t) zmsg_content_size (msg) > self->cfg.max_message) {
         s_count (self, C_OVERSIZE);
@@ -1151,7 +1161,6 @@ s_handle (bk_broker_t *self, zmsg_t *msg)
     }
     else
         s_handle_frames (self, identity, msg, key);
-    free (key);
     zframe_destroy (&identity);
 }
 

@@ -72,7 +72,7 @@ struct _bk_broker_t {
     char *endpoint;
     zsock_t *router;
     zactor_t *auth;
-    zpoller_t *poller;
+    zmq_pollitem_t items [2];   //  the ROUTER, the journal writer's pipe
     bk_journal_t *journal;
     bk_jobs_t *jobs;
     bk_events_t *events;
@@ -1337,7 +1337,10 @@ bk_broker_new (const bk_broker_config_t *config)
     self->events = bk_events_new (config->events);
     if (!self->events)
         goto fail;
-    self->poller = zpoller_new (self->router, bk_journal_socket (self->journal), NULL);
+    //  zmq_poll directly rather than a zpoller: its revents tell which is
+    //  ready, without asking each socket again (a syscall each).
+    self->items [0] = (zmq_pollitem_t) { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 };
+    self->items [1] = (zmq_pollitem_t) { zsock_resolve (bk_journal_socket (self->journal)), 0, ZMQ_POLLIN, 0 };
     self->hb_at = s_now (self) + self->hb_us;
     return self;
 fail:
@@ -1364,7 +1367,6 @@ bk_broker_destroy (bk_broker_t **self_p)
         }
         zlistx_destroy (&self->deferred);
     }
-    zpoller_destroy (&self->poller);
     zsock_destroy (&self->router);
     zactor_destroy (&self->auth);
     bk_events_destroy (&self->events);
@@ -1389,9 +1391,10 @@ s_turn (bk_broker_t *self, int max_ms)
         timeout = 0;
     if (timeout > max_ms)
         timeout = max_ms;
-    zpoller_wait (self->poller, timeout);
+    self->items [1].revents = 0;
+    zmq_poll (self->items, 2, timeout);
     zsock_t *jsock = bk_journal_socket (self->journal);
-    if (bk_journal_busy (self->journal) && (zsock_events (jsock) & ZMQ_POLLIN))
+    if (bk_journal_busy (self->journal) && (self->items [1].revents & ZMQ_POLLIN))
         s_journal_done (self);
     //  The ROUTER has a zero receive timeout: read until it is empty.
     int n = 0;

@@ -12,6 +12,7 @@
 #include "bk_events.h"
 #include "bk_jobs.h"
 #include "bk_journal.h"
+#include "bk_workers.h"
 #include "lb_clock.h"
 #include "lb_config.h"
 #include "lb_log.h"
@@ -26,6 +27,15 @@
 #include <string.h>
 
 #define S_BATCH 4096            //  messages taken per turn at most
+//  Records no reply waits for (a worker's outcome: DONE, RETRY, DEAD) are
+//  synced with the next batch a reply needs, or at the latest this long
+//  after they were journaled: a job that finished this recently runs again
+//  after a crash (delivery is at least once anyway).
+#define S_LAZY_US 10000
+//  A batch is synced on the loop's own thread when the loop is quiet and the
+//  last batch took less than this; otherwise on the writer thread, so that a
+//  slow disk never holds up dispatching.
+#define S_INLINE_US 1000
 
 //  Counters (mmi.stats), in PROTOCOL.md section 8 order.
 typedef enum {
@@ -41,25 +51,6 @@ static const char *s_counter_names [C_COUNT] = {
     "submitted", "dispatched", "done", "failed", "dead", "cancelled", "lease_expired",
     "checkpoints"
 };
-
-typedef struct {
-    char *key;                  //  hex of the ROUTER identity
-    zframe_t *identity;
-    char *service;
-    int version;
-    bk_job_t *job;              //  the job it holds, or NULL
-    int64_t expiry;             //  monotonic µs: silent past this = gone
-    bool hb_busy;               //  heartbeated or progressed during this job
-    void *idle_handle;          //  in its service's idle list, or NULL
-} s_worker_t;
-
-typedef struct {
-    char *name;
-    zlistx_t *idle;             //  s_worker_t, longest idle first
-    int workers;
-    int64_t lease_us;
-    int max_attempts;
-} s_svc_t;
 
 //  Where a client reply goes.
 typedef struct {
@@ -81,16 +72,19 @@ struct _bk_broker_t {
     char *endpoint;
     zsock_t *router;
     zactor_t *auth;
-    zpoller_t *poller;
+    zmq_pollitem_t items [2];   //  the ROUTER, the journal writer's pipe
     bk_journal_t *journal;
     bk_jobs_t *jobs;
     bk_events_t *events;
     lb_clock_t clock;
-    zhashx_t *workers;          //  key -> s_worker_t
-    zhashx_t *services;         //  name -> s_svc_t
+    bk_workers_t *workers;      //  workers and services
     zlistx_t *deferred;         //  s_deferred_t
     int64_t hb_us;
     int64_t hb_at, tick_at, recover_at;
+    int64_t lazy_at;            //  sync records no reply waits for by then; 0: none
+    int quiet;                  //  turns in a row that took at most one message
+    int64_t flush_at;           //  when the batch in flight was handed out
+    int64_t flush_us;           //  how long the last batch took to sync
     int64_t counters [C_COUNT];
     int64_t recovered;
     int64_t warn_window, warn_count;
@@ -137,30 +131,6 @@ bk_broker_is_local (const char *ep)
         || strncmp (ep, "inproc://", 9) == 0;
 }
 
-//  Looks name up in "a=x,b=y"; copies the value into out. Returns 0 if found.
-static int
-s_override (const char *list, const char *name, char *out, size_t size)
-{
-    if (!list)
-        return -1;
-    size_t nlen = strlen (name);
-    const char *p = list;
-    while (*p) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        const char *end = strchr (p, ',');
-        if (!end)
-            end = p + strlen (p);
-        const char *eq = memchr (p, '=', (size_t) (end - p));
-        if (eq && (size_t) (eq - p) == nlen && memcmp (p, name, nlen) == 0) {
-            snprintf (out, size, "%.*s", (int) (end - eq - 1), eq + 1);
-            return 0;
-        }
-        p = end;
-    }
-    return -1;
-}
-
 int
 bk_broker_check_overrides (const char *list, bool seconds, const char *what)
 {
@@ -193,51 +163,6 @@ bk_broker_check_overrides (const char *list, bool seconds, const char *what)
         p = end;
     }
     return 0;
-}
-
-static s_svc_t *
-s_svc (bk_broker_t *self, const char *name)
-{
-    s_svc_t *svc = zhashx_lookup (self->services, name);
-    if (svc)
-        return svc;
-    svc = lb_xcalloc (1, sizeof *svc);
-    svc->name = lb_xstrdup (name);
-    svc->idle = zlistx_new ();
-    char value [64];
-    double d;
-    int64_t n;
-    svc->lease_us = (int64_t) (self->cfg.lease * 1e6);
-    if (s_override (self->cfg.service_lease, name, value, sizeof value) == 0
-    &&  lb_config_parse_seconds (value, &d) == 0 && d > 0)
-        svc->lease_us = (int64_t) (d * 1e6);
-    svc->max_attempts = self->cfg.attempts;
-    if (s_override (self->cfg.service_attempts, name, value, sizeof value) == 0
-    &&  lb_config_parse_int (value, &n) == 0 && n >= 1 && n <= 1000)
-        svc->max_attempts = (int) n;
-    zhashx_insert (self->services, name, svc);
-    return svc;
-}
-
-static void
-s_svc_destroy (void **item)
-{
-    s_svc_t *svc = *item;
-    zlistx_destroy (&svc->idle);
-    free (svc->name);
-    free (svc);
-    *item = NULL;
-}
-
-static void
-s_worker_free (void **item)
-{
-    s_worker_t *w = *item;
-    zframe_destroy (&w->identity);
-    free (w->key);
-    free (w->service);
-    free (w);
-    *item = NULL;
 }
 
 //  Turns packed frames into zframes appended to msg.
@@ -308,7 +233,7 @@ s_status (const char *status, const char *reason)
 
 //  Sends a command to a worker: address and body (packed) for REQUEST.
 static int
-s_send_worker (bk_broker_t *self, s_worker_t *w, pr_mdp_cmd_t cmd, const char *address,
+s_send_worker (bk_broker_t *self, bk_worker_t *w, pr_mdp_cmd_t cmd, const char *address,
                const uint8_t *body, size_t body_size)
 {
     zmsg_t *msg = zmsg_new ();
@@ -331,7 +256,7 @@ s_send_worker (bk_broker_t *self, s_worker_t *w, pr_mdp_cmd_t cmd, const char *a
 static void
 s_disconnect_peer (bk_broker_t *self, zframe_t *identity, int version)
 {
-    s_worker_t tmp = { .identity = identity, .version = version };
+    bk_worker_t tmp = { .identity = identity, .version = version };
     s_send_worker (self, &tmp, PR_MDP_DISCONNECT, NULL, NULL, 0);
 }
 
@@ -341,7 +266,8 @@ s_disconnect_peer (bk_broker_t *self, zframe_t *identity, int version)
 static void
 s_event_job (bk_broker_t *self, const char *ev, bk_job_t *job)
 {
-    bk_events_begin (self->events, ev, s_wall (self), job->id, job->service);
+    if (bk_events_enabled (self->events))
+        bk_events_begin (self->events, ev, s_wall (self), job->id, job->service);
 }
 
 //  A finished direct job answers its client, then is forgotten.
@@ -404,16 +330,10 @@ s_job_failed (bk_broker_t *self, bk_job_t *job, const char *worker, const char *
 //  Forgets a worker. Its job, if any, fails with reason (counted as an
 //  attempt). disconnect: tell it so.
 static void
-s_worker_drop (bk_broker_t *self, s_worker_t *w, const char *reason, bool disconnect)
+s_worker_drop (bk_broker_t *self, bk_worker_t *w, const char *reason, bool disconnect)
 {
     if (disconnect)
         s_send_worker (self, w, PR_MDP_DISCONNECT, NULL, NULL, 0);
-    s_svc_t *svc = s_svc (self, w->service);
-    if (w->idle_handle) {
-        zlistx_delete (svc->idle, w->idle_handle);
-        w->idle_handle = NULL;
-    }
-    svc->workers--;
     bk_job_t *job = w->job;
     w->job = NULL;
     if (job && job->state == BK_JOB_LEASED && job->owner == w)
@@ -423,23 +343,14 @@ s_worker_drop (bk_broker_t *self, s_worker_t *w, const char *reason, bool discon
     bk_events_str (self->events, "worker", w->key);
     bk_events_str (self->events, "reason", reason);
     bk_events_send (self->events);
-    zhashx_delete (self->workers, w->key);
-}
-
-static void
-s_worker_idle (bk_broker_t *self, s_worker_t *w)
-{
-    assert (!w->idle_handle);
-    w->job = NULL;
-    w->hb_busy = false;
-    w->idle_handle = zlistx_add_end (s_svc (self, w->service)->idle, w);
+    bk_workers_remove (self->workers, &w);
 }
 
 //  Cancels job; a leased one's worker is told to stop and forgotten.
 static int
 s_cancel (bk_broker_t *self, bk_job_t *job)
 {
-    s_worker_t *w = job->state == BK_JOB_LEASED ? job->owner : NULL;
+    bk_worker_t *w = job->state == BK_JOB_LEASED ? job->owner : NULL;
     if (bk_jobs_cancel (self->jobs, job))
         return -1;
     s_count (self, C_CANCELLED);
@@ -453,7 +364,7 @@ s_cancel (bk_broker_t *self, bk_job_t *job)
 }
 
 static void
-s_unexpected (bk_broker_t *self, s_worker_t *w, zframe_t *identity, int version, const char *what)
+s_unexpected (bk_broker_t *self, bk_worker_t *w, zframe_t *identity, int version, const char *what)
 {
     s_count (self, C_UNEXPECTED);
     if (s_may_warn (self))
@@ -486,11 +397,13 @@ s_service_allowed (zframe_t *frame, const char *service)
     return false;
 }
 
+static void s_dispatch_svc (bk_broker_t *self, bk_service_t *svc);
+
 static void
 s_worker_msg (bk_broker_t *self, zframe_t *identity, zmsg_t *msg, const pr_frame_t *frames,
               const pr_mdp_msg_t *m, const char *key)
 {
-    s_worker_t *w = zhashx_lookup (self->workers, key);
+    bk_worker_t *w = bk_workers_find (self->workers, key);
     if (w && w->version != m->version) {
         s_unexpected (self, w, identity, m->version, "protocol version changed");
         return;
@@ -515,15 +428,8 @@ s_worker_msg (bk_broker_t *self, zframe_t *identity, zmsg_t *msg, const pr_frame
                 s_disconnect_peer (self, identity, m->version);
                 return;
             }
-            w = lb_xcalloc (1, sizeof *w);
-            w->key = lb_xstrdup (key);
-            w->identity = zframe_dup (identity);
-            w->service = lb_xstrdup (service);
-            w->version = m->version;
-            w->expiry = now + self->hb_us * self->cfg.liveness;
-            zhashx_insert (self->workers, key, w);
-            s_svc (self, service)->workers++;
-            s_worker_idle (self, w);
+            w = bk_workers_add (self->workers, key, identity, service, m->version,
+                                now + self->hb_us * self->cfg.liveness);
             lb_log_info ("worker up worker=%s service=%s proto=%s", key, service,
                          pr_mdp_header (m->version, PR_MDP_WORKER));
             bk_events_begin (self->events, "worker.up", s_wall (self), NULL, service);
@@ -567,7 +473,7 @@ s_worker_msg (bk_broker_t *self, zframe_t *identity, zmsg_t *msg, const pr_frame
             uint8_t *packed = bk_jobs_pack (datas, sizes, m->nbody, &psize);
             if (m->command == PR_MDP_PARTIAL) {
                 w->hb_busy = true;
-                job->lease_until = now + s_svc (self, job->service)->lease_us;
+                job->lease_until = now + bk_workers_service (self->workers, job->service)->lease_us;
                 free (job->progress);
                 job->progress = packed;
                 job->progress_size = psize;
@@ -591,7 +497,7 @@ s_worker_msg (bk_broker_t *self, zframe_t *identity, zmsg_t *msg, const pr_frame
             bk_result_t r = m->nbody == 1 ? bk_body_result (datas [0], sizes [0], error, sizeof error)
                                           : BK_RESULT_OPAQUE;
             int64_t ms = (now - job->leased_mono) / 1000;
-            s_worker_idle (self, w);
+            bk_workers_idle (self->workers, w);
             if (r == BK_RESULT_OPAQUE || r == BK_RESULT_DONE) {
                 s_count (self, C_DONE);
                 bk_jobs_done (self->jobs, job, packed, psize);
@@ -612,6 +518,10 @@ s_worker_msg (bk_broker_t *self, zframe_t *identity, zmsg_t *msg, const pr_frame
                 s_job_failed (self, job, w->key, error [0] ? error : "failed", r == BK_RESULT_FAIL);
             }
             free (packed);
+            //  The worker's next job goes now, not after the rest of this
+            //  turn's messages: a worker holds one job at a time, so its
+            //  idle time between jobs bounds the throughput.
+            s_dispatch_svc (self, bk_workers_service (self->workers, w->service));
             return;
         }
     }
@@ -746,7 +656,7 @@ s_titanic (bk_broker_t *self, const s_client_t *client, const pr_frame_t *body, 
         }
         size_t psize;
         uint8_t *packed = bk_jobs_pack (datas, sizes, n, &psize);
-        s_svc_t *svc = s_svc (self, service);
+        bk_service_t *svc = bk_workers_service (self->workers, service);
         int64_t not_before = delay > 0 ? s_wall (self) + (int64_t) (delay * 1e6) : 0;
         bk_job_t *job = bk_jobs_submit (self->jobs, service, priority,
                                         attempts ? attempts : svc->max_attempts, not_before,
@@ -865,7 +775,7 @@ s_mmi (bk_broker_t *self, const s_client_t *client, const pr_frame_t *body, size
     msgpack_packer_init (&pk, &sb, msgpack_sbuffer_write);
 
     if (strcmp (name, "service") == 0) {
-        s_svc_t *svc = zhashx_lookup (self->services, arg);
+        bk_service_t *svc = bk_workers_lookup_service (self->workers, arg);
         msgpack_sbuffer_destroy (&sb);
         s_answer (self, client, s_status (svc && svc->workers > 0 ? "200" : "404", NULL));
     }
@@ -877,7 +787,7 @@ s_mmi (bk_broker_t *self, const s_client_t *client, const pr_frame_t *body, size
         zlistx_t *names = zlistx_new ();
         for (size_t i = 0; i < n; i++)
             zlistx_add_end (names, (void *) counts [i].service);
-        for (s_svc_t *svc = zhashx_first (self->services); svc; svc = zhashx_next (self->services)) {
+        for (bk_service_t *svc = bk_workers_first_service (self->workers); svc; svc = bk_workers_next_service (self->workers)) {
             bool seen = false;
             for (size_t i = 0; i < n && !seen; i++)
                 seen = strcmp (counts [i].service, svc->name) == 0;
@@ -890,7 +800,7 @@ s_mmi (bk_broker_t *self, const s_client_t *client, const pr_frame_t *body, size
             for (size_t i = 0; i < n; i++)
                 if (strcmp (counts [i].service, s) == 0)
                     c = counts [i];
-            s_svc_t *svc = zhashx_lookup (self->services, s);
+            bk_service_t *svc = bk_workers_lookup_service (self->workers, s);
             s_pk_str (&pk, s);
             msgpack_pack_map (&pk, 6);
             s_pk_str (&pk, "queued");  msgpack_pack_int (&pk, c.queued);
@@ -906,11 +816,11 @@ s_mmi (bk_broker_t *self, const s_client_t *client, const pr_frame_t *body, size
     else
     if (strcmp (name, "workers") == 0) {
         size_t n = 0;
-        for (s_worker_t *w = zhashx_first (self->workers); w; w = zhashx_next (self->workers))
+        for (bk_worker_t *w = bk_workers_first (self->workers); w; w = bk_workers_next (self->workers))
             n += !*arg || strcmp (arg, w->service) == 0;
         msgpack_pack_array (&pk, n);
         int64_t now = s_now (self);
-        for (s_worker_t *w = zhashx_first (self->workers); w; w = zhashx_next (self->workers)) {
+        for (bk_worker_t *w = bk_workers_first (self->workers); w; w = bk_workers_next (self->workers)) {
             if (*arg && strcmp (arg, w->service))
                 continue;
             msgpack_pack_map (&pk, 6);
@@ -950,7 +860,7 @@ s_mmi (bk_broker_t *self, const s_client_t *client, const pr_frame_t *body, size
             s_pk_str (&pk, "submitted_us"); msgpack_pack_int64 (&pk, job->submitted_us);
             s_pk_str (&pk, "not_before_us"); msgpack_pack_int64 (&pk, job->not_before_us);
             s_pk_str (&pk, "worker");
-            s_pk_str (&pk, job->state == BK_JOB_LEASED && job->owner ? ((s_worker_t *) job->owner)->key : NULL);
+            s_pk_str (&pk, job->state == BK_JOB_LEASED && job->owner ? ((bk_worker_t *) job->owner)->key : NULL);
             s_pk_str (&pk, "lease_ms");
             if (job->state == BK_JOB_LEASED)
                 msgpack_pack_int64 (&pk, (job->lease_until - now) / 1000);
@@ -1013,14 +923,15 @@ s_mmi (bk_broker_t *self, const s_client_t *client, const pr_frame_t *body, size
     else
     if (strcmp (name, "stats") == 0) {
         self->counters [C_JOURNAL_ERRORS] = bk_journal_errors (self->journal);
-        msgpack_pack_map (&pk, C_COUNT + 3);
+        msgpack_pack_map (&pk, C_COUNT + 4);
         for (int i = 0; i < C_COUNT; i++) {
             s_pk_str (&pk, s_counter_names [i]);
             msgpack_pack_int64 (&pk, self->counters [i]);
         }
         s_pk_str (&pk, "jobs");        msgpack_pack_int64 (&pk, (int64_t) bk_jobs_size (self->jobs));
-        s_pk_str (&pk, "workers");     msgpack_pack_int64 (&pk, (int64_t) zhashx_size (self->workers));
+        s_pk_str (&pk, "workers");     msgpack_pack_int64 (&pk, (int64_t) bk_workers_size (self->workers));
         s_pk_str (&pk, "journal_ok");  msgpack_pack_int (&pk, bk_journal_ok (self->journal) ? 1 : 0);
+        s_pk_str (&pk, "journal_syncs"); msgpack_pack_int64 (&pk, (int64_t) bk_journal_synced (self->journal));
         s_answer (self, client, s_ok_packed (&sb));
     }
     else {
@@ -1052,7 +963,7 @@ s_client_msg (bk_broker_t *self, zframe_t *identity, const pr_frame_t *frames, c
         }
         size_t psize;
         uint8_t *packed = bk_jobs_pack (datas, sizes, m->nbody, &psize);
-        s_svc_t *svc = s_svc (self, client.service);
+        bk_service_t *svc = bk_workers_service (self->workers, client.service);
         bk_job_t *job = bk_jobs_submit (self->jobs, client.service, 0, svc->max_attempts, 0,
                                         packed, psize, false);
         free (packed);
@@ -1103,7 +1014,7 @@ s_handle_frames (bk_broker_t *self, zframe_t *identity, zmsg_t *msg, const char 
     }
     else
     if (m.role == PR_MDP_WORKER) {
-        s_worker_t *w = zhashx_lookup (self->workers, key);
+        bk_worker_t *w = bk_workers_find (self->workers, key);
         if (w)
             s_worker_drop (self, w, why, true);
         else
@@ -1117,20 +1028,29 @@ s_handle (bk_broker_t *self, zmsg_t *msg)
     zframe_t *identity = zmsg_pop (msg);
     if (!identity)
         return;
-    char *key = zframe_strhex (identity);
+    //  The peer's key: its routing id in upper-case hex (at most 255 bytes),
+    //  on the stack rather than a heap string per message.
+    char key [2 * 255 + 1];
+    static const char hex [] = "0123456789ABCDEF";
+    const uint8_t *raw = zframe_data (identity);
+    size_t idsize = zframe_size (identity) < 255 ? zframe_size (identity) : 255;
+    for (size_t i = 0; i < idsize; i++) {
+        key [2 * i] = hex [raw [i] >> 4];
+        key [2 * i + 1] = hex [raw [i] & 15];
+    }
+    key [2 * idsize] = 0;
     size_t count = zmsg_size (msg);
     if ((int64_t) count > self->cfg.max_frames || (int64_t) zmsg_content_size (msg) > self->cfg.max_message) {
         s_count (self, C_OVERSIZE);
         if (s_may_warn (self))
             lb_log_warn ("message over limits dropped peer=%s frames=%zu bytes=%zu", key, count,
                          zmsg_content_size (msg));
-        s_worker_t *w = zhashx_lookup (self->workers, key);
+        bk_worker_t *w = bk_workers_find (self->workers, key);
         if (w)
             s_worker_drop (self, w, "oversize message", true);
     }
     else
         s_handle_frames (self, identity, msg, key);
-    free (key);
     zframe_destroy (&identity);
 }
 
@@ -1141,6 +1061,8 @@ s_handle (bk_broker_t *self, zmsg_t *msg)
 static void
 s_accepted (bk_broker_t *self, bk_job_t *job)
 {
+    if (!bk_events_enabled (self->events))
+        return;
     s_event_job (self, "queued", job);
     bk_events_int (self->events, "priority", job->priority);
     bk_events_int (self->events, "attempt", 0);
@@ -1178,16 +1100,42 @@ s_release (bk_broker_t *self, bool failed)
 }
 
 //  Group commit: whatever was journaled since the last batch goes to the
-//  writer thread while the loop carries on.
+//  writer thread while the loop carries on, as soon as a reply waits for
+//  it; records no reply waits for go with the next batch or by S_LAZY_US.
 static void
 s_journal_kick (bk_broker_t *self)
 {
-    if (!bk_journal_busy (self->journal) && bk_journal_dirty (self->journal)) {
-        if (bk_journal_ok (self->journal))
-            bk_journal_start_flush (self->journal);
-        else
-            s_release (self, true);
+    if (!bk_journal_dirty (self->journal)) {
+        self->lazy_at = 0;
+        return;
     }
+    if (bk_journal_busy (self->journal))
+        return;                 //  its end calls us again
+    if (!bk_journal_ok (self->journal)) {
+        self->lazy_at = 0;
+        s_release (self, true);
+        return;
+    }
+    if (zlistx_size (self->deferred) == 0) {
+        int64_t now = s_now (self);
+        if (self->lazy_at == 0)
+            self->lazy_at = now + S_LAZY_US;
+        if (now < self->lazy_at)
+            return;
+    }
+    self->lazy_at = 0;
+    int64_t now = s_now (self);
+    if (self->quiet >= 2 && self->flush_us < S_INLINE_US) {
+        //  Nothing else is arriving and the disk is quick: sync here rather
+        //  than wake the writer thread and be woken back (two thread
+        //  switches per batch, the larger part of a lone put's cost).
+        bool failed = bk_journal_flush (self->journal) != 0;
+        self->flush_us = s_now (self) - now;
+        s_release (self, failed);
+        return;
+    }
+    self->flush_at = now;
+    bk_journal_start_flush (self->journal);
 }
 
 //  The batch in flight is done.
@@ -1195,6 +1143,7 @@ static void
 s_journal_done (bk_broker_t *self)
 {
     bool failed = bk_journal_finish_flush (self->journal) != 0;
+    self->flush_us = s_now (self) - self->flush_at;
     s_release (self, failed);
     s_journal_kick (self);
 }
@@ -1214,29 +1163,28 @@ s_journal_settle (bk_broker_t *self)
         s_release (self, !bk_journal_ok (self->journal) && zlistx_size (self->deferred) > 0);
 }
 
+//  Leases queued jobs of one service to its idle workers.
 static void
-s_dispatch (bk_broker_t *self)
+s_dispatch_svc (bk_broker_t *self, bk_service_t *svc)
 {
-    for (s_svc_t *svc = zhashx_first (self->services); svc; svc = zhashx_next (self->services)) {
-        while (zlistx_size (svc->idle) > 0) {
-            bk_job_t *job = bk_jobs_peek (self->jobs, svc->name);
-            if (!job)
-                break;
-            s_worker_t *w = zlistx_first (svc->idle);
-            zlistx_delete (svc->idle, w->idle_handle);
-            w->idle_handle = NULL;
-            int64_t now = s_now (self);
-            bk_jobs_lease (self->jobs, job, w, now + svc->lease_us);
-            w->job = job;
-            w->hb_busy = false;
-            if (s_send_worker (self, w, PR_MDP_REQUEST, job->id, job->body, job->body_size)) {
-                //  Vanished worker: the job goes back unharmed.
-                bk_jobs_release (self->jobs, job);
-                w->job = NULL;
-                s_worker_drop (self, w, "send failed", false);
-                continue;
-            }
-            s_count (self, C_DISPATCHED);
+    while (zlistx_size (svc->idle) > 0) {
+        bk_job_t *job = bk_jobs_peek (self->jobs, svc->name);
+        if (!job)
+            break;
+        bk_worker_t *w = bk_workers_take_idle (self->workers, svc);
+        int64_t now = s_now (self);
+        bk_jobs_lease (self->jobs, job, w, now + svc->lease_us);
+        w->job = job;
+        w->hb_busy = false;
+        if (s_send_worker (self, w, PR_MDP_REQUEST, job->id, job->body, job->body_size)) {
+            //  Vanished worker: the job goes back unharmed.
+            bk_jobs_release (self->jobs, job);
+            w->job = NULL;
+            s_worker_drop (self, w, "send failed", false);
+            continue;
+        }
+        s_count (self, C_DISPATCHED);
+        if (bk_events_enabled (self->events)) {
             s_event_job (self, "leased", job);
             bk_events_str (self->events, "worker", w->key);
             bk_events_int (self->events, "attempt", job->attempts + 1);
@@ -1247,6 +1195,13 @@ s_dispatch (bk_broker_t *self)
 }
 
 static void
+s_dispatch (bk_broker_t *self)
+{
+    for (bk_service_t *svc = bk_workers_first_service (self->workers); svc; svc = bk_workers_next_service (self->workers))
+        s_dispatch_svc (self, svc);
+}
+
+static void
 s_timers (bk_broker_t *self)
 {
     int64_t now = s_now (self);
@@ -1254,15 +1209,8 @@ s_timers (bk_broker_t *self)
         self->tick_at = now + 50000;
         bk_jobs_tick (self->jobs);
         //  Leases and liveness. Collect first: dropping changes the table.
-        zlistx_t *victims = zlistx_new ();
-        for (s_worker_t *w = zhashx_first (self->workers); w; w = zhashx_next (self->workers)) {
-            if (w->job && now > w->job->lease_until)
-                zlistx_add_end (victims, w);
-            else
-            if ((!w->job || w->hb_busy) && now > w->expiry)
-                zlistx_add_end (victims, w);
-        }
-        for (s_worker_t *w = zlistx_first (victims); w; w = zlistx_next (victims)) {
+        zlistx_t *victims = bk_workers_expired (self->workers, now);
+        for (bk_worker_t *w = zlistx_first (victims); w; w = zlistx_next (victims)) {
             if (w->job && now > w->job->lease_until) {
                 s_count (self, C_LEASE_EXPIRED);
                 s_worker_drop (self, w, "lease expired", true);
@@ -1275,10 +1223,10 @@ s_timers (bk_broker_t *self)
     if (now >= self->hb_at) {
         self->hb_at = now + self->hb_us;
         zlistx_t *gone = zlistx_new ();
-        for (s_worker_t *w = zhashx_first (self->workers); w; w = zhashx_next (self->workers))
+        for (bk_worker_t *w = bk_workers_first (self->workers); w; w = bk_workers_next (self->workers))
             if (s_send_worker (self, w, PR_MDP_HEARTBEAT, NULL, NULL, 0))
                 zlistx_add_end (gone, w);
-        for (s_worker_t *w = zlistx_first (gone); w; w = zlistx_next (gone))
+        for (bk_worker_t *w = zlistx_first (gone); w; w = zlistx_next (gone))
             s_worker_drop (self, w, "worker disconnected", false);
         zlistx_destroy (&gone);
     }
@@ -1325,10 +1273,9 @@ bk_broker_new (const bk_broker_config_t *config)
     self->cfg = *config;
     self->clock = lb_clock_system ();
     self->hb_us = (int64_t) (config->heartbeat * 1e6);
-    self->workers = zhashx_new ();
-    zhashx_set_destructor (self->workers, s_worker_free);
-    self->services = zhashx_new ();
-    zhashx_set_destructor (self->services, s_svc_destroy);
+    bk_workers_policy_t wpolicy = { config->lease, config->service_lease, config->attempts,
+                                    config->service_attempts };
+    self->workers = bk_workers_new (&wpolicy);
     self->deferred = zlistx_new ();
 
     self->journal = bk_journal_new (config->journal, NULL);
@@ -1390,7 +1337,10 @@ bk_broker_new (const bk_broker_config_t *config)
     self->events = bk_events_new (config->events);
     if (!self->events)
         goto fail;
-    self->poller = zpoller_new (self->router, bk_journal_socket (self->journal), NULL);
+    //  zmq_poll directly rather than a zpoller: its revents tell which is
+    //  ready, without asking each socket again (a syscall each).
+    self->items [0] = (zmq_pollitem_t) { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 };
+    self->items [1] = (zmq_pollitem_t) { zsock_resolve (bk_journal_socket (self->journal)), 0, ZMQ_POLLIN, 0 };
     self->hb_at = s_now (self) + self->hb_us;
     return self;
 fail:
@@ -1417,12 +1367,10 @@ bk_broker_destroy (bk_broker_t **self_p)
         }
         zlistx_destroy (&self->deferred);
     }
-    zpoller_destroy (&self->poller);
     zsock_destroy (&self->router);
     zactor_destroy (&self->auth);
     bk_events_destroy (&self->events);
-    zhashx_destroy (&self->workers);
-    zhashx_destroy (&self->services);
+    bk_workers_destroy (&self->workers);
     bk_jobs_destroy (&self->jobs);
     bk_journal_destroy (&self->journal);
     free (self->endpoint);
@@ -1436,17 +1384,21 @@ s_turn (bk_broker_t *self, int max_ms)
 {
     int64_t now = s_now (self);
     int64_t next = self->hb_at < self->tick_at ? self->hb_at : self->tick_at;
+    if (self->lazy_at && self->lazy_at < next && !bk_journal_busy (self->journal))
+        next = self->lazy_at;
     int timeout = (int) ((next - now) / 1000);
     if (timeout < 0)
         timeout = 0;
     if (timeout > max_ms)
         timeout = max_ms;
-    zpoller_wait (self->poller, timeout);
+    self->items [1].revents = 0;
+    zmq_poll (self->items, 2, timeout);
     zsock_t *jsock = bk_journal_socket (self->journal);
-    if (bk_journal_busy (self->journal) && (zsock_events (jsock) & ZMQ_POLLIN))
+    if (bk_journal_busy (self->journal) && (self->items [1].revents & ZMQ_POLLIN))
         s_journal_done (self);
     //  The ROUTER has a zero receive timeout: read until it is empty.
-    for (int n = 0; n < S_BATCH; n++) {
+    int n = 0;
+    for (; n < S_BATCH; n++) {
         zmsg_t *msg = zmsg_recv (self->router);
         if (!msg)
             break;
@@ -1456,8 +1408,9 @@ s_turn (bk_broker_t *self, int max_ms)
         if ((n & 63) == 63 && bk_journal_busy (self->journal) && (zsock_events (jsock) & ZMQ_POLLIN))
             s_journal_done (self);
     }
-    s_journal_kick (self);
+    self->quiet = n <= 1 ? self->quiet + 1 : 0;
     s_dispatch (self);
+    s_journal_kick (self);
     s_timers (self);
     s_dispatch (self);
     s_journal_kick (self);
@@ -1518,6 +1471,30 @@ s_test_recv (zsock_t *sock)
     return msg;
 }
 
+//  Returns counter name from mmi.stats, or -1.
+static int64_t
+s_test_stat (zsock_t *client, const char *name)
+{
+    zstr_sendx (client, "", "MDPC01", "mmi.stats", NULL);
+    zmsg_t *msg = s_test_recv (client);
+    zframe_t *map = zmsg_last (msg);
+    int64_t value = -1;
+    msgpack_unpacked u;
+    msgpack_unpacked_init (&u);
+    if (msgpack_unpack_next (&u, (const char *) zframe_data (map), zframe_size (map), NULL) == MSGPACK_UNPACK_SUCCESS
+    &&  u.data.type == MSGPACK_OBJECT_MAP) {
+        for (uint32_t i = 0; i < u.data.via.map.size; i++) {
+            msgpack_object_kv *kv = &u.data.via.map.ptr [i];
+            if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == strlen (name)
+            &&  memcmp (kv->key.via.str.ptr, name, strlen (name)) == 0)
+                value = kv->val.via.i64;
+        }
+    }
+    msgpack_unpacked_destroy (&u);
+    zmsg_destroy (&msg);
+    return value;
+}
+
 void
 bk_broker_test (bool verbose)
 {
@@ -1560,9 +1537,15 @@ bk_broker_test (bool verbose)
     char *w0 = zmsg_popstr (msg), *w1 = zmsg_popstr (msg), *w2 = zmsg_popstr (msg);
     char *w3 = zmsg_popstr (msg), *w4 = zmsg_popstr (msg), *w5 = zmsg_popstr (msg);
     assert (streq (w1, "MDPW01") && w2 [0] == 2 && streq (w3, id) && streq (w4, "") && streq (w5, "hello"));
+    int64_t syncs = s_test_stat (client, "journal_syncs");
+    assert (syncs >= 1);        //  the submission's batch
     zstr_sendx (worker, "", "MDPW01", "\x03", id, "", "HELLO", NULL);
     free (w0); free (w1); free (w2); free (w3); free (w4); free (w5);
     zmsg_destroy (&msg);
+    //  No reply waits for the DONE record: it is synced by S_LAZY_US.
+    for (int tries = 0; tries < 100 && s_test_stat (client, "journal_syncs") == syncs; tries++)
+        zclock_sleep (10);
+    assert (s_test_stat (client, "journal_syncs") == syncs + 1);
 
     //  titanic.reply: 300 until done, then 200 + body
     char *status = NULL, *body = NULL;

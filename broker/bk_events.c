@@ -65,6 +65,8 @@ void
 bk_events_str (bk_events_t *self, const char *key, const char *value)
 {
     assert (self);
+    if (!self->pub)
+        return;
     s_key (self, key);
     if (!value) {
         msgpack_pack_nil (&self->pk);
@@ -79,6 +81,8 @@ void
 bk_events_int (bk_events_t *self, const char *key, int64_t value)
 {
     assert (self);
+    if (!self->pub)
+        return;
     s_key (self, key);
     msgpack_pack_int64 (&self->pk, value);
 }
@@ -87,6 +91,8 @@ void
 bk_events_bin (bk_events_t *self, const char *key, const uint8_t *data, size_t size)
 {
     assert (self);
+    if (!self->pub)
+        return;
     s_key (self, key);
     msgpack_pack_bin (&self->pk, size);
     msgpack_pack_bin_body (&self->pk, data, size);
@@ -96,6 +102,8 @@ void
 bk_events_bool (bk_events_t *self, const char *key, bool value)
 {
     assert (self);
+    if (!self->pub)
+        return;
     s_key (self, key);
     if (value)
         msgpack_pack_true (&self->pk);
@@ -108,7 +116,12 @@ bk_events_begin (bk_events_t *self, const char *ev, int64_t t_us, const char *id
 {
     assert (self);
     assert (ev && strlen (ev) < sizeof self->ev);
+    if (!self->pub)
+        return;
+    //  The map header goes first as a map 16 whose count send fills in: the
+    //  body is then the frame as it is, with no second buffer.
     msgpack_sbuffer_clear (&self->body);
+    msgpack_sbuffer_write (&self->body, "\xde\0\0", 3);
     self->pairs = 0;
     snprintf (self->ev, sizeof self->ev, "%s", ev);
     bk_events_int (self, "v", 1);
@@ -126,24 +139,24 @@ bk_events_send (bk_events_t *self)
     assert (self);
     if (!self->pub)
         return 0;
-    //  The map header goes in front of the pairs.
-    msgpack_sbuffer head;
-    msgpack_sbuffer_init (&head);
-    msgpack_packer hp;
-    msgpack_packer_init (&hp, &head, msgpack_sbuffer_write);
-    msgpack_pack_map (&hp, self->pairs);
+    assert (self->body.size >= 3 && self->pairs <= 0xffff);
+    self->body.data [1] = (char) (self->pairs >> 8);
+    self->body.data [2] = (char) (self->pairs & 0xff);
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, self->ev);
-    zframe_t *frame = zframe_new (NULL, head.size + self->body.size);
-    memcpy (zframe_data (frame), head.data, head.size);
-    memcpy (zframe_data (frame) + head.size, self->body.data, self->body.size);
-    zmsg_append (msg, &frame);
-    msgpack_sbuffer_destroy (&head);
+    zmsg_addmem (msg, self->body.data, self->body.size);
     int rc = zmsg_send (&msg, self->pub);
     zmsg_destroy (&msg);
     if (rc == 0)
         self->count++;
     return rc;
+}
+
+bool
+bk_events_enabled (bk_events_t *self)
+{
+    assert (self);
+    return self->pub != NULL;
 }
 
 int64_t
@@ -158,7 +171,7 @@ bk_events_test (bool verbose)
 {
     (void) verbose;
     bk_events_t *ev = bk_events_new ("inproc://bk_events_test");
-    assert (ev);
+    assert (ev && bk_events_enabled (ev));
     zsock_t *sub = zsock_new_sub ("inproc://bk_events_test", "");
     assert (sub);
     zclock_sleep (50);
@@ -189,7 +202,9 @@ bk_events_test (bool verbose)
     bk_events_destroy (&ev);
     //  Events off
     ev = bk_events_new (NULL);
+    assert (!bk_events_enabled (ev));
     bk_events_begin (ev, "done", 1, NULL, NULL);
-    assert (bk_events_send (ev) == 0);
+    bk_events_int (ev, "ms", 3);
+    assert (bk_events_send (ev) == 0 && bk_events_count (ev) == 0);
     bk_events_destroy (&ev);
 }

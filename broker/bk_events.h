@@ -3,7 +3,8 @@
     {v:1, ev, t, ...}. Best effort: never blocks the broker.
 
     Usage: bk_events_begin, then bk_events_str/int/bin/bool for each extra
-    key, then bk_events_send.
+    key, then bk_events_send. The map is sent with a map 16 header (valid
+    msgpack for any count).
 */
 #ifndef BK_EVENTS_H_INCLUDED
 #define BK_EVENTS_H_INCLUDED
@@ -33,6 +34,10 @@ void bk_events_bool (bk_events_t *self, const char *key, bool value);
 
 //  Publishes the event. Returns 0, or -1 if it could not be sent (dropped).
 int bk_events_send (bk_events_t *self);
+
+//  Returns true when events are on (an endpoint was given). With events off
+//  every call above does nothing, so callers may skip building an event.
+bool bk_events_enabled (bk_events_t *self);
 
 //  Returns the number of events published.
 int64_t bk_events_count (bk_events_t *self);

@@ -44,6 +44,10 @@ struct _bk_jobs_t {
     zhashx_t *services;         //  name -> s_service_t
     s_heap_t delayed;
     uint64_t next_seq;
+    //  Job ids: a keyed BLAKE2b of a counter under a random key drawn at
+    //  start (as unguessable as random bytes, without a getrandom(2) per job).
+    uint8_t id_key [crypto_generichash_KEYBYTES];
+    uint64_t id_count;
     int64_t live_bytes;
     bool replaying;
 };
@@ -405,6 +409,7 @@ bk_jobs_new (bk_journal_t *journal, const lb_clock_t *clock, bk_jobs_policy_t po
     self->journal = journal;
     self->clock = *clock;
     self->policy = policy;
+    randombytes_buf (self->id_key, sizeof self->id_key);
     self->jobs = zhashx_new ();
     zhashx_set_destructor (self->jobs, s_job_destroy);
     self->services = zhashx_new ();
@@ -455,8 +460,11 @@ bk_jobs_submit (bk_jobs_t *self, const char *service, int priority, int max_atte
     assert (service);
     char id [33];
     do {
-        uint8_t raw [16];
-        randombytes_buf (raw, sizeof raw);
+        uint8_t raw [16], count [8];
+        uint64_t c = self->id_count++;
+        for (int i = 0; i < 8; i++)
+            count [i] = (uint8_t) (c >> (8 * i));
+        crypto_generichash (raw, sizeof raw, count, sizeof count, self->id_key, sizeof self->id_key);
         sodium_bin2hex (id, sizeof id, raw, sizeof raw);
     } while (zhashx_lookup (self->jobs, id));
     bk_job_t *job = s_insert (self, id, service);

@@ -8,11 +8,15 @@ starts and stops the servers.
     SYSTEM   predictors | beanstalkd | redis
     MODE     sync (the producer waits for each put's acknowledgement),
              inflight64 (64 puts outstanding), paced (1,000 puts/s)
-The same Python client structure is used for every system, so the client
-costs are alike; latency = consumer's ack time - producer's send time, both
-CLOCK_MONOTONIC on this host.
+The same Python client structure is used for every system (a raw TCP socket
+speaking the system's protocol; ours ZMTP 3.0 via zmtp.py, or pyzmq with
+BENCH_PYZMQ=1), so client costs are alike; latency = the consumer's receipt
+of the job - the producer's send time, both CLOCK_MONOTONIC on this host;
+seconds run until the last job was handled. The JSON also gives the CPU
+seconds of the producer and of the consumers.
 """
 import json
+import math
 import multiprocessing as mp
 import os
 import socket
@@ -21,8 +25,14 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 BODY = 200
+
+
+def s_cpu():
+    t = os.times()
+    return t.user + t.system
 
 
 def body(now):
@@ -108,12 +118,22 @@ class Redis:
 
 
 # ----------------------------------------------------------------- predictors
+# Clients on a raw socket speaking ZMTP 3.0 (tests/bench/zmtp.py), like the
+# peers' clients; BENCH_PYZMQ=1 uses pyzmq and tests/mdp.py instead (libzmq
+# with its I/O thread in each client process).
+PYZMQ = os.environ.get("BENCH_PYZMQ") == "1"
+
+
 class Predictors:
     def __init__(self, addr):
-        import zmq
-        self.zmq = zmq
-        self.s = zmq.Context.instance().socket(zmq.DEALER)
-        self.s.connect("tcp://" + addr)
+        host, port = addr.split(":")
+        if PYZMQ:
+            import zmq
+            self.s = zmq.Context.instance().socket(zmq.DEALER)
+            self.s.connect("tcp://" + addr)
+        else:
+            import zmtp
+            self.s = zmtp.Dealer(host, port)
 
     def put_send(self, data):
         self.s.send_multipart([b"", b"MDPC01", b"titanic.request", b"bench", data])
@@ -124,33 +144,62 @@ class Predictors:
 
 
 def predictors_consumer(addr, done, sent_v, finished, lat_q):
-    import mdp
-    lats = []
+    lats, last = [], [0.0]
 
-    def handler(worker, address, frames):
-        lats.append(time.monotonic() - float(frames[0].split(b" ", 1)[0]))
+    def handler(address, frames):
+        now = time.monotonic()
+        lats.append(now - float(frames[0].split(b" ", 1)[0]))
+        last[0] = now
         with done.get_lock():
             done.value += 1
         return [b"ok"]
-    w = mdp.Worker("tcp://" + addr, "bench", handler)
-    while not (finished.value and done.value >= sent_v.value):
-        w.serve(stop_after=0.2)
+    if PYZMQ:
+        import mdp
+        w = mdp.Worker("tcp://" + addr, "bench", lambda worker, address, frames: handler(address, frames))
+        while not (finished.value and done.value >= sent_v.value):
+            w.serve(stop_after=0.2)
+    else:
+        # An MDP 0.1 worker (RFC 7) as the RFC describes it: READY, then
+        # REQUEST -> REPLY; a HEARTBEAT when 2.5 s pass without sending.
+        import select
+        import zmtp
+        host, port = addr.split(":")
+        w = zmtp.Dealer(host, port)
+        w.send_multipart([b"", b"MDPW01", b"\x01", b"bench"])
+        sent_at = time.monotonic()
+        while not (finished.value and done.value >= sent_v.value):
+            if not w.pending() and not select.select([w.s], [], [], 0.2)[0]:
+                pass
+            else:
+                msg = w.recv_multipart()
+                assert msg[0] == b"" and msg[1] == b"MDPW01", msg
+                if msg[2] == b"\x02":           # REQUEST: address, empty, body
+                    reply = handler(msg[3], msg[5:])
+                    w.send_multipart([b"", b"MDPW01", b"\x03", msg[3], b""] + reply)
+                    sent_at = time.monotonic()
+                elif msg[2] == b"\x05":         # DISCONNECT
+                    raise SystemExit("broker sent DISCONNECT")
+            if time.monotonic() - sent_at > 2.5:
+                w.send_multipart([b"", b"MDPW01", b"\x04"])
+                sent_at = time.monotonic()
     time.sleep(0.2)             # the last reply leaves before the socket closes
-    lat_q.put(lats)
+    lat_q.put((lats, s_cpu(), last[0]))
 
 
 def queue_consumer(system, addr, done, sent_v, finished, lat_q, name):
     q = Beanstalk(addr) if system == "beanstalkd" else Redis(addr, name)
-    lats = []
+    lats, last = [], [0.0]
     while not (finished.value and done.value >= sent_v.value):
         jid, data = q.reserve()
         if jid is None:
             continue
-        lats.append(time.monotonic() - float(data.split(b" ", 1)[0]))
+        now = time.monotonic()
+        lats.append(now - float(data.split(b" ", 1)[0]))
         q.ack(jid)
+        last[0] = time.monotonic()
         with done.get_lock():
             done.value += 1
-    lat_q.put(lats)
+    lat_q.put((lats, s_cpu(), last[0]))
 
 
 def producer(system, addr, mode, n, deadline):
@@ -162,7 +211,7 @@ def producer(system, addr, mode, n, deadline):
             q.put_recv()
             sent += 1
         return sent
-    if system == "predictors":
+    if system == "predictors" and PYZMQ:
         # A ZeroMQ socket belongs to one thread: send and receive in turn.
         window = 64 if mode == "inflight64" else 4096
         outstanding = 0
@@ -176,7 +225,12 @@ def producer(system, addr, mode, n, deadline):
                 outstanding += 1
                 continue
             wait = max(0.0, due - now) if outstanding < window else 1.0
-            if q.s.poll(int(wait * 1000) if wait > 0.001 else 0):
+            if outstanding == 0:
+                time.sleep(wait)        # as the other systems' producers do
+                continue
+            # poll's timeout is in whole ms: round up rather than spin (a
+            # spinning producer takes a core from the server and consumers).
+            if q.s.poll(max(1, math.ceil(wait * 1000))):
                 q.put_recv()
                 outstanding -= 1
         while outstanding:
@@ -224,10 +278,16 @@ def main():
     sent = producer(system, addr, mode, n, start + max_s)
     sent_v.value = sent
     finished.value = 1
-    lats = []
+    producer_cpu = s_cpu()
+    lats, consumer_cpu, last = [], 0.0, start
     for c in consumers:
-        lats.extend(lat_q.get(timeout=120))
-    elapsed = time.monotonic() - start
+        got, cpu, t = lat_q.get(timeout=120)
+        lats.extend(got)
+        consumer_cpu += cpu
+        last = max(last, t)
+    # Until the last job was handled: not the consumers' own time to notice
+    # the end (a poll or reserve timeout, different for each system).
+    elapsed = (last if lats else time.monotonic()) - start
     for c in consumers:
         c.join(5)
         if c.is_alive():
@@ -239,7 +299,8 @@ def main():
         return lats[min(len(lats) - 1, int(p * len(lats)))] * 1000 if lats else float("nan")
     print(json.dumps({"system": system, "mode": mode, "sent": sent, "acked": acked,
                       "seconds": round(elapsed, 2), "jobs_per_s": round(acked / elapsed, 1),
-                      "p50_ms": round(pct(0.50), 2), "p99_ms": round(pct(0.99), 2)}))
+                      "p50_ms": round(pct(0.50), 2), "p99_ms": round(pct(0.99), 2),
+                      "producer_cpu_s": round(producer_cpu, 2), "consumer_cpu_s": round(consumer_cpu, 2)}))
 
 
 if __name__ == "__main__":

@@ -905,15 +905,39 @@ s_join_column (lb_csv_t *self, s_chunk_t *ch, int n, size_t c, const s_scan_t *s
                 memcpy (col->text, pc->text, rows * sizeof (char *));
         }
         else
-        if (pc->is_text)
+        if (pc->is_text) {
+            const char *prev = NULL;            //  the part's values are interned: runs repeat a pointer
+            char *same = NULL;
             for (size_t r = 0; r < rows; r++) {
                 const char *t = pc->text [r];
-                col->text [at + r] = t ? s_intern (col, t, strlen (t), false) : NULL;
+                if (t && t != prev) {
+                    same = s_intern (col, t, strlen (t), false);
+                    prev = t;
+                }
+                col->text [at + r] = t ? same : NULL;
             }
+        }
         else
             s_reread (col, scan, c, ch [i].offsets, rows, col->text + at);
         at += rows;
     }
+}
+
+typedef struct {
+    lb_csv_t *self;
+    s_chunk_t *ch;
+    int n;
+    const s_scan_t *scan;
+    int first, step;            //  columns first, first + step, ...
+} s_join_t;
+
+static void *
+s_join_run (void *arg)
+{
+    s_join_t *j = arg;
+    for (size_t c = (size_t) j->first; c < j->self->cols; c += (size_t) j->step)
+        s_join_column (j->self, j->ch, j->n, c, j->scan);
+    return NULL;
 }
 
 //  Parses the records from scan->p to scan->end into self on threads
@@ -979,8 +1003,14 @@ s_rows_parallel (lb_csv_t *self, s_scan_t *scan, int threads, bool header)
         for (int i = 0; i < n; i++)
             total += ch [i].part->rows;
         self->rows = self->max_rows = total;
-        for (size_t c = 0; c < self->cols; c++)
-            s_join_column (self, ch, n, c, scan);
+        //  Columns join independently: thread t takes columns t, t + n, ...
+        int nj = threads < (int) self->cols ? threads : (int) self->cols;
+        s_join_t *jobs = lb_xcalloc ((size_t) (nj ? nj : 1), sizeof (s_join_t));
+        for (int t = 0; t < nj; t++)
+            jobs [t] = (s_join_t) { self, ch, n, scan, t, nj };
+        if (nj)
+            s_run_all (s_join_run, jobs, sizeof (s_join_t), nj);
+        free (jobs);
     }
     for (int i = 0; i < n; i++)
         s_chunk_release (&ch [i]);

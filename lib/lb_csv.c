@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -792,21 +793,46 @@ s_utf8_run (void *arg)
     return NULL;
 }
 
-//  Runs fn on each of n args, n - 1 of them on threads of their own.
-static void
-s_run_all (void *(*fn) (void *), void *args, size_t size, int n)
+typedef struct {
+    void *(*fn) (void *);
+    char *args;
+    size_t size;
+    int items;
+    atomic_int *next;
+} s_pool_t;
+
+static void *
+s_pool_run (void *arg)
 {
-    pthread_t *threads = lb_xcalloc ((size_t) n, sizeof (pthread_t));
-    bool *started = lb_xcalloc ((size_t) n, sizeof (bool));
-    for (int i = 1; i < n; i++)
-        started [i] = pthread_create (&threads [i], NULL, fn, (char *) args + (size_t) i * size) == 0;
-    fn (args);
-    for (int i = 1; i < n; i++)
+    s_pool_t *pool = arg;
+    for (;;) {
+        int i = atomic_fetch_add (pool->next, 1);
+        if (i >= pool->items)
+            break;
+        pool->fn (pool->args + (size_t) i * pool->size);
+    }
+    return NULL;
+}
+
+//  Runs fn on each of items args (size bytes apart) on threads threads,
+//  this one included; each thread takes the next item when done with one,
+//  so a thread the machine holds back delays the end by one item at most.
+static void
+s_run_all (void *(*fn) (void *), void *args, size_t size, int items, int threads)
+{
+    if (threads > items)
+        threads = items;
+    atomic_int next = 0;
+    s_pool_t pool = { fn, args, size, items, &next };
+    pthread_t *tid = lb_xcalloc ((size_t) (threads > 0 ? threads : 1), sizeof (pthread_t));
+    bool *started = lb_xcalloc ((size_t) (threads > 0 ? threads : 1), sizeof (bool));
+    for (int i = 1; i < threads; i++)
+        started [i] = pthread_create (&tid [i], NULL, s_pool_run, &pool) == 0;
+    s_pool_run (&pool);                         //  also takes what threads that did not start would
+    for (int i = 1; i < threads; i++)
         if (started [i])
-            pthread_join (threads [i], NULL);
-        else
-            fn ((char *) args + (size_t) i * size);
-    free (threads);
+            pthread_join (tid [i], NULL);
+    free (tid);
     free (started);
 }
 
@@ -827,7 +853,7 @@ s_bad_utf8_parallel (const char *data, size_t size, int threads)
         t [n++] = (s_utf8_t) { from, to, NULL };
         from = to;
     }
-    s_run_all (s_utf8_run, t, sizeof (s_utf8_t), n);
+    s_run_all (s_utf8_run, t, sizeof (s_utf8_t), n, n);
     const char *bad = NULL;
     for (int i = 0; i < n && !bad; i++)
         bad = t [i].bad;
@@ -928,30 +954,36 @@ typedef struct {
     s_chunk_t *ch;
     int n;
     const s_scan_t *scan;
-    int first, step;            //  columns first, first + step, ...
+    size_t c;
 } s_join_t;
 
 static void *
 s_join_run (void *arg)
 {
     s_join_t *j = arg;
-    for (size_t c = (size_t) j->first; c < j->self->cols; c += (size_t) j->step)
-        s_join_column (j->self, j->ch, j->n, c, j->scan);
+    s_join_column (j->self, j->ch, j->n, j->c, j->scan);
     return NULL;
 }
 
 //  Parses the records from scan->p to scan->end into self on threads
 //  chunks; as s_rows does, with the same error (scan->error, absolute line).
 static void
-s_rows_parallel (lb_csv_t *self, s_scan_t *scan, int threads, bool header)
+s_rows_parallel (lb_csv_t *self, s_scan_t *scan, int threads, size_t min_bytes, bool header)
 {
     const char *from = scan->p, *end = scan->end;
     size_t rest = (size_t) (end - from);
-    const char **cut = lb_xmalloc ((size_t) (threads + 1) * sizeof (char *));
+    //  Several chunks per thread (of at least chunk_min bytes), taken in
+    //  turn: on a busy machine a thread that runs late costs one chunk.
+    size_t chunk_min = min_bytes / 4, want = (size_t) threads * 8;
+    if (chunk_min && rest / chunk_min < want)
+        want = rest / chunk_min;
+    if (want < (size_t) threads)
+        want = (size_t) threads;
+    const char **cut = lb_xmalloc ((want + 1) * sizeof (char *));
     int n = 0;
     cut [n++] = from;
-    for (int i = 1; i < threads; i++) {
-        const char *t = from + rest / (size_t) threads * (size_t) i;
+    for (size_t i = 1; i < want; i++) {
+        const char *t = from + rest / want * i;
         if (t < cut [n - 1])
             t = cut [n - 1];
         const char *lf = memchr (t, '\n', (size_t) (end - t));
@@ -970,7 +1002,7 @@ s_rows_parallel (lb_csv_t *self, s_scan_t *scan, int threads, bool header)
         ch [i].scan.error = NULL;
         ch [i].header = header;
     }
-    s_run_all (s_chunk_run, ch, sizeof (s_chunk_t), n);
+    s_run_all (s_chunk_run, ch, sizeof (s_chunk_t), n, threads);
     //  The chunks before the first with an error are right; redo the rest.
     size_t line = scan->line;
     int good = 0;
@@ -1003,13 +1035,11 @@ s_rows_parallel (lb_csv_t *self, s_scan_t *scan, int threads, bool header)
         for (int i = 0; i < n; i++)
             total += ch [i].part->rows;
         self->rows = self->max_rows = total;
-        //  Columns join independently: thread t takes columns t, t + n, ...
-        int nj = threads < (int) self->cols ? threads : (int) self->cols;
-        s_join_t *jobs = lb_xcalloc ((size_t) (nj ? nj : 1), sizeof (s_join_t));
-        for (int t = 0; t < nj; t++)
-            jobs [t] = (s_join_t) { self, ch, n, scan, t, nj };
-        if (nj)
-            s_run_all (s_join_run, jobs, sizeof (s_join_t), nj);
+        //  Columns join independently.
+        s_join_t *jobs = lb_xcalloc (self->cols ? self->cols : 1, sizeof (s_join_t));
+        for (size_t c = 0; c < self->cols; c++)
+            jobs [c] = (s_join_t) { self, ch, n, scan, c };
+        s_run_all (s_join_run, jobs, sizeof (s_join_t), (int) self->cols, threads);
         free (jobs);
     }
     for (int i = 0; i < n; i++)
@@ -1104,7 +1134,7 @@ lb_csv_parse (const char *data, size_t size, const lb_csv_opts_t *opts_in, char 
         scan.line = first_line;
     if (!scan.error) {
         if (parallel && (size_t) (end - data_start) >= opts.parallel_min)
-            s_rows_parallel (self, &scan, threads, opts.header);
+            s_rows_parallel (self, &scan, threads, opts.parallel_min, opts.header);
         else {
             size_t *offsets = NULL, max_offsets = 0;
             s_rows (self, &scan, &offsets, &max_offsets, opts.header);

@@ -181,32 +181,41 @@ lb_csv_parse_number (const char *s, size_t len, double *out)
     if (p < end && (*p == '-' || *p == '+'))
         neg = *p++ == '-';
     uint64_t mant = 0;
-    int digits = 0, exp10 = 0, total = 0;
-    while (p < end && *p >= '0' && *p <= '9') {
+    int digits = 0, exp10 = 0;              //  significant digits kept (<= 19), the power of ten
+    bool any = false;
+    while (p < end && *p == '0') {          //  leading zeros are not significant
+        p++;
+        any = true;
+    }
+    while (p < end && (unsigned) (*p - '0') < 10) {
         if (digits < 19) {
             mant = mant * 10 + (uint64_t) (*p - '0');
-            if (mant)
-                digits++;
+            digits++;
         }
         else
             exp10++;
-        total++;
+        any = true;
         p++;
     }
     if (p < end && *p == '.') {
         p++;
-        while (p < end && *p >= '0' && *p <= '9') {
+        if (digits == 0)
+            while (p < end && *p == '0') {
+                exp10--;
+                any = true;
+                p++;
+            }
+        while (p < end && (unsigned) (*p - '0') < 10) {
             if (digits < 19) {
                 mant = mant * 10 + (uint64_t) (*p - '0');
-                if (mant)
-                    digits++;
+                digits++;
                 exp10--;
             }
-            total++;
+            any = true;
             p++;
         }
     }
-    if (total == 0)
+    if (!any)
         return false;
     if (p < end && (*p == 'e' || *p == 'E')) {
         p++;
@@ -762,7 +771,8 @@ s_rows (lb_csv_t *self, s_scan_t *scan, size_t **offsets_p, size_t *max_offsets_
                 continue;
             }
             s_col_t *col = &self->col [c];
-            bool missing = !quoted && s_missing (field, len);
+            bool missing = !quoted && (len == 0 || (len <= 4 && (*field == 'N' || *field == 'n' || *field == '#')
+                                                     && s_missing (field, len)));
             if (col->is_text)
                 col->text [row] = missing ? NULL : s_intern (col, field, len, quoted);
             else

@@ -469,6 +469,22 @@ s_field (s_scan_t *s, const char **field, size_t *len, bool *quoted)
     else {
         const char *start = p;
         const unsigned char *stop = s->stop;
+        //  Eight bytes at a time: the lowest byte flagged by the has-zero
+        //  test of (word ^ c) is the first byte equal to c.
+        const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+        const uint64_t d = ones * (unsigned char) s->delim;
+        while (end - p >= 8) {
+            uint64_t w;
+            memcpy (&w, p, 8);
+            uint64_t a = w ^ d, b = w ^ (ones * '\n'), c = w ^ (ones * '\r'), q = w ^ (ones * '"');
+            uint64_t hit = ((a - ones) & ~a) | ((b - ones) & ~b) | ((c - ones) & ~c) | ((q - ones) & ~q);
+            hit &= high;
+            if (hit) {
+                p += __builtin_ctzll (hit) >> 3;
+                break;
+            }
+            p += 8;
+        }
         while (p < end && !stop [(unsigned char) *p])
             p++;
         if (p < end && *p == '"') {

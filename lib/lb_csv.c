@@ -603,22 +603,33 @@ s_line_of (const char *data, const char *at)
     return line;
 }
 
-//  Returns NULL if data is valid UTF-8, else the first bad byte.
+#define S_BAD_AT(at) do { if (quotes) *quotes += nq; return (const char *) (at); } while (0)
+
+//  Returns NULL if data is valid UTF-8, else the first bad byte. Adds the
+//  number of '"' bytes before that to *quotes unless quotes is NULL.
 static const char *
-s_bad_utf8 (const char *data, size_t size)
+s_bad_utf8 (const char *data, size_t size, size_t *quotes)
 {
     const unsigned char *p = (const unsigned char *) data, *end = p + size;
+    size_t nq = 0;
+    const uint64_t low7 = 0x7f7f7f7f7f7f7f7full, qs = 0x2222222222222222ull;
     while (p < end) {
         if (end - p >= 8) {
             uint64_t chunk;
             memcpy (&chunk, p, 8);
             if ((chunk & 0x8080808080808080ull) == 0) {
+                if (quotes) {
+                    //  Exact per-byte zero test of chunk ^ '"' (no carries between bytes).
+                    uint64_t x = chunk ^ qs;
+                    nq += (size_t) __builtin_popcountll (~(((x & low7) + low7) | x | low7));
+                }
                 p += 8;
                 continue;
             }
         }
         unsigned char c = *p;
         if (c < 0x80) {
+            nq += c == '"';
             p++;
             continue;
         }
@@ -627,19 +638,21 @@ s_bad_utf8 (const char *data, size_t size)
         if ((c & 0xe0) == 0xc0) { n = 1; cp = c & 0x1f; }
         else if ((c & 0xf0) == 0xe0) { n = 2; cp = c & 0x0f; }
         else if ((c & 0xf8) == 0xf0) { n = 3; cp = c & 0x07; }
-        else return (const char *) p;
+        else S_BAD_AT (p);
         if (end - p <= n)
-            return (const char *) p;
+            S_BAD_AT (p);
         for (int k = 1; k <= n; k++) {
             if ((p [k] & 0xc0) != 0x80)
-                return (const char *) p;
+                S_BAD_AT (p);
             cp = (cp << 6) | (p [k] & 0x3f);
         }
         if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000)
         ||  cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return (const char *) p;
+            S_BAD_AT (p);
         p += n + 1;
     }
+    if (quotes)
+        *quotes += nq;
     return NULL;
 }
 
@@ -872,14 +885,31 @@ s_chunk_run (void *arg)
 
 typedef struct {
     const char *from, *to, *bad;
+    size_t quotes;
 } s_utf8_t;
 
 static void *
 s_utf8_run (void *arg)
 {
     s_utf8_t *t = arg;
-    t->bad = s_bad_utf8 (t->from, (size_t) (t->to - t->from));
+    t->bad = s_bad_utf8 (t->from, (size_t) (t->to - t->from), &t->quotes);
     return NULL;
+}
+
+//  The input in pieces (boundaries at ASCII bytes) and the number of '"'
+//  before each boundary: where the parallel parse may cut.
+typedef struct {
+    int n;
+    const char **at;            //  n + 1 boundaries
+    size_t *quotes;             //  n + 1 counts
+} s_pieces_t;
+
+static void
+s_pieces_release (s_pieces_t *pieces)
+{
+    free (pieces->at);
+    free (pieces->quotes);
+    memset (pieces, 0, sizeof *pieces);
 }
 
 typedef struct {
@@ -925,27 +955,37 @@ s_run_all (void *(*fn) (void *), void *args, size_t size, int items, int threads
     free (started);
 }
 
-//  s_bad_utf8 on threads: cut where an ASCII byte starts (never inside a
-//  sequence); the first chunk with a bad byte has the first bad byte.
+//  s_bad_utf8 on threads over want pieces, cut where an ASCII byte starts
+//  (never inside a sequence): the first piece with a bad byte has the first
+//  bad byte. Fills pieces (caller releases).
 static const char *
-s_bad_utf8_parallel (const char *data, size_t size, int threads)
+s_bad_utf8_parallel (const char *data, size_t size, int threads, int want, s_pieces_t *pieces)
 {
-    s_utf8_t *t = lb_xcalloc ((size_t) threads, sizeof (s_utf8_t));
+    s_utf8_t *t = lb_xcalloc ((size_t) want, sizeof (s_utf8_t));
     const char *end = data + size, *from = data;
     int n = 0;
-    for (int i = 1; i <= threads; i++) {
-        const char *to = i == threads ? end : data + size / (size_t) threads * (size_t) i;
+    for (int i = 1; i <= want; i++) {
+        const char *to = i == want ? end : data + size / (size_t) want * (size_t) i;
         while (to < end && (unsigned char) *to >= 0x80)
             to++;
         if (to <= from)
             continue;
-        t [n++] = (s_utf8_t) { from, to, NULL };
+        t [n++] = (s_utf8_t) { from, to, NULL, 0 };
         from = to;
     }
-    s_run_all (s_utf8_run, t, sizeof (s_utf8_t), n, n);
+    s_run_all (s_utf8_run, t, sizeof (s_utf8_t), n, threads);
     const char *bad = NULL;
     for (int i = 0; i < n && !bad; i++)
         bad = t [i].bad;
+    pieces->n = n;
+    pieces->at = lb_xmalloc ((size_t) (n + 1) * sizeof (char *));
+    pieces->quotes = lb_xmalloc ((size_t) (n + 1) * sizeof (size_t));
+    pieces->at [0] = data;
+    pieces->quotes [0] = 0;
+    for (int i = 0; i < n; i++) {
+        pieces->at [i + 1] = t [i].to;
+        pieces->quotes [i + 1] = pieces->quotes [i] + t [i].quotes;
+    }
     free (t);
     return bad;
 }
@@ -1057,28 +1097,34 @@ s_join_run (void *arg)
 //  Parses the records from scan->p to scan->end into self on threads
 //  chunks; as s_rows does, with the same error (scan->error, absolute line).
 static void
-s_rows_parallel (lb_csv_t *self, s_scan_t *scan, int threads, size_t min_bytes, bool header)
+s_rows_parallel (lb_csv_t *self, s_scan_t *scan, int threads, const s_pieces_t *pieces, bool header)
 {
     const char *from = scan->p, *end = scan->end;
-    size_t rest = (size_t) (end - from);
-    //  Several chunks per thread (of at least chunk_min bytes), taken in
-    //  turn: on a busy machine a thread that runs late costs one chunk.
-    size_t chunk_min = min_bytes / 4, want = (size_t) threads * 8;
-    if (chunk_min && rest / chunk_min < want)
-        want = rest / chunk_min;
-    if (want < (size_t) threads)
-        want = (size_t) threads;
-    const char **cut = lb_xmalloc ((want + 1) * sizeof (char *));
+    //  A cut after the first line feed in each piece that lies outside
+    //  quotes if the input is valid so far: an even number of '"' before it
+    //  (every quoted field has an even number of them). Where the input is
+    //  not valid the parse of a chunk fails, and the check below catches it.
+    bool quotes = pieces->quotes [pieces->n] > 0;
+    const char **cut = lb_xmalloc ((size_t) (pieces->n + 1) * sizeof (char *));
     int n = 0;
     cut [n++] = from;
-    for (size_t i = 1; i < want; i++) {
-        const char *t = from + rest / want * i;
-        if (t < cut [n - 1])
-            t = cut [n - 1];
-        const char *lf = memchr (t, '\n', (size_t) (end - t));
-        if (!lf || lf + 1 >= end)
-            break;
-        cut [n++] = lf + 1;
+    for (int i = 1; i < pieces->n; i++) {
+        const char *b = pieces->at [i], *limit = pieces->at [i + 1], *lf = NULL;
+        if (b < from)
+            continue;
+        if (!quotes)
+            lf = memchr (b, '\n', (size_t) (limit - b));
+        else {
+            bool open = pieces->quotes [i] & 1;
+            for (const char *p = b; p < limit && !lf; p++)
+                if (*p == '"')
+                    open = !open;
+                else
+                if (*p == '\n' && !open)
+                    lf = p;
+        }
+        if (lf && lf + 1 < end && lf + 1 > cut [n - 1])
+            cut [n++] = lf + 1;
     }
     cut [n] = end;
     s_chunk_t *ch = lb_xcalloc ((size_t) n, sizeof (s_chunk_t));
@@ -1163,8 +1209,18 @@ lb_csv_parse (const char *data, size_t size, const lb_csv_opts_t *opts_in, char 
     }
     int threads = s_threads (opts.threads);
     bool parallel = threads > 1 && size >= opts.parallel_min && size >= 2;
-    const char *bad = parallel ? s_bad_utf8_parallel (data, size, threads) : s_bad_utf8 (data, size);
+    //  Several pieces per thread (of at least parallel_min / 4 bytes), taken
+    //  in turn: on a busy machine a thread that runs late costs one piece.
+    size_t piece_min = opts.parallel_min / 4, want = (size_t) threads * 8;
+    if (piece_min && size / piece_min < want)
+        want = size / piece_min;
+    if (want < (size_t) threads)
+        want = (size_t) threads;
+    s_pieces_t pieces = { 0 };
+    const char *bad = parallel ? s_bad_utf8_parallel (data, size, threads, (int) want, &pieces)
+                               : s_bad_utf8 (data, size, NULL);
     if (bad) {
+        s_pieces_release (&pieces);
         *error_p = lb_xasprintf ("line %zu: invalid UTF-8 (byte 0x%02x)", s_line_of (data, bad),
                                  (unsigned char) *bad);
         return NULL;
@@ -1175,6 +1231,7 @@ lb_csv_parse (const char *data, size_t size, const lb_csv_opts_t *opts_in, char 
     while (s_blank_line (start, end))
         start += *start == '\r' ? 2 : 1;
     if (start == end) {
+        s_pieces_release (&pieces);
         *error_p = lb_xstrdup ("line 1: empty file");
         return NULL;
     }
@@ -1223,13 +1280,14 @@ lb_csv_parse (const char *data, size_t size, const lb_csv_opts_t *opts_in, char 
         scan.line = first_line;
     if (!scan.error) {
         if (parallel && (size_t) (end - data_start) >= opts.parallel_min)
-            s_rows_parallel (self, &scan, threads, opts.parallel_min, opts.header);
+            s_rows_parallel (self, &scan, threads, &pieces, opts.header);
         else {
             size_t *offsets = NULL, max_offsets = 0;
             s_rows (self, &scan, &offsets, &max_offsets, opts.header);
             free (offsets);
         }
     }
+    s_pieces_release (&pieces);
     if (!scan.error && self->rows == 0)
         s_fail (&scan, scan.line, "no data rows (header only)");
     if (scan.error) {

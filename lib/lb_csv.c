@@ -603,33 +603,22 @@ s_line_of (const char *data, const char *at)
     return line;
 }
 
-#define S_BAD_AT(at) do { if (quotes) *quotes += nq; return (const char *) (at); } while (0)
-
-//  Returns NULL if data is valid UTF-8, else the first bad byte. Adds the
-//  number of '"' bytes before that to *quotes unless quotes is NULL.
+//  Returns NULL if data is valid UTF-8, else the first bad byte.
 static const char *
-s_bad_utf8 (const char *data, size_t size, size_t *quotes)
+s_bad_utf8 (const char *data, size_t size)
 {
     const unsigned char *p = (const unsigned char *) data, *end = p + size;
-    size_t nq = 0;
-    const uint64_t low7 = 0x7f7f7f7f7f7f7f7full, qs = 0x2222222222222222ull;
     while (p < end) {
         if (end - p >= 8) {
             uint64_t chunk;
             memcpy (&chunk, p, 8);
             if ((chunk & 0x8080808080808080ull) == 0) {
-                if (quotes) {
-                    //  Exact per-byte zero test of chunk ^ '"' (no carries between bytes).
-                    uint64_t x = chunk ^ qs;
-                    nq += (size_t) __builtin_popcountll (~(((x & low7) + low7) | x | low7));
-                }
                 p += 8;
                 continue;
             }
         }
         unsigned char c = *p;
         if (c < 0x80) {
-            nq += c == '"';
             p++;
             continue;
         }
@@ -638,21 +627,19 @@ s_bad_utf8 (const char *data, size_t size, size_t *quotes)
         if ((c & 0xe0) == 0xc0) { n = 1; cp = c & 0x1f; }
         else if ((c & 0xf0) == 0xe0) { n = 2; cp = c & 0x0f; }
         else if ((c & 0xf8) == 0xf0) { n = 3; cp = c & 0x07; }
-        else S_BAD_AT (p);
+        else return (const char *) p;
         if (end - p <= n)
-            S_BAD_AT (p);
+            return (const char *) p;
         for (int k = 1; k <= n; k++) {
             if ((p [k] & 0xc0) != 0x80)
-                S_BAD_AT (p);
+                return (const char *) p;
             cp = (cp << 6) | (p [k] & 0x3f);
         }
         if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000)
         ||  cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            S_BAD_AT (p);
+            return (const char *) p;
         p += n + 1;
     }
-    if (quotes)
-        *quotes += nq;
     return NULL;
 }
 
@@ -892,7 +879,10 @@ static void *
 s_utf8_run (void *arg)
 {
     s_utf8_t *t = arg;
-    t->bad = s_bad_utf8 (t->from, (size_t) (t->to - t->from), &t->quotes);
+    t->bad = s_bad_utf8 (t->from, (size_t) (t->to - t->from));
+    //  The '"' in the piece (memchr: fast where there are few or none).
+    for (const char *q = t->from; (q = memchr (q, '"', (size_t) (t->to - q))) != NULL; q++)
+        t->quotes++;
     return NULL;
 }
 
@@ -1218,7 +1208,7 @@ lb_csv_parse (const char *data, size_t size, const lb_csv_opts_t *opts_in, char 
         want = (size_t) threads;
     s_pieces_t pieces = { 0 };
     const char *bad = parallel ? s_bad_utf8_parallel (data, size, threads, (int) want, &pieces)
-                               : s_bad_utf8 (data, size, NULL);
+                               : s_bad_utf8 (data, size);
     if (bad) {
         s_pieces_release (&pieces);
         *error_p = lb_xasprintf ("line %zu: invalid UTF-8 (byte 0x%02x)", s_line_of (data, bad),

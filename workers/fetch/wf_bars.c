@@ -253,7 +253,7 @@ wf_bars_append_columns (wf_bars_t *self, int series, wf_bars_columns_t *cols)
         for (size_t i = 0; i < cols->n; i++)
             if (isnan (cols->news [i]))
                 cols->news [i] = 0;
-    if (!has_news)
+    if (!has_news && cols->n)
         memset (cols->news, 0, cols->n * sizeof (double));
     s->has_news |= has_news;
     s->has_options |= has_options;

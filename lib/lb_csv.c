@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +48,8 @@ lb_csv_opts_default (lb_csv_opts_t *opts)
     opts->delimiter = 0;
     opts->header = true;
     opts->max_record = 1 << 20;
+    opts->threads = 0;
+    opts->parallel_min = 4 << 20;
 }
 
 void
@@ -79,6 +83,91 @@ static const double s_pow10 [23] = {
     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
 };
 
+//  The 128 leading bits of 5^q, q = -22..22 (for q < 0: floor (2^b / 5^-q)
+//  + 1 with the b that sets the top bit), high and low 64 bits.
+static const uint64_t s_pow5_128 [45][2] = {
+    { 0xf1c90080baf72cb1ull, 0x5324c68b12dd6339ull }, // -22
+    { 0x971da05074da7beeull, 0xd3f6fc16ebca5e04ull }, // -21
+    { 0xbce5086492111aeaull, 0x88f4bb1ca6bcf585ull }, // -20
+    { 0xec1e4a7db69561a5ull, 0x2b31e9e3d06c32e6ull }, // -19
+    { 0x9392ee8e921d5d07ull, 0x3aff322e62439fd0ull }, // -18
+    { 0xb877aa3236a4b449ull, 0x09befeb9fad487c3ull }, // -17
+    { 0xe69594bec44de15bull, 0x4c2ebe687989a9b4ull }, // -16
+    { 0x901d7cf73ab0acd9ull, 0x0f9d37014bf60a11ull }, // -15
+    { 0xb424dc35095cd80full, 0x538484c19ef38c95ull }, // -14
+    { 0xe12e13424bb40e13ull, 0x2865a5f206b06fbaull }, // -13
+    { 0x8cbccc096f5088cbull, 0xf93f87b7442e45d4ull }, // -12
+    { 0xafebff0bcb24aafeull, 0xf78f69a51539d749ull }, // -11
+    { 0xdbe6fecebdedd5beull, 0xb573440e5a884d1cull }, // -10
+    { 0x89705f4136b4a597ull, 0x31680a88f8953031ull }, // -9
+    { 0xabcc77118461cefcull, 0xfdc20d2b36ba7c3eull }, // -8
+    { 0xd6bf94d5e57a42bcull, 0x3d32907604691b4dull }, // -7
+    { 0x8637bd05af6c69b5ull, 0xa63f9a49c2c1b110ull }, // -6
+    { 0xa7c5ac471b478423ull, 0x0fcf80dc33721d54ull }, // -5
+    { 0xd1b71758e219652bull, 0xd3c36113404ea4a9ull }, // -4
+    { 0x83126e978d4fdf3bull, 0x645a1cac083126eaull }, // -3
+    { 0xa3d70a3d70a3d70aull, 0x3d70a3d70a3d70a4ull }, // -2
+    { 0xccccccccccccccccull, 0xcccccccccccccccdull }, // -1
+    { 0x8000000000000000ull, 0x0000000000000000ull }, // 0
+    { 0xa000000000000000ull, 0x0000000000000000ull }, // 1
+    { 0xc800000000000000ull, 0x0000000000000000ull }, // 2
+    { 0xfa00000000000000ull, 0x0000000000000000ull }, // 3
+    { 0x9c40000000000000ull, 0x0000000000000000ull }, // 4
+    { 0xc350000000000000ull, 0x0000000000000000ull }, // 5
+    { 0xf424000000000000ull, 0x0000000000000000ull }, // 6
+    { 0x9896800000000000ull, 0x0000000000000000ull }, // 7
+    { 0xbebc200000000000ull, 0x0000000000000000ull }, // 8
+    { 0xee6b280000000000ull, 0x0000000000000000ull }, // 9
+    { 0x9502f90000000000ull, 0x0000000000000000ull }, // 10
+    { 0xba43b74000000000ull, 0x0000000000000000ull }, // 11
+    { 0xe8d4a51000000000ull, 0x0000000000000000ull }, // 12
+    { 0x9184e72a00000000ull, 0x0000000000000000ull }, // 13
+    { 0xb5e620f480000000ull, 0x0000000000000000ull }, // 14
+    { 0xe35fa931a0000000ull, 0x0000000000000000ull }, // 15
+    { 0x8e1bc9bf04000000ull, 0x0000000000000000ull }, // 16
+    { 0xb1a2bc2ec5000000ull, 0x0000000000000000ull }, // 17
+    { 0xde0b6b3a76400000ull, 0x0000000000000000ull }, // 18
+    { 0x8ac7230489e80000ull, 0x0000000000000000ull }, // 19
+    { 0xad78ebc5ac620000ull, 0x0000000000000000ull }, // 20
+    { 0xd8d726b7177a8000ull, 0x0000000000000000ull }, // 21
+    { 0x878678326eac9000ull, 0x0000000000000000ull }, // 22
+};
+
+//  w * 10^q rounded to the nearest double (ties to even), for w > 0 and
+//  -22 <= q <= 22 (the result is a normal finite double).
+static double
+s_eisel_lemire (uint64_t w, int q)
+{
+    int lz = __builtin_clzll (w);
+    w <<= lz;
+    const uint64_t *t = s_pow5_128 [q + 22];
+    unsigned __int128 p = (unsigned __int128) w * t [0];
+    uint64_t hi = (uint64_t) (p >> 64), lo = (uint64_t) p;
+    if ((hi & 0x1ff) == 0x1ff) {
+        uint64_t more = (uint64_t) (((unsigned __int128) w * t [1]) >> 64);
+        lo += more;
+        if (more > lo)
+            hi++;
+    }
+    int upper = (int) (hi >> 63);
+    uint64_t m = hi >> (upper + 9);
+    int64_t e2 = ((((int64_t) 152170 + 65536) * q) >> 16) + 63 + upper - lz + 1023;
+    //  A product exactly halfway between two doubles: round to even.
+    if (lo <= 1 && q >= -4 && q <= 23 && (m & 3) == 1 && (m << (upper + 9)) == hi)
+        m &= ~(uint64_t) 1;
+    m += m & 1;
+    m >>= 1;
+    if (m >= (UINT64_C (2) << 52)) {
+        m = UINT64_C (1) << 52;
+        e2++;
+    }
+    assert (e2 > 0 && e2 < 0x7ff);
+    uint64_t bits = (m & ~(UINT64_C (1) << 52)) | (uint64_t) e2 << 52;
+    double d;
+    memcpy (&d, &bits, sizeof d);
+    return d;
+}
+
 bool
 lb_csv_parse_number (const char *s, size_t len, double *out)
 {
@@ -92,32 +181,41 @@ lb_csv_parse_number (const char *s, size_t len, double *out)
     if (p < end && (*p == '-' || *p == '+'))
         neg = *p++ == '-';
     uint64_t mant = 0;
-    int digits = 0, exp10 = 0, total = 0;
-    while (p < end && *p >= '0' && *p <= '9') {
+    int digits = 0, exp10 = 0;              //  significant digits kept (<= 19), the power of ten
+    bool any = false;
+    while (p < end && *p == '0') {          //  leading zeros are not significant
+        p++;
+        any = true;
+    }
+    while (p < end && (unsigned) (*p - '0') < 10) {
         if (digits < 19) {
             mant = mant * 10 + (uint64_t) (*p - '0');
-            if (mant)
-                digits++;
+            digits++;
         }
         else
             exp10++;
-        total++;
+        any = true;
         p++;
     }
     if (p < end && *p == '.') {
         p++;
-        while (p < end && *p >= '0' && *p <= '9') {
+        if (digits == 0)
+            while (p < end && *p == '0') {
+                exp10--;
+                any = true;
+                p++;
+            }
+        while (p < end && (unsigned) (*p - '0') < 10) {
             if (digits < 19) {
                 mant = mant * 10 + (uint64_t) (*p - '0');
-                if (mant)
-                    digits++;
+                digits++;
                 exp10--;
             }
-            total++;
+            any = true;
             p++;
         }
     }
-    if (total == 0)
+    if (!any)
         return false;
     if (p < end && (*p == 'e' || *p == 'E')) {
         p++;
@@ -142,23 +240,13 @@ lb_csv_parse_number (const char *s, size_t len, double *out)
         *out = neg ? -v : v;
         return true;
     }
-    //  17-19 digit mantissas (what %.17g writes): one long double operation
-    //  (64-bit significand: the mantissa and 10^|e| <= 10^22 are exact, so
-    //  the result is within half a long double ulp of the true value), then
-    //  rounded to double - correct unless the true value may sit on the other
-    //  side of a halfway point between two doubles; then strtod decides.
+    //  17-19 digit mantissas (what %.17g writes): the Eisel-Lemire method
+    //  (Lemire, "Number parsing at a gigabyte per second", 2021): the
+    //  mantissa times the 128 leading bits of 5^exp10, rounded to nearest
+    //  even; exact for every 64-bit mantissa and these exponents.
     if (exp10 >= -22 && exp10 <= 22 && mant) {
-        long double r = exp10 >= 0 ? (long double) mant * (long double) s_pow10 [exp10]
-                                   : (long double) mant / (long double) s_pow10 [-exp10];
-        double d = (double) r;
-        int e2;
-        frexp (d, &e2);
-        long double ulp = ldexpl (1.0L, e2 - 53);            //  of d
-        long double off = fabsl (r - (long double) d);
-        if (isfinite (d) && fabsl (off - ulp / 2) > ulp / 1024) {
-            *out = neg ? -d : d;
-            return true;
-        }
+        *out = neg ? -s_eisel_lemire (mant, exp10) : s_eisel_lemire (mant, exp10);
+        return true;
     }
     //  Rare: long mantissas, large exponents. strtod rounds correctly.
     size_t n = (size_t) (end - start);
@@ -321,7 +409,9 @@ typedef struct {
     size_t line;
     char delim;
     size_t max_record;
-    char *error;                //  first error, "line N: ..."
+    const unsigned char *stop; //  256 flags: the bytes that end or break an unquoted field
+    char *error;                //  first error: what (without its line)
+    size_t error_line;          //  and where (chunks: counted from the chunk's start)
 } s_scan_t;
 
 static void
@@ -334,10 +424,9 @@ s_fail (s_scan_t *s, size_t line, const char *fmt, ...)
         return;
     va_list args;
     va_start (args, fmt);
-    char *what = lb_xvasprintf (fmt, args);
+    s->error = lb_xvasprintf (fmt, args);
+    s->error_line = line;
     va_end (args);
-    s->error = lb_xasprintf ("line %zu: %s", line, what);
-    free (what);
 }
 
 //  Reads the next field at s->p. Sets *field and *len (raw bytes; quoted:
@@ -379,12 +468,28 @@ s_field (s_scan_t *s, const char **field, size_t *len, bool *quoted)
     }
     else {
         const char *start = p;
-        while (p < end && *p != s->delim && *p != '\n' && *p != '\r') {
-            if (*p == '"') {
-                s_fail (s, s->line, "quote inside an unquoted field");
-                return -1;
+        const unsigned char *stop = s->stop;
+        //  Eight bytes at a time: the lowest byte flagged by the has-zero
+        //  test of (word ^ c) is the first byte equal to c.
+        const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+        const uint64_t d = ones * (unsigned char) s->delim;
+        while (end - p >= 8) {
+            uint64_t w;
+            memcpy (&w, p, 8);
+            uint64_t a = w ^ d, b = w ^ (ones * '\n'), c = w ^ (ones * '\r'), q = w ^ (ones * '"');
+            uint64_t hit = ((a - ones) & ~a) | ((b - ones) & ~b) | ((c - ones) & ~c) | ((q - ones) & ~q);
+            hit &= high;
+            if (hit) {
+                p += __builtin_ctzll (hit) >> 3;
+                break;
             }
+            p += 8;
+        }
+        while (p < end && !stop [(unsigned char) *p])
             p++;
+        if (p < end && *p == '"') {
+            s_fail (s, s->line, "quote inside an unquoted field");
+            return -1;
         }
         *field = start;
         *len = (size_t) (p - start);
@@ -595,16 +700,14 @@ s_grow (lb_csv_t *self)
     self->max_rows = n;
 }
 
-//  Column c becomes text at row: re-read its cells of rows 0..row-1.
+//  Re-reads field c of the records at offsets [0..rows) as text into dest
+//  (interned in col; NULL when missing).
 static void
-s_to_text (lb_csv_t *self, s_scan_t *scan, size_t c, size_t row, const size_t *offsets)
+s_reread (s_col_t *col, const s_scan_t *scan, size_t c, const size_t *offsets, size_t rows, char **dest)
 {
-    s_col_t *col = &self->col [c];
-    col->is_text = true;
-    col->text = lb_xcalloc (self->max_rows, sizeof (char *));
     s_scan_t again = *scan;
     again.error = NULL;
-    for (size_t r = 0; r < row; r++) {
+    for (size_t r = 0; r < rows; r++) {
         again.p = scan->data + offsets [r];
         const char *field = NULL;
         size_t len = 0;
@@ -613,112 +716,70 @@ s_to_text (lb_csv_t *self, s_scan_t *scan, size_t c, size_t row, const size_t *o
             int more = s_field (&again, &field, &len, &quoted);
             assert (more >= 0);
         }
-        col->text [r] = s_missing (field, len) && !quoted ? NULL : s_intern (col, field, len, quoted);
+        dest [r] = s_missing (field, len) && !quoted ? NULL : s_intern (col, field, len, quoted);
     }
     free (again.error);
+}
+
+//  Column c becomes text at row: re-read its cells of rows 0..row-1.
+static void
+s_to_text (lb_csv_t *self, s_scan_t *scan, size_t c, size_t row, const size_t *offsets)
+{
+    s_col_t *col = &self->col [c];
+    col->is_text = true;
+    col->text = lb_xcalloc (self->max_rows, sizeof (char *));
+    s_reread (col, scan, c, offsets, row, col->text);
     free (col->num);
     free (col->tim);
     col->num = col->tim = NULL;
     col->can_number = col->can_time = false;
 }
 
-lb_csv_t *
-lb_csv_parse (const char *data, size_t size, const lb_csv_opts_t *opts_in, char **error_p)
+//  A table of cols columns, no rows, every type still possible.
+static lb_csv_t *
+s_part_new (size_t cols)
 {
-    assert (data || size == 0);
-    assert (error_p);
-    *error_p = NULL;
-    lb_csv_opts_t opts;
-    if (opts_in)
-        opts = *opts_in;
-    else
-        lb_csv_opts_default (&opts);
-    if (size >= 3 && memcmp (data, "\xef\xbb\xbf", 3) == 0) {
-        data += 3;
-        size -= 3;
-    }
-    const char *bad = s_bad_utf8 (data, size);
-    if (bad) {
-        *error_p = lb_xasprintf ("line %zu: invalid UTF-8 (byte 0x%02x)", s_line_of (data, bad),
-                                 (unsigned char) *bad);
-        return NULL;
-    }
-    const char *end = data + size;
-    //  Skip leading blank lines.
-    const char *start = data;
-    while (s_blank_line (start, end))
-        start += *start == '\r' ? 2 : 1;
-    if (start == end) {
-        *error_p = lb_xstrdup ("line 1: empty file");
-        return NULL;
-    }
-    s_scan_t scan = { data, end, start, s_line_of (data, start), 0, opts.max_record, NULL };
-    scan.delim = opts.delimiter ? opts.delimiter : s_detect (start, end);
     lb_csv_t *self = lb_xcalloc (1, sizeof *self);
-    self->delimiter = scan.delim;
-    //  The first record fixes the column count (and names, with a header).
+    self->cols = cols;
+    self->col = lb_xcalloc (cols ? cols : 1, sizeof (s_col_t));
+    for (size_t c = 0; c < cols; c++)
+        self->col [c].can_number = self->col [c].can_time = true;
+    return self;
+}
+
+//  Parses the records from scan->p up to scan->end into self, recording
+//  each record's offset from scan->data in *offsets_p. Stops at the end or
+//  at the first error (scan->error set).
+static void
+s_rows (lb_csv_t *self, s_scan_t *scan, size_t **offsets_p, size_t *max_offsets_p, bool header)
+{
+    const char *end = scan->end;
+    size_t *offsets = *offsets_p, max_offsets = *max_offsets_p;
     const char *field;
     size_t len;
     bool quoted;
-    size_t first_line = scan.line, cap = 16;
-    char **first = lb_xmalloc (cap * sizeof (char *));
-    size_t nfirst = 0;
     int more;
-    do {
-        more = s_field (&scan, &field, &len, &quoted);
-        if (more < 0)
-            break;
-        if (nfirst == cap)
-            first = lb_xrealloc (first, (cap *= 2) * sizeof (char *));
-        first [nfirst++] = s_unescape (field, len, quoted);
-    } while (more == 1);
-    if ((size_t) (scan.p - start) > opts.max_record && !scan.error)
-        s_fail (&scan, first_line, "record longer than %zu bytes", opts.max_record);
-    self->cols = nfirst;
-    self->col = lb_xcalloc (nfirst ? nfirst : 1, sizeof (s_col_t));
-    for (size_t c = 0; c < nfirst; c++) {
-        s_col_t *col = &self->col [c];
-        col->name = opts.header ? lb_xstrdup (first [c]) : lb_xasprintf ("column_%zu", c + 1);
-        col->can_number = col->can_time = true;
-    }
-    size_t *offsets = NULL, max_offsets = 0;
-    const char *data_start = opts.header ? scan.p : start;
-    if (opts.header) {
-        for (size_t c = 0; c < nfirst && !scan.error; c++) {
-            if (first [c][0] == 0)
-                s_fail (&scan, first_line, "column %zu has an empty name in the header", c + 1);
-            for (size_t k = 0; k < c && !scan.error; k++)
-                if (strcmp (first [c], first [k]) == 0)
-                    s_fail (&scan, first_line, "column name '%s' appears twice in the header", first [c]);
-        }
-    }
-    for (size_t c = 0; c < nfirst; c++)
-        free (first [c]);
-    free (first);
-    scan.p = data_start;
-    if (!opts.header)
-        scan.line = first_line;
-    while (!scan.error && scan.p < end) {
-        if (s_blank_line (scan.p, end)) {
-            scan.p += *scan.p == '\r' ? 2 : 1;
-            scan.line++;
+    while (!scan->error && scan->p < end) {
+        if (s_blank_line (scan->p, end)) {
+            scan->p += *scan->p == '\r' ? 2 : 1;
+            scan->line++;
             continue;
         }
-        size_t row = self->rows, rec_line = scan.line;
-        const char *rec = scan.p;
+        size_t row = self->rows, rec_line = scan->line;
+        const char *rec = scan->p;
         if (row == self->max_rows)
             s_grow (self);
         if (row == max_offsets) {
             max_offsets = max_offsets ? 2 * max_offsets : 1024;
             offsets = lb_xrealloc (offsets, max_offsets * sizeof (size_t));
         }
-        offsets [row] = (size_t) (rec - data);
+        offsets [row] = (size_t) (rec - scan->data);
         for (size_t k = 0; k < self->cols; k++)
             if (self->col [k].is_text)
                 self->col [k].text [row] = NULL;
         size_t c = 0;
         do {
-            more = s_field (&scan, &field, &len, &quoted);
+            more = s_field (scan, &field, &len, &quoted);
             if (more < 0)
                 break;
             if (c >= self->cols) {
@@ -726,7 +787,8 @@ lb_csv_parse (const char *data, size_t size, const lb_csv_opts_t *opts_in, char 
                 continue;
             }
             s_col_t *col = &self->col [c];
-            bool missing = !quoted && s_missing (field, len);
+            bool missing = !quoted && (len == 0 || (len <= 4 && (*field == 'N' || *field == 'n' || *field == '#')
+                                                     && s_missing (field, len)));
             if (col->is_text)
                 col->text [row] = missing ? NULL : s_intern (col, field, len, quoted);
             else
@@ -749,35 +811,478 @@ lb_csv_parse (const char *data, size_t size, const lb_csv_opts_t *opts_in, char 
                     col->tim = NULL;
                 }
                 if (!col->can_number && !col->can_time) {
-                    s_to_text (self, &scan, c, row, offsets);
+                    *offsets_p = offsets;       //  s_to_text reads them
+                    s_to_text (self, scan, c, row, offsets);
                     col->text [row] = s_intern (col, field, len, quoted);
                 }
             }
             c++;
         } while (more == 1);
-        if (scan.error) {
+        if (scan->error) {
             self->rows++;               //  so its cells are freed
             break;
         }
-        if ((size_t) (scan.p - rec) > opts.max_record) {
+        if ((size_t) (scan->p - rec) > scan->max_record) {
             self->rows++;
-            s_fail (&scan, rec_line, "record longer than %zu bytes", opts.max_record);
+            s_fail (scan, rec_line, "record longer than %zu bytes", scan->max_record);
             break;
         }
         if (c != self->cols) {
-            s_fail (&scan, rec_line, "%zu fields, the %s has %zu (ragged row)", c,
-                    opts.header ? "header" : "first record", self->cols);
+            s_fail (scan, rec_line, "%zu fields, the %s has %zu (ragged row)", c,
+                    header ? "header" : "first record", self->cols);
             //  Cells of this row may have been set: count it so they are freed.
             self->rows++;
             break;
         }
         self->rows++;
     }
-    free (offsets);
+    *offsets_p = offsets;
+    *max_offsets_p = max_offsets;
+}
+
+// ---------------------------------------------------------------- in parallel
+//
+//  A large input is cut into one chunk per thread at line feeds, and each
+//  chunk is parsed on its own into a part table; the parts are then joined.
+//  A cut may fall inside a quoted field (a line break in a value). That is
+//  detected, not assumed away: chunk 0 starts at a true record start, and
+//  a chunk that parses without error up to its end leaves the next chunk at
+//  a true record start too (no quoted field can be open at its end, or its
+//  search for the closing quote, bounded by the end, would have failed). So
+//  every chunk before the first one with an error is exactly what the one-
+//  pass parse makes of those bytes; from the first chunk with an error on,
+//  whose error may be real or an artefact of the cut, the rest is parsed
+//  again in one pass. Lines are counted per chunk and added up, so errors
+//  name the same line as the one-pass parse.
+
+typedef struct {
+    lb_csv_t *part;
+    s_scan_t scan;              //  line counted from 0 at the chunk's start
+    size_t *offsets, max_offsets;
+    bool header;
+} s_chunk_t;
+
+static void *
+s_chunk_run (void *arg)
+{
+    s_chunk_t *k = arg;
+    s_rows (k->part, &k->scan, &k->offsets, &k->max_offsets, k->header);
+    return NULL;
+}
+
+typedef struct {
+    const char *from, *to, *bad;
+    size_t quotes;
+} s_utf8_t;
+
+static void *
+s_utf8_run (void *arg)
+{
+    s_utf8_t *t = arg;
+    t->bad = s_bad_utf8 (t->from, (size_t) (t->to - t->from));
+    //  The '"' in the piece (memchr: fast where there are few or none).
+    for (const char *q = t->from; (q = memchr (q, '"', (size_t) (t->to - q))) != NULL; q++)
+        t->quotes++;
+    return NULL;
+}
+
+//  The input in pieces (boundaries at ASCII bytes) and the number of '"'
+//  before each boundary: where the parallel parse may cut.
+typedef struct {
+    int n;
+    const char **at;            //  n + 1 boundaries
+    size_t *quotes;             //  n + 1 counts
+} s_pieces_t;
+
+static void
+s_pieces_release (s_pieces_t *pieces)
+{
+    free (pieces->at);
+    free (pieces->quotes);
+    memset (pieces, 0, sizeof *pieces);
+}
+
+typedef struct {
+    void *(*fn) (void *);
+    char *args;
+    size_t size;
+    int items;
+    atomic_int *next;
+} s_pool_t;
+
+static void *
+s_pool_run (void *arg)
+{
+    s_pool_t *pool = arg;
+    for (;;) {
+        int i = atomic_fetch_add (pool->next, 1);
+        if (i >= pool->items)
+            break;
+        pool->fn (pool->args + (size_t) i * pool->size);
+    }
+    return NULL;
+}
+
+//  Runs fn on each of items args (size bytes apart) on threads threads,
+//  this one included; each thread takes the next item when done with one,
+//  so a thread the machine holds back delays the end by one item at most.
+static void
+s_run_all (void *(*fn) (void *), void *args, size_t size, int items, int threads)
+{
+    if (threads > items)
+        threads = items;
+    atomic_int next = 0;
+    s_pool_t pool = { fn, args, size, items, &next };
+    pthread_t *tid = lb_xcalloc ((size_t) (threads > 0 ? threads : 1), sizeof (pthread_t));
+    bool *started = lb_xcalloc ((size_t) (threads > 0 ? threads : 1), sizeof (bool));
+    for (int i = 1; i < threads; i++)
+        started [i] = pthread_create (&tid [i], NULL, s_pool_run, &pool) == 0;
+    s_pool_run (&pool);                         //  also takes what threads that did not start would
+    for (int i = 1; i < threads; i++)
+        if (started [i])
+            pthread_join (tid [i], NULL);
+    free (tid);
+    free (started);
+}
+
+//  s_bad_utf8 on threads over want pieces, cut where an ASCII byte starts
+//  (never inside a sequence): the first piece with a bad byte has the first
+//  bad byte. Fills pieces (caller releases).
+static const char *
+s_bad_utf8_parallel (const char *data, size_t size, int threads, int want, s_pieces_t *pieces)
+{
+    s_utf8_t *t = lb_xcalloc ((size_t) want, sizeof (s_utf8_t));
+    const char *end = data + size, *from = data;
+    int n = 0;
+    for (int i = 1; i <= want; i++) {
+        const char *to = i == want ? end : data + size / (size_t) want * (size_t) i;
+        while (to < end && (unsigned char) *to >= 0x80)
+            to++;
+        if (to <= from)
+            continue;
+        t [n++] = (s_utf8_t) { from, to, NULL, 0 };
+        from = to;
+    }
+    s_run_all (s_utf8_run, t, sizeof (s_utf8_t), n, threads);
+    const char *bad = NULL;
+    for (int i = 0; i < n && !bad; i++)
+        bad = t [i].bad;
+    pieces->n = n;
+    pieces->at = lb_xmalloc ((size_t) (n + 1) * sizeof (char *));
+    pieces->quotes = lb_xmalloc ((size_t) (n + 1) * sizeof (size_t));
+    pieces->at [0] = data;
+    pieces->quotes [0] = 0;
+    for (int i = 0; i < n; i++) {
+        pieces->at [i + 1] = t [i].to;
+        pieces->quotes [i + 1] = pieces->quotes [i] + t [i].quotes;
+    }
+    free (t);
+    return bad;
+}
+
+static void
+s_chunk_release (s_chunk_t *k)
+{
+    lb_csv_destroy (&k->part);
+    free (k->offsets);
+    free (k->scan.error);
+    memset (k, 0, sizeof *k);
+}
+
+//  One column of the parts joined into self's column c: numbers or times
+//  concatenated; text when any part found text (or no one type fits all),
+//  the parts' values interned again in one table.
+static void
+s_join_column (lb_csv_t *self, s_chunk_t *ch, int n, size_t c, const s_scan_t *scan)
+{
+    s_col_t *col = &self->col [c];
+    bool any = false, text = false, num = true, tim = true;
+    for (int i = 0; i < n; i++) {
+        s_col_t *pc = &ch [i].part->col [c];
+        any |= pc->any;
+        text |= pc->is_text;
+        num &= pc->can_number;
+        tim &= pc->can_time;
+    }
+    text |= !num && !tim;
+    col->any = any;
+    size_t total = self->rows, room = total ? total : 1;
+    if (!text) {
+        col->can_number = num;
+        col->can_time = tim;
+        for (int which = 0; which < 2; which++) {
+            if (!(which ? tim : num))
+                continue;
+            double **first = which ? &ch [0].part->col [c].tim : &ch [0].part->col [c].num;
+            double *out = lb_xrealloc (*first, room * sizeof (double));
+            *first = NULL;
+            size_t at = ch [0].part->rows;
+            for (int i = 1; i < n; i++) {
+                s_col_t *pc = &ch [i].part->col [c];
+                size_t rows = ch [i].part->rows;
+                if (rows)
+                    memcpy (out + at, which ? pc->tim : pc->num, rows * sizeof (double));
+                at += rows;
+            }
+            *(which ? &col->tim : &col->num) = out;
+        }
+        return;
+    }
+    col->is_text = true;
+    col->can_number = col->can_time = false;
+    col->text = lb_xmalloc (room * sizeof (char *));
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        s_col_t *pc = &ch [i].part->col [c];
+        size_t rows = ch [i].part->rows;
+        if (pc->is_text && i == 0) {
+            //  The first part's table becomes the column's.
+            col->uniq = pc->uniq;
+            col->nuniq = pc->nuniq;
+            col->slots = pc->slots;
+            col->nslots = pc->nslots;
+            col->last = pc->last;
+            pc->uniq = NULL;
+            pc->nuniq = 0;
+            pc->slots = NULL;
+            pc->nslots = 0;
+            if (rows)
+                memcpy (col->text, pc->text, rows * sizeof (char *));
+        }
+        else
+        if (pc->is_text) {
+            const char *prev = NULL;            //  the part's values are interned: runs repeat a pointer
+            char *same = NULL;
+            for (size_t r = 0; r < rows; r++) {
+                const char *t = pc->text [r];
+                if (t && t != prev) {
+                    same = s_intern (col, t, strlen (t), false);
+                    prev = t;
+                }
+                col->text [at + r] = t ? same : NULL;
+            }
+        }
+        else
+            s_reread (col, scan, c, ch [i].offsets, rows, col->text + at);
+        at += rows;
+    }
+}
+
+typedef struct {
+    lb_csv_t *self;
+    s_chunk_t *ch;
+    int n;
+    const s_scan_t *scan;
+    size_t c;
+} s_join_t;
+
+static void *
+s_join_run (void *arg)
+{
+    s_join_t *j = arg;
+    s_join_column (j->self, j->ch, j->n, j->c, j->scan);
+    return NULL;
+}
+
+//  Parses the records from scan->p to scan->end into self on threads
+//  chunks; as s_rows does, with the same error (scan->error, absolute line).
+static void
+s_rows_parallel (lb_csv_t *self, s_scan_t *scan, int threads, const s_pieces_t *pieces, bool header)
+{
+    const char *from = scan->p, *end = scan->end;
+    //  A cut after the first line feed in each piece that lies outside
+    //  quotes if the input is valid so far: an even number of '"' before it
+    //  (every quoted field has an even number of them). Where the input is
+    //  not valid the parse of a chunk fails, and the check below catches it.
+    bool quotes = pieces->quotes [pieces->n] > 0;
+    const char **cut = lb_xmalloc ((size_t) (pieces->n + 1) * sizeof (char *));
+    int n = 0;
+    cut [n++] = from;
+    for (int i = 1; i < pieces->n; i++) {
+        const char *b = pieces->at [i], *limit = pieces->at [i + 1], *lf = NULL;
+        if (b < from)
+            continue;
+        if (!quotes)
+            lf = memchr (b, '\n', (size_t) (limit - b));
+        else {
+            bool open = pieces->quotes [i] & 1;
+            for (const char *p = b; p < limit && !lf; p++)
+                if (*p == '"')
+                    open = !open;
+                else
+                if (*p == '\n' && !open)
+                    lf = p;
+        }
+        if (lf && lf + 1 < end && lf + 1 > cut [n - 1])
+            cut [n++] = lf + 1;
+    }
+    cut [n] = end;
+    s_chunk_t *ch = lb_xcalloc ((size_t) n, sizeof (s_chunk_t));
+    for (int i = 0; i < n; i++) {
+        ch [i].part = s_part_new (self->cols);
+        ch [i].scan = *scan;
+        ch [i].scan.p = cut [i];
+        ch [i].scan.end = cut [i + 1];
+        ch [i].scan.line = 0;
+        ch [i].scan.error = NULL;
+        ch [i].header = header;
+    }
+    s_run_all (s_chunk_run, ch, sizeof (s_chunk_t), n, threads);
+    //  The chunks before the first with an error are right; redo the rest.
+    size_t line = scan->line;
+    int good = 0;
+    while (good < n && !ch [good].scan.error) {
+        line += ch [good].scan.line;
+        good++;
+    }
+    if (good < n) {
+        const char *again = cut [good];
+        for (int i = good; i < n; i++)
+            s_chunk_release (&ch [i]);
+        n = good + 1;
+        ch [good].part = s_part_new (self->cols);
+        ch [good].scan = *scan;
+        ch [good].scan.p = again;
+        ch [good].scan.line = line;
+        ch [good].scan.error = NULL;
+        s_rows (ch [good].part, &ch [good].scan, &ch [good].offsets, &ch [good].max_offsets, header);
+        line = ch [good].scan.line;
+        if (ch [good].scan.error) {
+            scan->error = ch [good].scan.error;
+            scan->error_line = ch [good].scan.error_line;
+            ch [good].scan.error = NULL;
+        }
+    }
+    scan->p = end;
+    scan->line = line;
+    if (!scan->error) {
+        size_t total = 0;
+        for (int i = 0; i < n; i++)
+            total += ch [i].part->rows;
+        self->rows = self->max_rows = total;
+        //  Columns join independently.
+        s_join_t *jobs = lb_xcalloc (self->cols ? self->cols : 1, sizeof (s_join_t));
+        for (size_t c = 0; c < self->cols; c++)
+            jobs [c] = (s_join_t) { self, ch, n, scan, c };
+        s_run_all (s_join_run, jobs, sizeof (s_join_t), (int) self->cols, threads);
+        free (jobs);
+    }
+    for (int i = 0; i < n; i++)
+        s_chunk_release (&ch [i]);
+    free (ch);
+    free (cut);
+}
+
+static int
+s_threads (int want)
+{
+    if (want > 0)
+        return want > 64 ? 64 : want;
+    long online = sysconf (_SC_NPROCESSORS_ONLN);
+    return online < 1 ? 1 : online > 64 ? 64 : (int) online;
+}
+
+lb_csv_t *
+lb_csv_parse (const char *data, size_t size, const lb_csv_opts_t *opts_in, char **error_p)
+{
+    assert (data || size == 0);
+    assert (error_p);
+    *error_p = NULL;
+    lb_csv_opts_t opts;
+    if (opts_in)
+        opts = *opts_in;
+    else
+        lb_csv_opts_default (&opts);
+    if (size >= 3 && memcmp (data, "\xef\xbb\xbf", 3) == 0) {
+        data += 3;
+        size -= 3;
+    }
+    int threads = s_threads (opts.threads);
+    bool parallel = threads > 1 && size >= opts.parallel_min && size >= 2;
+    //  Several pieces per thread (of at least parallel_min / 4 bytes), taken
+    //  in turn: on a busy machine a thread that runs late costs one piece.
+    size_t piece_min = opts.parallel_min / 4, want = (size_t) threads * 8;
+    if (piece_min && size / piece_min < want)
+        want = size / piece_min;
+    if (want < (size_t) threads)
+        want = (size_t) threads;
+    s_pieces_t pieces = { 0 };
+    const char *bad = parallel ? s_bad_utf8_parallel (data, size, threads, (int) want, &pieces)
+                               : s_bad_utf8 (data, size);
+    if (bad) {
+        s_pieces_release (&pieces);
+        *error_p = lb_xasprintf ("line %zu: invalid UTF-8 (byte 0x%02x)", s_line_of (data, bad),
+                                 (unsigned char) *bad);
+        return NULL;
+    }
+    const char *end = data + size;
+    //  Skip leading blank lines.
+    const char *start = data;
+    while (s_blank_line (start, end))
+        start += *start == '\r' ? 2 : 1;
+    if (start == end) {
+        s_pieces_release (&pieces);
+        *error_p = lb_xstrdup ("line 1: empty file");
+        return NULL;
+    }
+    s_scan_t scan = { data, end, start, s_line_of (data, start), 0, opts.max_record, NULL, NULL, 0 };
+    scan.delim = opts.delimiter ? opts.delimiter : s_detect (start, end);
+    unsigned char stop [256] = { 0 };
+    stop [(unsigned char) scan.delim] = stop ['\n'] = stop ['\r'] = stop ['"'] = 1;
+    scan.stop = stop;
+    //  The first record fixes the column count (and names, with a header).
+    const char *field;
+    size_t len;
+    bool quoted;
+    size_t first_line = scan.line, cap = 16;
+    char **first = lb_xmalloc (cap * sizeof (char *));
+    size_t nfirst = 0;
+    int more;
+    do {
+        more = s_field (&scan, &field, &len, &quoted);
+        if (more < 0)
+            break;
+        if (nfirst == cap)
+            first = lb_xrealloc (first, (cap *= 2) * sizeof (char *));
+        first [nfirst++] = s_unescape (field, len, quoted);
+    } while (more == 1);
+    if ((size_t) (scan.p - start) > opts.max_record && !scan.error)
+        s_fail (&scan, first_line, "record longer than %zu bytes", opts.max_record);
+    lb_csv_t *self = s_part_new (nfirst);
+    self->delimiter = scan.delim;
+    for (size_t c = 0; c < nfirst; c++)
+        self->col [c].name = opts.header ? lb_xstrdup (first [c]) : lb_xasprintf ("column_%zu", c + 1);
+    const char *data_start = opts.header ? scan.p : start;
+    if (opts.header) {
+        for (size_t c = 0; c < nfirst && !scan.error; c++) {
+            if (first [c][0] == 0)
+                s_fail (&scan, first_line, "column %zu has an empty name in the header", c + 1);
+            for (size_t k = 0; k < c && !scan.error; k++)
+                if (strcmp (first [c], first [k]) == 0)
+                    s_fail (&scan, first_line, "column name '%s' appears twice in the header", first [c]);
+        }
+    }
+    for (size_t c = 0; c < nfirst; c++)
+        free (first [c]);
+    free (first);
+    scan.p = data_start;
+    if (!opts.header)
+        scan.line = first_line;
+    if (!scan.error) {
+        if (parallel && (size_t) (end - data_start) >= opts.parallel_min)
+            s_rows_parallel (self, &scan, threads, &pieces, opts.header);
+        else {
+            size_t *offsets = NULL, max_offsets = 0;
+            s_rows (self, &scan, &offsets, &max_offsets, opts.header);
+            free (offsets);
+        }
+    }
+    s_pieces_release (&pieces);
     if (!scan.error && self->rows == 0)
         s_fail (&scan, scan.line, "no data rows (header only)");
     if (scan.error) {
-        *error_p = scan.error;
+        *error_p = lb_xasprintf ("line %zu: %s", scan.error_line, scan.error);
+        free (scan.error);
         lb_csv_destroy (&self);
         return NULL;
     }
@@ -909,6 +1414,108 @@ s_expect_error (const char *text, const char *want, bool verbose)
     free (error);
 }
 
+//  True when a and b hold the same table (or the same error).
+static bool
+s_same (lb_csv_t *a, const char *ea, lb_csv_t *b, const char *eb)
+{
+    if (!a || !b)
+        return !a && !b && ea && eb && strcmp (ea, eb) == 0;
+    if (a->rows != b->rows || a->cols != b->cols || a->delimiter != b->delimiter)
+        return false;
+    for (size_t c = 0; c < a->cols; c++) {
+        if (strcmp (a->col [c].name, b->col [c].name) || a->types [c] != b->types [c])
+            return false;
+        for (size_t r = 0; r < a->rows; r++)
+            if (a->types [c] == LB_CSV_TEXT) {
+                const char *x = lb_csv_text (a, c, r), *y = lb_csv_text (b, c, r);
+                if ((x == NULL) != (y == NULL) || (x && strcmp (x, y)))
+                    return false;
+            }
+            else
+            if (memcmp (&a->col [c].num [r], &b->col [c].num [r], sizeof (double)))
+                return false;
+    }
+    return true;
+}
+
+static uint64_t
+s_rand (uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+//  A random CSV that stresses the cuts of the parallel parse: quoted values
+//  with line breaks, doubled quotes, CRLF, blank lines, columns that change
+//  type late, and (when bad) one error somewhere.
+static char *
+s_random_csv (uint64_t *x, bool bad, size_t *size)
+{
+    size_t cap = 1 << 16, n = 0;
+    char *buf = lb_xmalloc (cap);
+    int cols = 1 + (int) (s_rand (x) % 5), rows = 20 + (int) (s_rand (x) % 300);
+    bool crlf = s_rand (x) % 3 == 0;
+    const char *eol = crlf ? "\r\n" : "\n";
+    int kinds [8], bad_row = bad ? (int) (s_rand (x) % (unsigned) rows) : -1;
+    int bad_kind = (int) (s_rand (x) % 7);
+    for (int c = 0; c < cols; c++)
+        kinds [c] = (int) (s_rand (x) % 5);          //  number, time, text, quoted text, number then text
+    #define S_PUT(...) do { if (cap - n < 4096) buf = lb_xrealloc (buf, cap *= 2); \
+                            n += (size_t) snprintf (buf + n, cap - n, __VA_ARGS__); } while (0)
+    if (s_rand (x) % 4 == 0)
+        S_PUT ("\xef\xbb\xbf");
+    for (int c = 0; c < cols; c++)
+        S_PUT ("%s\"c%d\"", c ? "," : "", c);
+    S_PUT ("%s", eol);
+    for (int r = 0; r < rows; r++) {
+        if (s_rand (x) % 17 == 0)
+            S_PUT ("%s", eol);                          //  a blank line
+        int fields = cols + (r == bad_row && bad_kind == 0 ? 1 : 0);
+        for (int c = 0; c < fields; c++) {
+            if (c)
+                S_PUT (",");
+            int k = c < cols ? kinds [c] : 0;
+            uint64_t v = s_rand (x);
+            if (v % 11 == 0)
+                S_PUT ("%s", v % 2 ? "NA" : "");
+            else
+            if (k == 0 || (k == 4 && r < rows * 3 / 4))
+                S_PUT ("%.17g", (double) (v % 100000) / 7.0);
+            else
+            if (k == 1)
+                S_PUT ("2020-%02d-%02d", 1 + (int) (v % 12), 1 + (int) (v / 12 % 28));
+            else
+            if (k == 2 || k == 4)
+                S_PUT ("w%d", (int) (v % 9));
+            else
+                S_PUT ("\"q%d,\"\"%s%s%s\"", (int) (v % 5), v % 3 ? "" : "a\nb", v % 5 ? "" : "\r\n",
+                       v % 7 ? "" : "\n\n,\"\"\n");
+        }
+        if (r == bad_row) {
+            if (bad_kind == 1)
+                S_PUT (",\"open");                       //  unbalanced (or ragged when closed later)
+            if (bad_kind == 2)
+                S_PUT ("\"x\"y");                        //  a stray character
+            if (bad_kind == 3)
+                S_PUT ("\r");                            //  a lone CR
+            if (bad_kind == 4)
+                S_PUT ("\xff");                          //  invalid UTF-8
+            if (bad_kind == 5)
+                for (int i = 0; i < 60; i++)
+                    S_PUT ("0123456789");                //  over max_record (300)
+            if (bad_kind == 6)
+                S_PUT ("q\"");                           //  a quote inside an unquoted field
+        }
+        if (r < rows - 1 || s_rand (x) % 2)
+            S_PUT ("%s", eol);
+    }
+    #undef S_PUT
+    *size = n;
+    return buf;
+}
+
 void
 lb_csv_test (bool verbose)
 {
@@ -982,6 +1589,21 @@ lb_csv_test (bool verbose)
         assert (lb_csv_parse_number (repr, (size_t) n, &back));
         assert (back == strtod (repr, NULL));
     }
+    //  The Eisel-Lemire path: 1..19-digit mantissas, exponents -22..22,
+    //  halfway cases around 2^53 and 2^54 included.
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        uint64_t m = i % 4 == 0 ? x % 10000000000000000000ull
+                   : i % 4 == 1 ? (UINT64_C (1) << 53) - 1000 + x % 2000
+                   : i % 4 == 2 ? (UINT64_C (1) << 54) - 1000 + x % 2000 : x % 100000000000000000ull;
+        char repr [48];
+        int n = snprintf (repr, sizeof repr, "%llue%d", (unsigned long long) m, (int) (x >> 40) % 45 - 22);
+        double back;
+        assert (lb_csv_parse_number (repr, (size_t) n, &back));
+        assert (back == strtod (repr, NULL));
+    }
     double v;
     assert (!lb_csv_parse_number ("1e", 2, &v) && !lb_csv_parse_number ("abc", 3, &v));
     assert (!lb_csv_parse_number ("", 0, &v) && !lb_csv_parse_number ("1.2.3", 5, &v));
@@ -1012,6 +1634,39 @@ lb_csv_test (bool verbose)
     assert (!csv && strstr (error, "line 2: record longer than"));
     free (error);
     free (line);
+
+    //  In parallel: the same table, or the same error on the same line, as
+    //  one pass, however the chunks fall (cuts inside quoted line breaks).
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    int agreed = 0;
+    for (int i = 0; i < 600; i++) {
+        size_t size;
+        char *text2 = s_random_csv (&seed, i % 3 == 2, &size);
+        lb_csv_opts_t one, many;
+        lb_csv_opts_default (&one);
+        one.threads = 1;
+        one.max_record = 300;
+        many = one;
+        many.threads = 2 + i % 6;
+        many.parallel_min = 0;
+        char *e1 = NULL, *e2 = NULL;
+        lb_csv_t *a = lb_csv_parse (text2, size, &one, &e1);
+        lb_csv_t *b = lb_csv_parse (text2, size, &many, &e2);
+        if (!s_same (a, e1, b, e2)) {
+            fprintf (stderr, "lb_csv: parallel differs (case %d, %d threads): %s / %s\n", i, many.threads,
+                     e1 ? e1 : "ok", e2 ? e2 : "ok");
+            assert (false);
+        }
+        agreed += a != NULL;
+        lb_csv_destroy (&a);
+        lb_csv_destroy (&b);
+        free (e1);
+        free (e2);
+        free (text2);
+    }
+    assert (agreed > 300);
+    if (verbose)
+        printf ("  600 random files: parallel = one pass (%d parsed, %d errors)\n", agreed, 600 - agreed);
 
     //  Files.
     char *dir = lb_selftest_tmpdir ("lb_csv");

@@ -19,6 +19,10 @@
     quote, a stray character after a closing quote, a record with the wrong
     number of fields (ragged), a record longer than max_record bytes, an
     empty file, a header with no data rows.
+
+    A large input is parsed on several threads, in chunks cut at line feeds;
+    the result, errors and their lines included, is the same as one pass
+    gives (lb_csv.c says how a cut inside a quoted field is caught).
 */
 #ifndef LB_CSV_H_INCLUDED
 #define LB_CSV_H_INCLUDED
@@ -42,6 +46,8 @@ typedef struct {
     char delimiter;             //  0: detect
     bool header;                //  first record holds the names (default true)
     size_t max_record;          //  bytes; default 1 MiB
+    int threads;                //  parse on this many threads; 0 (default): every online core
+    size_t parallel_min;        //  bytes; smaller inputs parse on one thread (default 4 MiB)
 } lb_csv_opts_t;
 
 typedef struct _lb_csv_t lb_csv_t;

@@ -46,6 +46,7 @@ s_usage (FILE *out)
         "  --features-csv FILE write the features of every bar past the warm-up as CSV,\n"
         "                     and the time taken to compute them on stderr\n"
         "  --read[=N]         only time reading all of market_bars through COPY on N connections\n"
+        "  --checksum         with --read: also print a checksum of every bar read\n"
         "                     (default 2) and print rows/s\n"
         "  -v, --verbose      debug logging\n");
 }
@@ -138,6 +139,35 @@ s_write_csv (const char *path, wf_bars_t *bars, const wf_bars_event_t *ev, size_
     return 0;
 }
 
+//  FNV-1a over every series in order: symbol, then each bar's time and
+//  values (bits; NaN for news or options a series does not have): equal
+//  for equal bars however they were read.
+static uint64_t
+s_bars_checksum (wf_bars_t *bars)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < wf_bars_nseries (bars); i++) {
+        const char *symbol = wf_bars_symbol (bars, i);
+        for (const char *c = symbol; *c; c++)
+            h = (h ^ (unsigned char) *c) * 1099511628211ull;
+        kn_series_t v;
+        wf_bars_view (bars, i, &v);
+        for (size_t r = 0; r < v.n; r++) {
+            uint64_t words [8];
+            memcpy (&words [0], &v.ts [r], 8);
+            const double *cols [7] = { v.open, v.high, v.low, v.close, v.volume, v.news, v.options };
+            for (int k = 0; k < 7; k++) {
+                double x = cols [k] ? cols [k][r] : NAN;        //  news, options: NULL when unknown
+                memcpy (&words [k + 1], &x, 8);
+            }
+            for (int k = 0; k < 8; k++)
+                for (int b = 0; b < 8; b++)
+                    h = (h ^ ((words [k] >> (8 * b)) & 0xff)) * 1099511628211ull;
+        }
+    }
+    return h;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -147,7 +177,7 @@ main (int argc, char **argv)
     const char *db = getenv ("DATABASE_URL"), *csv = NULL, *dataset = NULL;
     const char *bars_csv = NULL, *features_csv = NULL;
     int horizon = 5;
-    bool replace = false, events = true, read_only = false;
+    bool replace = false, events = true, read_only = false, checksum = false;
     int read_connections = 2;
     static const struct option longopts [] = {
         { "db", required_argument, 0, 'd' }, { "seed", required_argument, 0, 's' },
@@ -157,6 +187,7 @@ main (int argc, char **argv)
         { "no-events", no_argument, 0, 'E' }, { "events-csv", required_argument, 0, 'c' },
         { "dataset", required_argument, 0, 'o' }, { "bars-csv", required_argument, 0, 'b' },
         { "features-csv", required_argument, 0, 'f' }, { "read", optional_argument, 0, 'R' }, { "verbose", no_argument, 0, 'v' },
+        { "checksum", no_argument, 0, 'K' },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
     int c;
     char *end;
@@ -183,6 +214,7 @@ main (int argc, char **argv)
                     read_connections = numeric && v >= 1 && v <= 64 ? (int) v : 1;
                 break;
             case 'v': lb_log_set_level (LB_LOG_DEBUG); break;
+            case 'K': checksum = true; break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }
@@ -206,6 +238,8 @@ main (int argc, char **argv)
         printf ("read %zu bars of %d symbols through binary COPY on %d connections in %.3f s: %.0f rows/s\n",
                 wf_bars_count (all), wf_bars_nseries (all), read_connections, secs,
                 (double) wf_bars_count (all) / secs);
+        if (checksum)
+            printf ("bars checksum %016llx\n", (unsigned long long) s_bars_checksum (all));
         wf_bars_destroy (&all);
         return 0;
     }

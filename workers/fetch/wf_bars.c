@@ -111,12 +111,12 @@ s_iso (int64_t ts, char *buf, size_t size)
     return lb_clock_format_iso (ts * 1000000, buf, size);
 }
 
-int
-wf_bars_append (wf_bars_t *self, int series, int64_t ts, double open, double high,
-                double low, double close, double volume, double news, double options)
+//  Checks one bar of s against the bar before it (prev_ts, when has_prev).
+//  Returns 0, or -1 with the error set (what and where).
+static int
+s_check (wf_bars_t *self, s_series_t *s, int64_t ts, double open, double high, double low,
+         double close, double volume, double news, double options, bool has_prev, int64_t prev_ts)
 {
-    assert (self && series >= 0 && series < self->nseries);
-    s_series_t *s = &self->series [series];
     char when [40];
     const char *bad = NULL;
     double prices [4] = { open, high, low, close };
@@ -153,23 +153,44 @@ wf_bars_append (wf_bars_t *self, int series, int64_t ts, double open, double hig
                  s_iso (ts, when, sizeof when), news, options);
         return -1;
     }
-    if (s->n && ts <= s->ts [s->n - 1]) {
+    if (has_prev && ts <= prev_ts) {
         char prev [40];
         s_error (self, "symbol %s ts %s: not after the previous bar (%s)", s->symbol,
-                 s_iso (ts, when, sizeof when), s_iso (s->ts [s->n - 1], prev, sizeof prev));
+                 s_iso (ts, when, sizeof when), s_iso (prev_ts, prev, sizeof prev));
         return -1;
     }
-    if (s->n == s->max) {
-        s->max = s->max ? 2 * s->max : 256;
-        s->ts = lb_xrealloc (s->ts, s->max * sizeof (int64_t));
-        s->o = lb_xrealloc (s->o, s->max * sizeof (double));
-        s->h = lb_xrealloc (s->h, s->max * sizeof (double));
-        s->l = lb_xrealloc (s->l, s->max * sizeof (double));
-        s->c = lb_xrealloc (s->c, s->max * sizeof (double));
-        s->v = lb_xrealloc (s->v, s->max * sizeof (double));
-        s->news = lb_xrealloc (s->news, s->max * sizeof (double));
-        s->opt = lb_xrealloc (s->opt, s->max * sizeof (double));
-    }
+    return 0;
+}
+
+static void
+s_reserve (s_series_t *s, size_t need)
+{
+    if (need <= s->max)
+        return;
+    size_t max = s->max ? 2 * s->max : 256;
+    while (max < need)
+        max *= 2;
+    s->max = max;
+    s->ts = lb_xrealloc (s->ts, s->max * sizeof (int64_t));
+    s->o = lb_xrealloc (s->o, s->max * sizeof (double));
+    s->h = lb_xrealloc (s->h, s->max * sizeof (double));
+    s->l = lb_xrealloc (s->l, s->max * sizeof (double));
+    s->c = lb_xrealloc (s->c, s->max * sizeof (double));
+    s->v = lb_xrealloc (s->v, s->max * sizeof (double));
+    s->news = lb_xrealloc (s->news, s->max * sizeof (double));
+    s->opt = lb_xrealloc (s->opt, s->max * sizeof (double));
+}
+
+int
+wf_bars_append (wf_bars_t *self, int series, int64_t ts, double open, double high,
+                double low, double close, double volume, double news, double options)
+{
+    assert (self && series >= 0 && series < self->nseries);
+    s_series_t *s = &self->series [series];
+    if (s_check (self, s, ts, open, high, low, close, volume, news, options, s->n > 0,
+                 s->n ? s->ts [s->n - 1] : 0))
+        return -1;
+    s_reserve (s, s->n + 1);
     size_t k = s->n++;
     s->ts [k] = ts;
     s->o [k] = open;
@@ -181,6 +202,90 @@ wf_bars_append (wf_bars_t *self, int series, int64_t ts, double open, double hig
     s->opt [k] = options;
     s->has_news |= !isnan (news);
     s->has_options |= !isnan (options);
+    return 0;
+}
+
+void
+wf_bars_columns_release (wf_bars_columns_t *cols)
+{
+    assert (cols);
+    free (cols->ts);
+    free (cols->open);
+    free (cols->high);
+    free (cols->low);
+    free (cols->close);
+    free (cols->volume);
+    free (cols->news);
+    free (cols->options);
+    memset (cols, 0, sizeof *cols);
+}
+
+int
+wf_bars_append_columns (wf_bars_t *self, int series, wf_bars_columns_t *cols)
+{
+    assert (self && series >= 0 && series < self->nseries && cols);
+    assert (cols->n <= cols->max && (cols->n == 0 || (cols->ts && cols->open && cols->high && cols->low
+            && cols->close && cols->volume && cols->news && cols->options)));
+    s_series_t *s = &self->series [series];
+    const int64_t *ts = cols->ts;
+    const double *o = cols->open, *h = cols->high, *l = cols->low, *c = cols->close, *v = cols->volume,
+                 *nw = cols->news, *op = cols->options;
+    //  One tight pass for the common case of good bars; the first bad one
+    //  goes through s_check for its message.
+    bool has_prev = s->n > 0;
+    int64_t prev = has_prev ? s->ts [s->n - 1] : 0;
+    bool has_news = false, has_options = false;
+    for (size_t i = 0; i < cols->n; i++) {
+        double oi = o [i], hi = h [i], li = l [i], ci = c [i], vi = v [i], ni = nw [i], pi = op [i];
+        bool ok = oi > 0 && ci > 0 && li > 0 && hi < INFINITY && hi >= oi && hi >= ci && li <= oi && li <= ci
+               && vi >= 0 && vi < INFINITY && (isnan (ni) || (ni >= 0 && ni < INFINITY))
+               && (isnan (pi) || (pi >= 0 && pi < INFINITY)) && (!has_prev || ts [i] > prev);
+        if (!ok && s_check (self, s, ts [i], oi, hi, li, ci, vi, ni, pi, has_prev, prev)) {
+            wf_bars_columns_release (cols);
+            return -1;
+        }
+        has_news |= !isnan (ni);
+        has_options |= !isnan (pi);
+        has_prev = true;
+        prev = ts [i];
+    }
+    if (has_news)
+        for (size_t i = 0; i < cols->n; i++)
+            if (isnan (cols->news [i]))
+                cols->news [i] = 0;
+    if (!has_news && cols->n)
+        memset (cols->news, 0, cols->n * sizeof (double));
+    s->has_news |= has_news;
+    s->has_options |= has_options;
+    if (s->n == 0 && s->max == 0) {
+        //  Take the arrays as they are.
+        s->ts = cols->ts;
+        s->o = cols->open;
+        s->h = cols->high;
+        s->l = cols->low;
+        s->c = cols->close;
+        s->v = cols->volume;
+        s->news = cols->news;
+        s->opt = cols->options;
+        s->n = cols->n;
+        s->max = cols->max;
+        memset (cols, 0, sizeof *cols);
+        return 0;
+    }
+    s_reserve (s, s->n + cols->n);
+    size_t k = s->n, n = cols->n;
+    if (n) {
+        memcpy (s->ts + k, cols->ts, n * sizeof (int64_t));
+        memcpy (s->o + k, cols->open, n * sizeof (double));
+        memcpy (s->h + k, cols->high, n * sizeof (double));
+        memcpy (s->l + k, cols->low, n * sizeof (double));
+        memcpy (s->c + k, cols->close, n * sizeof (double));
+        memcpy (s->v + k, cols->volume, n * sizeof (double));
+        memcpy (s->news + k, cols->news, n * sizeof (double));
+        memcpy (s->opt + k, cols->options, n * sizeof (double));
+    }
+    s->n += n;
+    wf_bars_columns_release (cols);
     return 0;
 }
 
@@ -549,6 +654,42 @@ wf_bars_test (bool verbose)
     free (ev);
     label.horizon = 0;
     assert (wf_bars_events (bars, &label, &ev, &n) == -1);
+    //  Whole columns: taken as they are into an empty series, copied after
+    //  bars already there, refused with the same message as one bar.
+    int cc = wf_bars_series (bars, "CCC", "energy", WF_BARS_STOCK);
+    for (int round = 0; round < 4; round++) {
+        wf_bars_columns_t cols = { 0 };
+        cols.n = cols.max = 10;
+        cols.ts = lb_xmalloc (10 * sizeof (int64_t));
+        double **arr [7] = { &cols.open, &cols.high, &cols.low, &cols.close, &cols.volume, &cols.news, &cols.options };
+        for (int k = 0; k < 7; k++)
+            *arr [k] = lb_xmalloc (10 * sizeof (double));
+        for (int i = 0; i < 10; i++) {
+            cols.ts [i] = 3600 * (round * 10 + i);
+            cols.open [i] = 10, cols.high [i] = 12, cols.low [i] = 9, cols.close [i] = 11;
+            cols.volume [i] = 100;
+            cols.news [i] = i == 3 && round == 1 ? 2 : NAN;
+            cols.options [i] = NAN;
+        }
+        if (round == 2)
+            cols.close [7] = INFINITY;
+        if (round == 3)
+            cols.ts [0] = 3600 * 19;
+        int rc = wf_bars_append_columns (bars, cc, &cols);
+        assert (cols.ts == NULL && cols.n == 0);
+        if (round < 2)
+            assert (rc == 0 && wf_bars_length (bars, cc) == (size_t) (10 * (round + 1)));
+        else
+            assert (rc == -1 && wf_bars_length (bars, cc) == 20);
+        if (round == 2)
+            assert (strstr (wf_bars_error (bars), "CCC") && strstr (wf_bars_error (bars), "close is infinite"));
+        if (round == 3)
+            assert (strstr (wf_bars_error (bars), "not after"));
+    }
+    wf_bars_view (bars, cc, &v);
+    assert (v.ts [13] == 13 * 3600 && v.close [13] == 11);
+    wf_bars_columns_t none = { 0 };
+    assert (wf_bars_append_columns (bars, cc, &none) == 0 && wf_bars_length (bars, cc) == 20);
     wf_bars_destroy (&bars);
     wf_bars_destroy (&bars);
     bars = wf_bars_new ();

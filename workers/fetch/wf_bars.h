@@ -72,6 +72,23 @@ int wf_bars_series (wf_bars_t *self, const char *symbol, const char *sector, wf_
 int wf_bars_append (wf_bars_t *self, int series, int64_t ts, double open, double high,
                     double low, double close, double volume, double news, double options);
 
+//  Bars as whole columns, each array malloc'd with room for max rows.
+typedef struct {
+    size_t n, max;
+    int64_t *ts;
+    double *open, *high, *low, *close, *volume, *news, *options;    //  news, options: NaN unknown
+} wf_bars_columns_t;
+
+//  Appends cols's n bars (in time order) to series, each checked as
+//  wf_bars_append checks one. Takes cols's arrays: an empty series keeps
+//  them as they are (no copy), otherwise they are copied and freed; cols
+//  comes back zeroed either way. Returns 0, or -1 with wf_bars_error set
+//  for the first bad bar (nothing appended).
+int wf_bars_append_columns (wf_bars_t *self, int series, wf_bars_columns_t *cols);
+
+//  Frees cols's arrays and zeroes it. Accepts a zeroed cols.
+void wf_bars_columns_release (wf_bars_columns_t *cols);
+
 //  The last error, "" when none. Borrowed.
 const char *wf_bars_error (wf_bars_t *self);
 

@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -431,14 +432,15 @@ s_be64 (const unsigned char *p)
     return (uint64_t) s_be32 (p) << 32 | s_be32 (p + 4);
 }
 
-//  Rows as they come off the wire, per symbol, before they are ordered and
-//  checked (wf_bars wants each symbol's bars in time order, and an unordered
-//  scan is much cheaper for the server than ORDER BY).
+//  Rows as they come off the wire, per symbol and column, before they are
+//  ordered and checked (wf_bars wants each symbol's bars in time order, and
+//  an unordered scan is much cheaper for the server than ORDER BY). The
+//  columns go to wf_bars as they are when a symbol's rows came in order on
+//  one connection, the usual case (a table loaded with COPY).
 typedef struct {
     char symbol [32];
-    size_t n, max;
-    int64_t *ts;
-    double *v;                  //  7 values per row: open high low close volume news options
+    size_t len;
+    wf_bars_columns_t cols;
 } s_stage_sym_t;
 
 typedef struct {
@@ -451,10 +453,8 @@ typedef struct {
 static void
 s_stage_release (s_stage_t *st)
 {
-    for (size_t i = 0; i < st->n; i++) {
-        free (st->sym [i].ts);
-        free (st->sym [i].v);
-    }
+    for (size_t i = 0; i < st->n; i++)
+        wf_bars_columns_release (&st->sym [i].cols);
     free (st->sym);
     free (st->slots);
     memset (st, 0, sizeof *st);
@@ -469,15 +469,15 @@ s_hash (const char *s, size_t len)
     return h;
 }
 
-//  The staging entry of symbol (len bytes, < 32), added if new.
+//  The staging entry of symbol (len bytes, < 32), added if new when add.
 static s_stage_sym_t *
-s_stage_sym (s_stage_t *st, const char *symbol, size_t len)
+s_stage_sym (s_stage_t *st, const char *symbol, size_t len, bool add)
 {
     if (2 * (st->n + 1) > st->nslots) {
         size_t slots = st->nslots ? 2 * st->nslots : 64;
         uint32_t *t = lb_xcalloc (slots, sizeof (uint32_t));
         for (size_t i = 0; i < st->n; i++) {
-            size_t k = (size_t) s_hash (st->sym [i].symbol, strlen (st->sym [i].symbol)) & (slots - 1);
+            size_t k = (size_t) s_hash (st->sym [i].symbol, st->sym [i].len) & (slots - 1);
             while (t [k])
                 k = (k + 1) & (slots - 1);
             t [k] = (uint32_t) i + 1;
@@ -489,10 +489,12 @@ s_stage_sym (s_stage_t *st, const char *symbol, size_t len)
     size_t k = (size_t) s_hash (symbol, len) & (st->nslots - 1);
     while (st->slots [k]) {
         s_stage_sym_t *e = &st->sym [st->slots [k] - 1];
-        if (strlen (e->symbol) == len && memcmp (e->symbol, symbol, len) == 0)
+        if (e->len == len && memcmp (e->symbol, symbol, len) == 0)
             return e;
         k = (k + 1) & (st->nslots - 1);
     }
+    if (!add)
+        return NULL;
     if (st->n == st->max) {
         st->max = st->max ? 2 * st->max : 64;
         st->sym = lb_xrealloc (st->sym, st->max * sizeof (s_stage_sym_t));
@@ -500,35 +502,25 @@ s_stage_sym (s_stage_t *st, const char *symbol, size_t len)
     s_stage_sym_t *e = &st->sym [st->n];
     memset (e, 0, sizeof *e);
     memcpy (e->symbol, symbol, len);
+    e->len = len;
     st->slots [k] = (uint32_t) ++st->n;
     return e;
 }
 
+//  Makes room for need rows in cols (first: a guess at a symbol's share).
 static void
-s_stage_push (s_stage_sym_t *e, int64_t ts, const double v [7])
+s_cols_reserve (wf_bars_columns_t *c, size_t need, size_t first)
 {
-    if (e->n == e->max) {
-        e->max = e->max ? 2 * e->max : 1024;
-        e->ts = lb_xrealloc (e->ts, e->max * sizeof (int64_t));
-        e->v = lb_xrealloc (e->v, e->max * 7 * sizeof (double));
-    }
-    e->ts [e->n] = ts;
-    memcpy (e->v + 7 * e->n, v, 7 * sizeof (double));
-    e->n++;
-}
-
-typedef struct {
-    const int64_t *ts;
-    uint32_t part;
-    uint32_t pos;
-} s_row_ref_t;
-
-static int
-s_cmp_row_ref (const void *a, const void *b)
-{
-    const s_row_ref_t *x = a, *y = b;
-    int64_t tx = x->ts [x->pos], ty = y->ts [y->pos];
-    return tx < ty ? -1 : tx > ty;
+    if (need <= c->max)
+        return;
+    size_t max = c->max ? 2 * c->max : first;
+    while (max < need)
+        max *= 2;
+    c->max = max;
+    c->ts = lb_xrealloc (c->ts, max * sizeof (int64_t));
+    double **arr [7] = { &c->open, &c->high, &c->low, &c->close, &c->volume, &c->news, &c->options };
+    for (int k = 0; k < 7; k++)
+        *arr [k] = lb_xrealloc (*arr [k], max * sizeof (double));
 }
 
 static int
@@ -537,9 +529,60 @@ s_cmp_name (const void *a, const void *b)
     return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
+typedef struct {
+    const int64_t *ts;
+    size_t pos;
+} s_ts_ref_t;
+
+static int
+s_cmp_ts_ref (const void *a, const void *b)
+{
+    const s_ts_ref_t *x = a, *y = b;
+    int64_t tx = x->ts [x->pos], ty = y->ts [y->pos];
+    if (tx != ty)
+        return tx < ty ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+//  Puts cols's rows in time order (stable: of equal times, wf_bars refuses
+//  the second as it would in the table's order).
+static void
+s_cols_sort (wf_bars_columns_t *c)
+{
+    bool sorted = true;
+    for (size_t i = 1; i < c->n && sorted; i++)
+        sorted = c->ts [i] >= c->ts [i - 1];
+    if (sorted)
+        return;
+    s_ts_ref_t *refs = lb_xmalloc (c->n * sizeof (s_ts_ref_t));
+    size_t *order = lb_xmalloc (c->n * sizeof (size_t));
+    for (size_t i = 0; i < c->n; i++)
+        refs [i] = (s_ts_ref_t) { c->ts, i };
+    qsort (refs, c->n, sizeof (s_ts_ref_t), s_cmp_ts_ref);       //  ties by position: stable
+    for (size_t i = 0; i < c->n; i++)
+        order [i] = refs [i].pos;
+    free (refs);
+    int64_t *ts = lb_xmalloc (c->max * sizeof (int64_t));
+    for (size_t i = 0; i < c->n; i++)
+        ts [i] = c->ts [order [i]];
+    free (c->ts);
+    c->ts = ts;
+    double **arr [7] = { &c->open, &c->high, &c->low, &c->close, &c->volume, &c->news, &c->options };
+    for (int k = 0; k < 7; k++) {
+        double *from = *arr [k], *to = lb_xmalloc (c->max * sizeof (double));
+        for (size_t i = 0; i < c->n; i++)
+            to [i] = from [order [i]];
+        free (from);
+        *arr [k] = to;
+    }
+    free (order);
+}
+
 //  Moves the rows of every stage into bars: symbols in name order, each
-//  symbol's rows in time order, every value checked by wf_bars_append.
-//  kinds: market_symbols rows or NULL. Returns 0 or -1 (*error_p set).
+//  symbol's rows in time order, every value checked by wf_bars. The stages'
+//  columns are handed over (no copy) when a symbol came whole from one
+//  connection. kinds: market_symbols rows or NULL. Returns 0 or -1
+//  (*error_p set).
 static int
 s_stage_flush (s_stage_t *stages, size_t nstages, PGresult *kinds, wf_bars_t *bars, char **error_p)
 {
@@ -570,38 +613,35 @@ s_stage_flush (s_stage_t *stages, size_t nstages, PGresult *kinds, wf_bars_t *ba
             rc = -1;
             break;
         }
-        //  This symbol's rows from every stage, ordered by time.
-        s_stage_sym_t *parts [64];
-        size_t np = 0, n = 0;
+        //  This symbol's rows from every stage (in physical order), joined.
+        wf_bars_columns_t cols = { 0 };
+        size_t len = strlen (symbol);
         for (size_t k = 0; k < nstages; k++) {
-            s_stage_sym_t *e = stages [k].n ? s_stage_sym (&stages [k], symbol, strlen (symbol)) : NULL;
-            if (e && e->n) {
-                assert (np < 64);
-                parts [np++] = e;
-                n += e->n;
+            s_stage_sym_t *e = stages [k].n ? s_stage_sym (&stages [k], symbol, len, false) : NULL;
+            if (!e || e->cols.n == 0)
+                continue;
+            if (cols.n == 0) {
+                wf_bars_columns_release (&cols);
+                cols = e->cols;
+                memset (&e->cols, 0, sizeof e->cols);
+                continue;
             }
+            size_t at = cols.n, n = e->cols.n;
+            s_cols_reserve (&cols, at + n, at + n);
+            memcpy (cols.ts + at, e->cols.ts, n * sizeof (int64_t));
+            double *to [7] = { cols.open, cols.high, cols.low, cols.close, cols.volume, cols.news, cols.options };
+            double *from [7] = { e->cols.open, e->cols.high, e->cols.low, e->cols.close, e->cols.volume,
+                                 e->cols.news, e->cols.options };
+            for (int c = 0; c < 7; c++)
+                memcpy (to [c] + at, from [c], n * sizeof (double));
+            cols.n += n;
+            wf_bars_columns_release (&e->cols);
         }
-        s_row_ref_t *refs = lb_xmalloc ((n ? n : 1) * sizeof (s_row_ref_t));
-        size_t m = 0;
-        bool sorted = true;
-        for (size_t p = 0; p < np; p++)
-            for (size_t j = 0; j < parts [p]->n; j++) {
-                refs [m] = (s_row_ref_t) { parts [p]->ts, (uint32_t) p, (uint32_t) j };
-                if (m && s_cmp_row_ref (&refs [m - 1], &refs [m]) > 0)
-                    sorted = false;
-                m++;
-            }
-        if (!sorted)
-            qsort (refs, n, sizeof (s_row_ref_t), s_cmp_row_ref);
-        for (size_t j = 0; j < n && rc == 0; j++) {
-            const double *v = parts [refs [j].part]->v + 7 * (size_t) refs [j].pos;
-            if (wf_bars_append (bars, series, refs [j].ts [refs [j].pos], v [0], v [1], v [2], v [3], v [4],
-                                v [5], v [6])) {
-                s_set_error (error_p, "market_bars: %s", wf_bars_error (bars));
-                rc = -1;
-            }
+        s_cols_sort (&cols);
+        if (wf_bars_append_columns (bars, series, &cols)) {
+            s_set_error (error_p, "market_bars: %s", wf_bars_error (bars));
+            rc = -1;
         }
-        free (refs);
     }
     free (names);
     return rc;
@@ -609,7 +649,8 @@ s_stage_flush (s_stage_t *stages, size_t nstages, PGresult *kinds, wf_bars_t *ba
 
 //  Streams a binary COPY of (symbol, ts, open, high, low, close, volume,
 //  news, options) into a stage: binary saves the server formatting every
-//  float and us parsing it. Returns 0 or -1 (*error_p set).
+//  float and us parsing it; each value goes straight into its symbol's
+//  column. Returns 0 or -1 (*error_p set).
 static int
 s_copy_bars_binary (PGconn *conn, const char *query, s_stage_t *stage, char **error_p, bool *retryable)
 {
@@ -624,7 +665,6 @@ s_copy_bars_binary (PGconn *conn, const char *query, s_stage_t *stage, char **er
                                      "news_count", "options_volume" };
     int rc = 0;
     bool header = false;
-    char symbol [32] = "";
     s_stage_sym_t *current = NULL;
     size_t row = 0;
     char *buf;
@@ -658,58 +698,65 @@ s_copy_bars_binary (PGconn *conn, const char *query, s_stage_t *stage, char **er
                 rc = -1;
                 break;
             }
-            const unsigned char *field [9];
-            int32_t flen [9];
-            for (int k = 0; k < 9 && rc == 0; k++) {
-                if (end - p < 4) {
-                    rc = -1;
-                    break;
-                }
-                flen [k] = (int32_t) s_be32 (p);
-                p += 4;
-                field [k] = p;
-                if (flen [k] > 0) {
-                    if (end - p < flen [k])
-                        rc = -1;
-                    else
-                        p += flen [k];
-                }
-                if (rc == 0 && k >= 1 && flen [k] != -1 && flen [k] != 8)
-                    rc = -1;
-            }
-            if (rc) {
+            //  symbol: 4-byte length and the bytes; then 8 fields of 4 + 8
+            //  bytes each, or 4 bytes for a null.
+            int32_t slen = end - p >= 4 ? (int32_t) s_be32 (p) : -2;
+            if (slen == -2 || (slen > 0 && end - p - 4 < slen)) {
                 s_set_error (error_p, "COPY: row %zu is malformed", row);
+                rc = -1;
                 break;
             }
-            if (flen [0] < 1 || flen [0] >= (int32_t) sizeof symbol || flen [1] < 0) {
+            const unsigned char *sym = p + 4;
+            p += 4 + (slen > 0 ? slen : 0);
+            if (slen < 1 || slen >= 32) {
                 s_set_error (error_p, "market_bars row %zu: symbol or ts is null or too long", row);
                 rc = -1;
                 break;
             }
-            if (!current || strlen (symbol) != (size_t) flen [0] || memcmp (symbol, field [0], (size_t) flen [0])) {
-                memcpy (symbol, field [0], (size_t) flen [0]);
-                symbol [flen [0]] = 0;
-                current = s_stage_sym (stage, symbol, (size_t) flen [0]);
-            }
-            int64_t us = (int64_t) s_be64 (field [1]);
-            int64_t ts = (us >= 0 ? us / 1000000 : (us - 999999) / 1000000) + 946684800;
-            double v [7];
-            for (int k = 0; k < 7; k++) {
-                if (flen [2 + k] < 0) {
-                    if (k < 5) {
-                        s_set_error (error_p, "market_bars row %zu (symbol %s): %s is null", row, symbol,
-                                     names [2 + k]);
-                        rc = -1;
+            if (!current || current->len != (size_t) slen || memcmp (current->symbol, sym, (size_t) slen))
+                current = s_stage_sym (stage, (const char *) sym, (size_t) slen, true);
+            wf_bars_columns_t *c = &current->cols;
+            if (c->n == c->max)
+                s_cols_reserve (c, c->n + 1, 1024);
+            size_t at = c->n;
+            double *to [8] = { NULL, c->open, c->high, c->low, c->close, c->volume, c->news, c->options };
+            for (int k = 0; k < 8 && rc == 0; k++) {
+                if (end - p < 4) {
+                    rc = -1;
+                    break;
+                }
+                int32_t flen = (int32_t) s_be32 (p);
+                p += 4;
+                if (flen == -1) {
+                    if (k < 6) {
+                        s_set_error (error_p, "market_bars row %zu (symbol %s): %s is null", row,
+                                     current->symbol, names [1 + k]);
+                        rc = -2;
                         break;
                     }
-                    v [k] = NAN;
+                    to [k] [at] = NAN;
                     continue;
                 }
-                uint64_t bits = s_be64 (field [2 + k]);
-                memcpy (&v [k], &bits, 8);
+                if (flen != 8 || end - p < 8) {
+                    rc = -1;
+                    break;
+                }
+                uint64_t bits = s_be64 (p);
+                p += 8;
+                if (k == 0) {
+                    int64_t us = (int64_t) bits;
+                    c->ts [at] = (us >= 0 ? us / 1000000 : (us - 999999) / 1000000) + 946684800;
+                }
+                else
+                    memcpy (&to [k] [at], &bits, 8);
             }
-            if (rc == 0)
-                s_stage_push (current, ts, v);
+            if (rc == -1)
+                s_set_error (error_p, "COPY: row %zu is malformed", row);
+            if (rc) {
+                rc = -1;
+                break;
+            }
+            c->n++;
         }
         PQfreemem (buf);            //  keep draining after an error: the connection stays usable
     }
@@ -832,6 +879,82 @@ wf_marketdb_read_bars (PGconn *conn, int64_t from, int64_t to, const char *const
     return bars;
 }
 
+//  The page count every reader splits by, published once by the first.
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t ready;
+    bool known;
+    long pages;                 //  < 0: the first reader failed, others stop
+} s_split_t;
+
+//  One connection's share of a parallel read.
+typedef struct {
+    const char *url;
+    int64_t from, to;
+    int index, connections;
+    s_split_t *split;
+    PGconn *conn;               //  the first reader's, given
+    s_stage_t stage;
+    char *error;
+    bool retry;
+    bool failed;
+} s_reader_t;
+
+static void
+s_split_publish (s_split_t *split, long pages)
+{
+    pthread_mutex_lock (&split->lock);
+    split->pages = pages;
+    split->known = true;
+    pthread_cond_broadcast (&split->ready);
+    pthread_mutex_unlock (&split->lock);
+}
+
+//  Connects (all readers at once, so connecting overlaps), waits for the
+//  page count, and scans pages [c * pages / n, (c + 1) * pages / n).
+static void *
+s_reader_run (void *arg)
+{
+    s_reader_t *r = arg;
+    s_split_t *split = r->split;
+    PGconn *mine = r->conn;
+    if (r->index > 0)
+        mine = PQconnectdb (r->url);
+    bool ok = PQstatus (mine) == CONNECTION_OK;
+    if (!ok) {
+        s_pg_error (mine, NULL, "connect", &r->error, &r->retry);
+        r->retry = true;
+        r->failed = true;
+    }
+    long pages = 0;
+    if (r->index == 0) {
+        if (ok) {
+            PGresult *res = PQexec (mine, "select pg_relation_size ('market_bars') / "
+                                          "current_setting ('block_size')::int");
+            pages = PQresultStatus (res) == PGRES_TUPLES_OK ? atol (PQgetvalue (res, 0, 0)) : 0;
+            PQclear (res);
+        }
+        s_split_publish (split, ok ? pages : -1);
+    }
+    else {
+        pthread_mutex_lock (&split->lock);
+        while (!split->known)
+            pthread_cond_wait (&split->ready, &split->lock);
+        pages = split->pages;
+        pthread_mutex_unlock (&split->lock);
+    }
+    int n = r->connections;
+    bool alone = pages < n;                     //  too small to split: the first reads it all
+    if (ok && pages >= 0 && (!alone || r->index == 0)) {
+        long lo = alone ? 0 : pages * r->index / n, hi = alone ? 0 : pages * (r->index + 1) / n;
+        r->failed = s_read_stage (mine, r->from, r->to, NULL, lo, hi, alone || r->index == n - 1, &r->stage,
+                                  &r->error, &r->retry) != 0;
+    }
+    if (r->index > 0)
+        PQfinish (mine);
+    return NULL;
+}
+
 wf_bars_t *
 wf_marketdb_read_bars_parallel (const char *url, int connections, int64_t from, int64_t to,
                                 char **error_p, bool *retryable)
@@ -839,66 +962,67 @@ wf_marketdb_read_bars_parallel (const char *url, int connections, int64_t from, 
     assert (url && connections >= 1 && connections <= 64);
     if (retryable)
         *retryable = false;
-    PGconn *conn = PQconnectdb (url);
-    if (PQstatus (conn) != CONNECTION_OK) {
-        s_pg_error (conn, NULL, "connect", error_p, retryable);
-        PQfinish (conn);
-        return NULL;
-    }
-    //  Each connection scans its share of the table's pages (a TID range scan).
-    PGresult *res = PQexec (conn, "select pg_relation_size ('market_bars') / current_setting ('block_size')::int");
-    long pages = PQresultStatus (res) == PGRES_TUPLES_OK ? atol (PQgetvalue (res, 0, 0)) : 0;
-    PQclear (res);
-    if (pages < connections)
-        connections = 1;
-    s_stage_t *stages = lb_xcalloc ((size_t) connections, sizeof (s_stage_t));
-    char **errors = lb_xcalloc ((size_t) connections, sizeof (char *));
-    bool *retry = lb_xcalloc ((size_t) connections, sizeof (bool));
-    int *failed = lb_xcalloc ((size_t) connections, sizeof (int));
-    #pragma omp parallel for num_threads(connections) schedule(static, 1)
+    //  Each connection scans its share of the table's pages (a TID range
+    //  scan). Plain threads that block in recv while they wait: OpenMP's
+    //  waiting threads spin, which takes a core from the server backends.
+    s_split_t split = { .known = false };
+    pthread_mutex_init (&split.lock, NULL);
+    pthread_cond_init (&split.ready, NULL);
+    s_reader_t *readers = lb_xcalloc ((size_t) connections, sizeof (s_reader_t));
+    pthread_t *threads = lb_xcalloc ((size_t) connections, sizeof (pthread_t));
+    bool *started = lb_xcalloc ((size_t) connections, sizeof (bool));
     for (int c = 0; c < connections; c++) {
-        PGconn *mine = PQconnectdb (url);
-        if (PQstatus (mine) != CONNECTION_OK) {
-            s_pg_error (mine, NULL, "connect", &errors [c], &retry [c]);
-            retry [c] = true;
-            failed [c] = 1;
-        }
-        else {
-            long lo = pages * c / connections, hi = pages * (c + 1) / connections;
-            failed [c] = s_read_stage (mine, from, to, NULL, lo, connections > 1 ? hi : 0,
-                                       c == connections - 1, &stages [c], &errors [c], &retry [c]) != 0;
-        }
-        PQfinish (mine);
+        readers [c] = (s_reader_t) { .url = url, .from = from, .to = to, .index = c,
+                                     .connections = connections, .split = &split };
+        if (c > 0)
+            started [c] = pthread_create (&threads [c], NULL, s_reader_run, &readers [c]) == 0;
     }
+    PGconn *conn = PQconnectdb (url);
+    readers [0].conn = conn;
+    s_reader_run (&readers [0]);
+    for (int c = 1; c < connections; c++)
+        if (started [c])
+            pthread_join (threads [c], NULL);
+        else
+            s_reader_run (&readers [c]);        //  a thread that did not start reads its share here
     wf_bars_t *bars = NULL;
     int bad = -1;
     for (int c = 0; c < connections && bad < 0; c++)
-        if (failed [c])
+        if (readers [c].failed)
             bad = c;
     if (bad >= 0) {
         if (error_p) {
             free (*error_p);
-            *error_p = errors [bad];
-            errors [bad] = NULL;
+            *error_p = readers [bad].error;
+            readers [bad].error = NULL;
         }
         if (retryable)
-            *retryable = retry [bad];
+            *retryable = readers [bad].retry;
     }
     else {
+        s_stage_t *stages = lb_xcalloc ((size_t) connections, sizeof (s_stage_t));
+        for (int c = 0; c < connections; c++) {
+            stages [c] = readers [c].stage;
+            memset (&readers [c].stage, 0, sizeof readers [c].stage);
+        }
         PGresult *kinds = s_kinds (conn);
         bars = wf_bars_new ();
         if (s_stage_flush (stages, (size_t) connections, kinds, bars, error_p))
             wf_bars_destroy (&bars);
         PQclear (kinds);
+        for (int c = 0; c < connections; c++)
+            s_stage_release (&stages [c]);
+        free (stages);
     }
     for (int c = 0; c < connections; c++) {
-        s_stage_release (&stages [c]);
-        free (errors [c]);
+        s_stage_release (&readers [c].stage);
+        free (readers [c].error);
     }
-    free (stages);
-    free (errors);
-    free (retry);
-    free (failed);
+    free (readers);
+    free (threads);
+    free (started);
+    pthread_mutex_destroy (&split.lock);
+    pthread_cond_destroy (&split.ready);
     PQfinish (conn);
     return bars;
 }

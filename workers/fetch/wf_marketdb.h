@@ -46,10 +46,11 @@ int wf_marketdb_load_market (PGconn *conn, lb_market_t *market, bool replace, si
 wf_bars_t *wf_marketdb_read_bars (PGconn *conn, int64_t from, int64_t to,
                                   const char *const *symbols, char **error_p, bool *retryable);
 
-//  The same through connections parallel connections to url, each reading
-//  a share of the symbols (the server's work is most of a read's time).
-//  Series come in symbol order within each share. connections 1 is
-//  wf_marketdb_read_bars on one new connection.
+//  The same through connections parallel connections to url (all of
+//  market_bars: no symbol filter), each scanning 1/connections of the
+//  table's pages (the server's work is most of a read's time). Series come
+//  in symbol order. connections 1 is wf_marketdb_read_bars on one new
+//  connection.
 wf_bars_t *wf_marketdb_read_bars_parallel (const char *url, int connections, int64_t from, int64_t to,
                                            char **error_p, bool *retryable);
 

@@ -67,6 +67,16 @@ struct kn_backend_s {
     void (*gemm_batched) (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
                           const float *a, int lda, size_t sa, const float *b, int ldb, size_t sb,
                           float beta, float *c, int ldc, size_t sc, int count);
+    //  The same two with bf16 products (kn_gemm.h: operands rounded to
+    //  bfloat16, sums in float32), for models with precision bf16. NULL where
+    //  the backend has none (a CPU without AVX512-BF16, the GPU).
+    void (*gemm_bf16) (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+                       const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                       int ldc);
+    void (*gemm_batched_bf16) (kn_backend_t *self, bool ta, bool tb, int m, int n, int k,
+                               float alpha, const float *a, int lda, size_t sa, const float *b,
+                               int ldb, size_t sb, float beta, float *c, int ldc, size_t sc,
+                               int count);
     //  out [c] = beta * out [c] + sum over rows of a [r * ld + c], c < cols.
     void (*colsum) (kn_backend_t *self, const float *a, float *out, int rows, int cols, int ld,
                     float beta);

@@ -12,6 +12,7 @@
 #pragma GCC optimize ("no-trapping-math")
 
 #include "kn_backend.h"
+#include "kn_gemm.h"
 #include "kn_math.h"
 
 #include <assert.h>
@@ -126,6 +127,23 @@ s_gemm_batched (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float
     S_OMP_FOR
     for (int i = 0; i < count; i++)
         s_gemm_1 (ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, beta, c + i * sc, ldc);
+}
+
+//  bf16 products: kn_gemm does its own packing and thread split.
+static void
+s_gemm_bf16 (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+             const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+    kn_gemm_bf16 (self->threads, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+static void
+s_gemm_batched_bf16 (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+                     const float *a, int lda, size_t sa, const float *b, int ldb, size_t sb,
+                     float beta, float *c, int ldc, size_t sc, int count)
+{
+    kn_gemm_bf16_batched (self->threads, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta,
+                          c, ldc, sc, count);
 }
 
 //  [lo, hi) of n for thread t of tn, in blocks of 16 elements.
@@ -413,6 +431,10 @@ kn_cpu_new (int threads)
     self->sync = s_sync;
     self->gemm = s_gemm;
     self->gemm_batched = s_gemm_batched;
+    if (kn_gemm_supported ()) {         //  else NULL: models refuse precision bf16
+        self->gemm_bf16 = s_gemm_bf16;
+        self->gemm_batched_bf16 = s_gemm_batched_bf16;
+    }
     self->colsum = s_colsum;
     self->act_fwd = s_act_fwd;
     self->act_bwd = s_act_bwd;

@@ -5,6 +5,7 @@
     same code drives the CPU reference and the GPU.
 */
 #include "kn_model_int.h"
+#include "kn_gemm.h"
 
 #include <assert.h>
 #include <math.h>
@@ -162,6 +163,12 @@ kn_config_check (const kn_config_t *cfg, char *err, size_t err_size)
     if (!(cfg->dropout >= 0.0f && cfg->dropout < 1.0f))
         snprintf (buf, sizeof buf, "dropout=%g: must be in [0, 1)", (double) cfg->dropout), why = buf;
     else
+    if (cfg->precision != KN_PRECISION_FP32 && cfg->precision != KN_PRECISION_BF16)
+        snprintf (buf, sizeof buf, "precision=%d: not fp32 (0) or bf16 (1)", (int) cfg->precision), why = buf;
+    else
+    if (cfg->precision == KN_PRECISION_BF16 && !kn_gemm_supported ())
+        why = "precision=bf16: this CPU has no AVX512-BF16 (bf16 products need it); use fp32";
+    else
     if (cfg->arch == KN_ARCH_MLP) {
         if (cfg->n_hidden < 0 || cfg->n_hidden > KN_MAX_HIDDEN)
             snprintf (buf, sizeof buf, "n_hidden=%d: must be 0..%d", cfg->n_hidden, KN_MAX_HIDDEN), why = buf;
@@ -293,6 +300,11 @@ kn_model_new (const kn_config_t *cfg, int max_batch, uint64_t seed, kn_backend_t
         snprintf (err, err_size, "model: max_batch=%d must be 1..%d", max_batch, 1 << 24);
         return NULL;
     }
+    if (cfg->precision == KN_PRECISION_BF16 && (!be->gemm_bf16 || !be->gemm_batched_bf16)) {
+        snprintf (err, err_size, "model: precision=bf16: backend %s has no bf16 products "
+                  "(only the CPU backend on a CPU with AVX512-BF16 does); use fp32", be->name);
+        return NULL;
+    }
     kn_model_t *self = (kn_model_t *) lb_xcalloc (1, sizeof *self);
     self->cfg = *cfg;
     self->be = be;
@@ -418,7 +430,52 @@ kn_model_error (const kn_model_t *self)
     return self->error;
 }
 
+const char *
+kn_precision_name (kn_precision_t precision)
+{
+    return precision == KN_PRECISION_BF16 ? "bf16" : "fp32";
+}
+
+int
+kn_precision_parse (const char *name, kn_precision_t *out)
+{
+    assert (out);
+    if (name && strcmp (name, "fp32") == 0)
+        *out = KN_PRECISION_FP32;
+    else
+    if (name && strcmp (name, "bf16") == 0)
+        *out = KN_PRECISION_BF16;
+    else
+        return -1;
+    return 0;
+}
+
 // ---------------------------------------------------------------- layers shared by the nets
+
+void
+kn_model_gemm (kn_model_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+               const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+    kn_backend_t *be = self->be;
+    if (self->cfg.precision == KN_PRECISION_BF16)
+        be->gemm_bf16 (be, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else
+        be->gemm (be, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void
+kn_model_gemm_batched (kn_model_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+                       const float *a, int lda, size_t sa, const float *b, int ldb, size_t sb,
+                       float beta, float *c, int ldc, size_t sc, int count)
+{
+    kn_backend_t *be = self->be;
+    if (self->cfg.precision == KN_PRECISION_BF16)
+        be->gemm_batched_bf16 (be, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc,
+                               sc, count);
+    else
+        be->gemm_batched (be, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc, sc,
+                          count);
+}
 
 //  y (rows x out) = x (rows x in) W^T + b
 void
@@ -426,7 +483,7 @@ kn_model_linear_fwd (kn_model_t *self, const float *x, int w, int b, float *y, i
 {
     kn_backend_t *be = self->be;
     int out = self->tensors [w].rows, in = self->tensors [w].cols;
-    be->gemm (be, false, true, rows, out, in, 1.0f, x, in, KN_P (w), in, 0.0f, y, out);
+    kn_model_gemm (self, false, true, rows, out, in, 1.0f, x, in, KN_P (w), in, 0.0f, y, out);
     be->broadcast_add (be, y, KN_P (b), rows, (size_t) out);
 }
 
@@ -437,10 +494,10 @@ kn_model_linear_bwd (kn_model_t *self, const float *dy, const float *x, int w, i
 {
     kn_backend_t *be = self->be;
     int out = self->tensors [w].rows, in = self->tensors [w].cols;
-    be->gemm (be, true, false, out, in, rows, 1.0f, dy, out, x, in, 0.0f, KN_G (w), in);
+    kn_model_gemm (self, true, false, out, in, rows, 1.0f, dy, out, x, in, 0.0f, KN_G (w), in);
     be->colsum (be, dy, KN_G (b), rows, out, out, 0.0f);
     if (dx)
-        be->gemm (be, false, false, rows, in, out, 1.0f, dy, out, KN_P (w), in, 0.0f, dx, in);
+        kn_model_gemm (self, false, false, rows, in, out, 1.0f, dy, out, KN_P (w), in, 0.0f, dx, in);
 }
 
 // ---------------------------------------------------------------- training and inference

@@ -96,13 +96,13 @@ kn_transformer_forward (kn_model_t *self, int bsz, bool train)
         size_t st = (size_t) t * 3 * d, sa = (size_t) h * t * t;
         for (int k = 0; k < h; k++) {
             //  scores (b, k) = Q K^T, then P = softmax (scale * scores), ctx = P V
-            be->gemm_batched (be, false, true, t, t, dh, 1.0f, ly->qkv + k * dh, 3 * d, st,
+            kn_model_gemm_batched (self, false, true, t, t, dh, 1.0f, ly->qkv + k * dh, 3 * d, st,
                               ly->qkv + d + k * dh, 3 * d, st, 0.0f, ly->att + (size_t) k * t * t,
                               t, sa, bsz);
         }
         be->softmax_fwd (be, ly->att, ly->att, bsz * h * t, t, scale);
         for (int k = 0; k < h; k++)
-            be->gemm_batched (be, false, false, t, dh, t, 1.0f, ly->att + (size_t) k * t * t, t, sa,
+            kn_model_gemm_batched (self, false, false, t, dh, t, 1.0f, ly->att + (size_t) k * t * t, t, sa,
                               ly->qkv + 2 * d + k * dh, 3 * d, st, 0.0f, ly->ctx + k * dh, d,
                               (size_t) t * d, bsz);
         kn_model_linear_fwd (self, ly->ctx, ly->o_w, ly->o_b, ly->hmid, n);
@@ -172,18 +172,18 @@ kn_transformer_backward (kn_model_t *self, int bsz)
             const float *pk = ly->att + (size_t) k * t * t;
             const float *dctx = self->dt2 + k * dh;
             //  dP = dctx V^T;  dV = P^T dctx
-            be->gemm_batched (be, false, true, t, t, dh, 1.0f, dctx, d, sc, ly->qkv + 2 * d + k * dh,
+            kn_model_gemm_batched (self, false, true, t, t, dh, 1.0f, dctx, d, sc, ly->qkv + 2 * d + k * dh,
                               3 * d, st, 0.0f, self->datt + (size_t) k * t * t, t, sa, bsz);
-            be->gemm_batched (be, true, false, t, dh, t, 1.0f, pk, t, sa, dctx, d, sc, 0.0f,
+            kn_model_gemm_batched (self, true, false, t, dh, t, 1.0f, pk, t, sa, dctx, d, sc, 0.0f,
                               self->dqkv + 2 * d + k * dh, 3 * d, st, bsz);
         }
         be->softmax_bwd (be, ly->att, self->datt, self->datt, bsz * h * t, t, scale);
         for (int k = 0; k < h; k++) {
             const float *ds = self->datt + (size_t) k * t * t;
             //  dQ = dS K;  dK = dS^T Q
-            be->gemm_batched (be, false, false, t, dh, t, 1.0f, ds, t, sa, ly->qkv + d + k * dh,
+            kn_model_gemm_batched (self, false, false, t, dh, t, 1.0f, ds, t, sa, ly->qkv + d + k * dh,
                               3 * d, st, 0.0f, self->dqkv + k * dh, 3 * d, st, bsz);
-            be->gemm_batched (be, true, false, t, dh, t, 1.0f, ds, t, sa, ly->qkv + k * dh, 3 * d,
+            kn_model_gemm_batched (self, true, false, t, dh, t, 1.0f, ds, t, sa, ly->qkv + k * dh, 3 * d,
                               st, 0.0f, self->dqkv + d + k * dh, 3 * d, st, bsz);
         }
         kn_model_linear_bwd (self, self->dqkv, ly->ln1, ly->qkv_w, ly->qkv_b, self->dt, n);

@@ -1125,6 +1125,86 @@ kn_model_test (bool verbose)
         free (y);
     }
 
+    //  precision bf16 (kn_gemm.h): validated; refused where the CPU or the
+    //  backend cannot; where it can, 1 and 2 threads give the same bits and
+    //  training stays close to float32 products
+    {
+        kn_config_t bc = mlp;
+        bc.precision = (kn_precision_t) 5;
+        assert (kn_config_check (&bc, err, sizeof err) == -1 && strstr (err, "precision=5"));
+        kn_precision_t pr;
+        assert (kn_precision_parse ("bf16", &pr) == 0 && pr == KN_PRECISION_BF16);
+        assert (kn_precision_parse ("fp32", &pr) == 0 && pr == KN_PRECISION_FP32);
+        assert (kn_precision_parse ("fp16", &pr) == -1 && kn_precision_parse (NULL, &pr) == -1);
+        assert (strcmp (kn_precision_name (KN_PRECISION_BF16), "bf16") == 0);
+        bc.precision = KN_PRECISION_BF16;
+        if (!kn_gemm_supported ()) {
+            assert (kn_config_check (&bc, err, sizeof err) == -1 && strstr (err, "AVX512-BF16"));
+            if (verbose)
+                printf ("  precision bf16: this CPU has no AVX512-BF16, refused as it should be\n");
+        }
+        else {
+            be = kn_cpu_new (1);
+            be->gemm_bf16 = NULL;       //  as the GPU backend
+            assert (kn_model_new (&bc, 4, 1, be, err, sizeof err) == NULL
+                    && strstr (err, "no bf16 products"));
+            kn_backend_destroy (&be);
+            kn_config_t wide = mlp, wtf = tf;
+            wide.n_in = 16;
+            wide.hidden [0] = wide.hidden [1] = 128;
+            wtf.window = 16;
+            wtf.d_model = 64;
+            wtf.n_heads = 2;
+            wtf.d_ff = 96;
+            for (int arch = 0; arch < 2; arch++) {
+                kn_config_t c32 = arch ? wtf : wide, c16 = c32;
+                c16.precision = KN_PRECISION_BF16;
+                enum { WB = 64 };
+                const kn_config_t *cfgs [3] = { &c16, &c16, &c32 };
+                const int threads [3] = { 1, 2, 2 };
+                float *got [3], first [3];
+                size_t np = 0, in = 0;
+                for (int k = 0; k < 3; k++) {
+                    be = kn_cpu_new (threads [k]);
+                    kn_model_t *m = kn_model_new (cfgs [k], WB, 7, be, err, sizeof err);
+                    assert (m);
+                    np = kn_model_n_params (m);
+                    in = kn_model_in_size (m);
+                    float *x = (float *) lb_xcalloc (WB * in, sizeof (float));
+                    float y [WB];
+                    uint64_t state = 5;
+                    kn_optim_defaults (&opt);
+                    for (int st = 0; st < 3; st++) {
+                        s_test_fill (x, WB * in, &state, -1, 1);
+                        s_test_labels (cfgs [k], y, WB, &state);
+                        float loss;
+                        assert (kn_model_train_step (m, &opt, x, y, WB, &loss) == 0);
+                        if (st == 0)
+                            first [k] = loss;
+                    }
+                    got [k] = (float *) lb_xcalloc (np, sizeof (float));
+                    assert (kn_model_get_params (m, got [k]) == 0);
+                    free (x);
+                    kn_model_destroy (&m);
+                    kn_backend_destroy (&be);
+                }
+                assert (memcmp (got [0], got [1], np * sizeof (float)) == 0);
+                double worst = 0;
+                for (size_t i = 0; i < np; i++)
+                    worst = fmax (worst, fabs ((double) got [0][i] - got [2][i]));
+                if (verbose)
+                    printf ("  %s bf16: 1 vs 2 threads bit-identical; first loss %.6f vs fp32 %.6f, "
+                            "parameters after 3 steps within %.2e of fp32\n", arch ? "transformer" : "mlp",
+                            (double) first [0], (double) first [2], worst);
+                //  Adam moves each parameter by about lr per step whatever the gradient
+                assert (fabsf (first [0] - first [2]) <= 1e-2f * fabsf (first [2]));
+                assert (worst <= 3 * 3 * opt.lr);
+                for (int k = 0; k < 3; k++)
+                    free (got [k]);
+            }
+        }
+    }
+
     //  backend failures (what a CUDA error or out-of-memory looks like to the
     //  model): an allocation that fails makes kn_model_new say so; a failed
     //  backend fails every call with its message, never a silent result

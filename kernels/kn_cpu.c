@@ -36,6 +36,8 @@
 static void
 s_destroy (kn_backend_t **self_p)
 {
+    kn_gemm_t *gemm = (kn_gemm_t *) (*self_p)->impl;     //  the bf16 products' state
+    kn_gemm_destroy (&gemm);
     free (*self_p);
     *self_p = NULL;
 }
@@ -134,7 +136,7 @@ static void
 s_gemm_bf16 (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
              const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
 {
-    kn_gemm_bf16 (self->threads, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    kn_gemm_bf16 ((kn_gemm_t *) self->impl, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 static void
@@ -142,8 +144,8 @@ s_gemm_batched_bf16 (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, 
                      const float *a, int lda, size_t sa, const float *b, int ldb, size_t sb,
                      float beta, float *c, int ldc, size_t sc, int count)
 {
-    kn_gemm_bf16_batched (self->threads, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta,
-                          c, ldc, sc, count);
+    kn_gemm_bf16_batched ((kn_gemm_t *) self->impl, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb,
+                          sb, beta, c, ldc, sc, count);
 }
 
 //  [lo, hi) of n for thread t of tn, in blocks of 16 elements.
@@ -432,6 +434,7 @@ kn_cpu_new (int threads)
     self->gemm = s_gemm;
     self->gemm_batched = s_gemm_batched;
     if (kn_gemm_supported ()) {         //  else NULL: models refuse precision bf16
+        self->impl = kn_gemm_new (self->threads);
         self->gemm_bf16 = s_gemm_bf16;
         self->gemm_batched_bf16 = s_gemm_batched_bf16;
     }

@@ -63,6 +63,44 @@ s_ws_release (s_ws_t *ws)
     memset (ws, 0, sizeof *ws);
 }
 
+//  The packing space kept between calls (allocating it per call cost page
+//  faults: glibc hands large blocks back to the kernel on free).
+struct kn_gemm_s {
+    int threads;
+    bool supported;
+    s_ws_t shared;              //  op(B) packed once and shared by the threads
+    s_ws_t *a, *b;              //  per thread: op(A) chunks, a thread's own op(B)
+};
+
+kn_gemm_t *
+kn_gemm_new (int threads)
+{
+    kn_gemm_t *self = (kn_gemm_t *) lb_xcalloc (1, sizeof *self);
+    self->threads = threads < 1 ? 1 : threads;
+    self->supported = kn_gemm_supported ();
+    self->a = (s_ws_t *) lb_xcalloc ((size_t) self->threads, sizeof (s_ws_t));
+    self->b = (s_ws_t *) lb_xcalloc ((size_t) self->threads, sizeof (s_ws_t));
+    return self;
+}
+
+void
+kn_gemm_destroy (kn_gemm_t **self_p)
+{
+    assert (self_p);
+    kn_gemm_t *self = *self_p;
+    if (!self)
+        return;
+    s_ws_release (&self->shared);
+    for (int t = 0; t < self->threads; t++) {
+        s_ws_release (&self->a [t]);
+        s_ws_release (&self->b [t]);
+    }
+    free (self->a);
+    free (self->b);
+    free (self);
+    *self_p = NULL;
+}
+
 bool
 kn_gemm_supported (void)
 {
@@ -409,32 +447,29 @@ s_gemm_st (bool ta, bool tb, int m, int n, int k, float alpha, const float *a, i
 }
 
 void
-kn_gemm_bf16 (int threads, bool ta, bool tb, int m, int n, int k, float alpha, const float *a,
-              int lda, const float *b, int ldb, float beta, float *c, int ldc)
+kn_gemm_bf16 (kn_gemm_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+              const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
 {
+    assert (self && self->supported);
     assert (m >= 0 && n >= 0 && k >= 0);
-    int nt = threads < 1 ? 1 : threads;
+    int nt = self->threads;
     bool split_m = m >= n;
     int len = split_m ? m : n;
-    s_ws_t bws = { 0 };
     if (nt == 1 || (double) m * n * k < 262144.0 || len < 2 * S_NR) {
-        s_ws_t ws = { 0 };
-        s_gemm_st (ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, &bws, &ws);
-        s_ws_release (&ws);
-        s_ws_release (&bws);
+        s_gemm_st (ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, &self->b [0],
+                   &self->a [0]);
         return;
     }
     //  Split over rows: op(B) is packed once, its panels shared out among the
     //  threads, then each computes its rows. Over columns: each thread packs
     //  and computes its own columns. Either way whole micro-tiles per thread.
     int kp = (k + 1) / 2;
-    uint32_t *bp = split_m ? s_ws_get (&bws, s_b_dwords (n, k)) : NULL;
+    uint32_t *bp = split_m ? s_ws_get (&self->shared, s_b_dwords (n, k)) : NULL;
     #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num (), tn = omp_get_num_threads ();
         int chunk = ((len + tn - 1) / tn + S_NR - 1) / S_NR * S_NR;
         int lo = t * chunk < len ? t * chunk : len, hi = lo + chunk < len ? lo + chunk : len;
-        s_ws_t ws = { 0 }, own = { 0 };
         if (split_m) {
             int panels = (n + S_NR - 1) / S_NR;
             for (int jp = t; jp < panels; jp += tn) {
@@ -445,35 +480,32 @@ kn_gemm_bf16 (int threads, bool ta, bool tb, int m, int n, int k, float alpha, c
             }
             #pragma omp barrier
             if (hi > lo)
-                s_compute (ta, lo, hi, n, k, alpha, a, lda, bp, beta, c, ldc, &ws);
+                s_compute (ta, lo, hi, n, k, alpha, a, lda, bp, beta, c, ldc, &self->a [t]);
         }
         else
         if (hi > lo)
             s_gemm_st (ta, tb, m, hi - lo, k, alpha, a, lda,
-                       tb ? b + (size_t) lo * ldb : b + lo, ldb, beta, c + lo, ldc, &own, &ws);
-        s_ws_release (&ws);
-        s_ws_release (&own);
+                       tb ? b + (size_t) lo * ldb : b + lo, ldb, beta, c + lo, ldc,
+                       &self->b [t], &self->a [t]);
     }
-    s_ws_release (&bws);
 }
 
 void
-kn_gemm_bf16_batched (int threads, bool ta, bool tb, int m, int n, int k, float alpha,
+kn_gemm_bf16_batched (kn_gemm_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
                       const float *a, int lda, size_t sa, const float *b, int ldb, size_t sb,
                       float beta, float *c, int ldc, size_t sc, int count)
 {
+    assert (self && self->supported);
     assert (m >= 0 && n >= 0 && k >= 0 && count >= 0);
-    int nt = threads < 1 ? 1 : threads;
+    int nt = self->threads;
     size_t work = (size_t) m * n * k * count;
     #pragma omp parallel num_threads(nt) if(work >= 262144)
     {
-        s_ws_t ws = { 0 }, bws = { 0 };
+        int t = omp_get_thread_num ();
         #pragma omp for schedule(static)
         for (int i = 0; i < count; i++)
             s_gemm_st (ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, beta,
-                       c + i * sc, ldc, &bws, &ws);
-        s_ws_release (&ws);
-        s_ws_release (&bws);
+                       c + i * sc, ldc, &self->b [t], &self->a [t]);
     }
 }
 
@@ -538,8 +570,12 @@ s_case (int m, int n, int k, float alpha, float beta, bool fast, bool verbose)
         if (fast) {
             memcpy (got, c0, nc * sizeof (float));
             memcpy (got2, c0, nc * sizeof (float));
-            kn_gemm_bf16 (1, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, got, ldc);
-            kn_gemm_bf16 (2, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, got2, ldc);
+            kn_gemm_t *g1 = kn_gemm_new (1), *g2 = kn_gemm_new (2);
+            kn_gemm_bf16 (g1, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, got, ldc);
+            kn_gemm_bf16 (g2, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, got2, ldc);
+            kn_gemm_destroy (&g1);
+            kn_gemm_destroy (&g2);
+            assert (!g1 && !g2);
             for (size_t i = 0; i < nc; i++) {
                 if (memcmp (got + i, ref + i, sizeof (float)))
                     fprintf (stderr, "kn_gemm: %dx%dx%d ta=%d tb=%d element %zu: fast %.9g ref %.9g\n",
@@ -592,14 +628,16 @@ kn_gemm_test (bool verbose)
         }
         //  each through a 1x1x1 product by 1.0 (the sum starts at +0, so -0 comes out +0)
         int diff = 0;
+        kn_gemm_t *g = kn_gemm_new (1);
         for (int i = 0; i < 4096; i++) {
             float one = 1.0f, got = 0.0f, want = 0.0f;
-            kn_gemm_bf16 (1, false, false, 1, 1, 1, 1.0f, in + i, 1, &one, 1, 0.0f, &got, 1);
+            kn_gemm_bf16 (g, false, false, 1, 1, 1, 1.0f, in + i, 1, &one, 1, 0.0f, &got, 1);
             kn_gemm_ref (false, false, 1, 1, 1, 1.0f, in + i, 1, &one, 1, 0.0f, &want, 1);
             diff += !((isnan (want) && isnan (got)) || memcmp (&want, &got, sizeof got) == 0);
             diff += kn_gemm_round (in [i]) != want && !isnan (want) && fabsf (want) > 0.0f;
         }
         assert (diff == 0);
+        kn_gemm_destroy (&g);
     }
     //  odd sizes around the tile edges (8 x 32) and the pair of k
     int sizes [] = { 1, 7, 31, 33, 255 };
@@ -626,8 +664,10 @@ kn_gemm_test (bool verbose)
         uint64_t state = 3;
         s_fill (a, (size_t) CNT * M * K, &state);
         s_fill (b, (size_t) CNT * K * N, &state);
-        kn_gemm_bf16_batched (2, false, true, M, N, K, 1.0f, a, K, (size_t) M * K, b, K,
+        kn_gemm_t *g = kn_gemm_new (2);
+        kn_gemm_bf16_batched (g, false, true, M, N, K, 1.0f, a, K, (size_t) M * K, b, K,
                               (size_t) K * N, 0.0f, c1, N, (size_t) M * N, CNT);
+        kn_gemm_destroy (&g);
         for (int i = 0; i < CNT; i++)
             kn_gemm_ref (false, true, M, N, K, 1.0f, a + (size_t) i * M * K, K,
                          b + (size_t) i * K * N, K, 0.0f, c2 + (size_t) i * M * N, N);

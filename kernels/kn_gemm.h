@@ -39,15 +39,22 @@ bool kn_gemm_supported (void);
 //  Returns x rounded to bfloat16 as kn_gemm rounds operands, as a float.
 float kn_gemm_round (float x);
 
-//  The product above with `threads` OpenMP threads (< 1 means 1), split
-//  over output rows or columns (never along k). Requires kn_gemm_supported.
-void kn_gemm_bf16 (int threads, bool ta, bool tb, int m, int n, int k, float alpha,
+//  The fast path's state: packing space kept between calls for `threads`
+//  OpenMP threads (< 1 means 1). One caller at a time. kn_gemm_new returns
+//  it (never NULL); kn_gemm_destroy frees it, sets *self_p NULL, accepts NULL.
+typedef struct kn_gemm_s kn_gemm_t;
+kn_gemm_t *kn_gemm_new (int threads);
+void kn_gemm_destroy (kn_gemm_t **self_p);
+
+//  The product above on self's threads, split over output rows or columns
+//  (never along k). Requires kn_gemm_supported.
+void kn_gemm_bf16 (kn_gemm_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
                    const float *a, int lda, const float *b, int ldb, float beta, float *c,
                    int ldc);
 
 //  The same over `count` products at strides sa, sb, sc floats apart; the
 //  products are shared out among the threads. Requires kn_gemm_supported.
-void kn_gemm_bf16_batched (int threads, bool ta, bool tb, int m, int n, int k, float alpha,
+void kn_gemm_bf16_batched (kn_gemm_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
                            const float *a, int lda, size_t sa, const float *b, int ldb,
                            size_t sb, float beta, float *c, int ldc, size_t sc, int count);
 

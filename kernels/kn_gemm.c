@@ -237,34 +237,39 @@ S_TGT static void
 s_pack_b (bool tb, int n, int k, const float *b, int ldb, uint32_t *dst)
 {
     int kp = (k + 1) / 2;
+    if (!tb) {
+        //  B [k][j] = b [k * ldb + j]: rows 2p and 2p+1 side by side, read
+        //  whole (across the panels) so that memory is read in order
+        for (int p = 0; p < kp; p++) {
+            const float *lo = b + (size_t) 2 * p * ldb;
+            const float *hi = 2 * p + 1 < k ? lo + ldb : NULL;
+            for (int j0 = 0; j0 < n; j0 += 16) {
+                uint32_t *out = dst + (size_t) (j0 / S_NR) * kp * S_NR + (size_t) p * S_NR
+                              + j0 % S_NR;
+                _mm512_storeu_si512 (out, s_pair16 (lo + j0, hi ? hi + j0 : NULL, n - j0));
+            }
+            if (n % S_NR && n % S_NR <= 16)     //  the last panel's zero half
+                _mm512_storeu_si512 (dst + (size_t) (n / S_NR) * kp * S_NR + (size_t) p * S_NR + 16,
+                                     _mm512_setzero_si512 ());
+        }
+        return;
+    }
     for (int j0 = 0; j0 < n; j0 += S_NR) {
         uint32_t *pan = dst + (size_t) (j0 / S_NR) * kp * S_NR;
         int nc = n - j0 < S_NR ? n - j0 : S_NR;
-        if (!tb) {
-            //  B [k][j] = b [k * ldb + j]: rows 2p and 2p+1 side by side
-            for (int p = 0; p < kp; p++) {
-                const float *lo = b + (size_t) 2 * p * ldb + j0;
-                const float *hi = 2 * p + 1 < k ? lo + ldb : NULL;
-                _mm512_storeu_si512 (pan + (size_t) p * S_NR, s_pair16 (lo, hi, nc));
-                _mm512_storeu_si512 (pan + (size_t) p * S_NR + 16,
-                                     s_pair16 (lo + 16, hi ? hi + 16 : NULL, nc - 16));
+        //  B [k][j] = b [j * ldb + k]: a column's pairs are adjacent;
+        //  16 columns x 16 pairs at a time, transposed in registers
+        __m512i r [16];
+        for (int c0 = 0; c0 < S_NR; c0 += 16)
+            for (int k0 = 0; k0 < k; k0 += 32) {
+                for (int q = 0; q < 16; q++)
+                    r [q] = c0 + q < nc ? s_run16 (b + (size_t) (j0 + c0 + q) * ldb + k0, k - k0)
+                                        : _mm512_setzero_si512 ();
+                s_transpose16 (r);
+                int pairs = (k - k0 + 1) / 2 < 16 ? (k - k0 + 1) / 2 : 16;
+                for (int q = 0; q < pairs; q++)
+                    _mm512_storeu_si512 (pan + (size_t) (k0 / 2 + q) * S_NR + c0, r [q]);
             }
-        }
-        else {
-            //  B [k][j] = b [j * ldb + k]: a column's pairs are adjacent;
-            //  16 columns x 16 pairs at a time, transposed in registers
-            __m512i r [16];
-            for (int c0 = 0; c0 < S_NR; c0 += 16)
-                for (int k0 = 0; k0 < k; k0 += 32) {
-                    for (int q = 0; q < 16; q++)
-                        r [q] = c0 + q < nc ? s_run16 (b + (size_t) (j0 + c0 + q) * ldb + k0, k - k0)
-                                            : _mm512_setzero_si512 ();
-                    s_transpose16 (r);
-                    int pairs = (k - k0 + 1) / 2 < 16 ? (k - k0 + 1) / 2 : 16;
-                    for (int q = 0; q < pairs; q++)
-                        _mm512_storeu_si512 (pan + (size_t) (k0 / 2 + q) * S_NR + c0, r [q]);
-                }
-        }
     }
 }
 
@@ -294,9 +299,9 @@ s_pack_a (bool ta, int k, const float *a, int lda, int i0, int rows, uint32_t *d
         //  A [i][k] = a [k * lda + i]: rows 2p and 2p+1 of a hold 16 rows'
         //  pairs; 16 pairs x 16 rows at a time, transposed in registers
         __m512i r [16];
-        for (int r0 = 0; r0 < rows; r0 += 16) {
-            int nc = rows - r0 < 16 ? rows - r0 : 16;
-            for (int p0 = 0; p0 < kp; p0 += 16) {
+        for (int p0 = 0; p0 < kp; p0 += 16)         //  rows of a in order
+            for (int r0 = 0; r0 < rows; r0 += 16) {
+                int nc = rows - r0 < 16 ? rows - r0 : 16;
                 int pairs = kp - p0 < 16 ? kp - p0 : 16;
                 for (int q = 0; q < 16; q++) {
                     int p = p0 + q;
@@ -308,7 +313,6 @@ s_pack_a (bool ta, int k, const float *a, int lda, int i0, int rows, uint32_t *d
                 for (int q = 0; q < nc; q++)
                     _mm512_mask_storeu_epi32 (dst + (size_t) (r0 + q) * kp + p0, s_mask (pairs), r [q]);
             }
-        }
     }
 }
 

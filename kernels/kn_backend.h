@@ -74,6 +74,11 @@ struct kn_backend_s {
     void (*act_fwd) (kn_backend_t *self, int act, const float *x, float *y, size_t n);
     void (*act_bwd) (kn_backend_t *self, int act, const float *x, const float *dy, float *dx,
                      size_t n);
+    //  dx = dy * act'(x) over rows x cols, and dbias [c] += the column sums
+    //  of dx (rows in order, as colsum): the backward of a bias + activation
+    //  in one pass.
+    void (*act_bwd_colsum) (kn_backend_t *self, int act, const float *x, const float *dy,
+                            float *dx, int rows, int cols, float *dbias);
     //  Inverted dropout with probability p, mask from (seed, element index);
     //  y may be x; dx may be dy.
     void (*dropout) (kn_backend_t *self, const float *x, float *y, size_t n, float p,
@@ -82,10 +87,11 @@ struct kn_backend_s {
     void (*layernorm_fwd) (kn_backend_t *self, const float *x, const float *gamma,
                            const float *beta, float *y, float *mean, float *rstd, int rows,
                            int cols);
-    //  dx (overwritten), dgamma and dbeta (added to).
+    //  dx (overwritten, or added to when add_dx: a residual stream's
+    //  gradient), dgamma and dbeta (added to; kn_layernorm_col_bwd's order).
     void (*layernorm_bwd) (kn_backend_t *self, const float *dy, const float *x,
                            const float *gamma, const float *mean, const float *rstd, float *dx,
-                           float *dgamma, float *dbeta, int rows, int cols);
+                           float *dgamma, float *dbeta, int rows, int cols, bool add_dx);
     //  Row softmax of scale * x (y may be x) and its backward (dx may be dp).
     void (*softmax_fwd) (kn_backend_t *self, const float *x, float *y, int rows, int cols,
                          float scale);
@@ -96,6 +102,11 @@ struct kn_backend_s {
     //  x [b * len + i] += add [i] for b < batch (a bias on every row, the
     //  positional embedding on every sample).
     void (*broadcast_add) (kn_backend_t *self, float *x, const float *add, int batch, size_t len);
+    //  y [r * cols + c] = x [r * cols + c] + bias [c] (y = bias on every row
+    //  when x is NULL; y may be x): a linear layer's bias, and the residual
+    //  stream, put into C before a product with beta = 1 adds to it.
+    void (*bias_rows) (kn_backend_t *self, const float *x, const float *bias, float *y, int rows,
+                       int cols);
     //  Mean over T of x (B, T, D) into y (B, D), and its backward dx = dy / T.
     void (*meanpool_fwd) (kn_backend_t *self, const float *x, float *y, int b, int t, int d);
     void (*meanpool_bwd) (kn_backend_t *self, const float *dy, float *dx, int b, int t, int d);

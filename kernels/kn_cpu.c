@@ -7,6 +7,7 @@
 //  Floating-point comparisons may not trap here (we never enable FP exceptions):
 //  without this GCC will not if-convert the selects in the kn_math.h bodies,
 //  so loops over GELU, exp and the clamps stay scalar. Rounding is unchanged.
+//  (The Makefile adds -fno-math-errno for kernels/, so sqrtf vectorises.)
 //  It comes first so that the inline bodies get the same options (GCC will
 //  not inline across different ones).
 #pragma GCC optimize ("no-trapping-math")
@@ -164,10 +165,11 @@ s_colsum (kn_backend_t *self, const float *a, float *out, int rows, int cols, in
     }
 }
 
-//  GELU is the costliest element-wise loop (exp, erfc): it gets an AVX2 clone,
-//  picked at load time where the CPU has AVX2 (no FMA: the same roundings as
-//  the baseline SSE2 clone, so results do not depend on the machine).
-#define S_CLONES __attribute__ ((target_clones ("avx2", "default")))
+//  The element and row loops get AVX-512 and AVX2 clones, picked at load time
+//  by what the CPU has (the baseline SSE2 one runs everywhere else). No FMA
+//  (-std=c11 contracts nothing), and row sums add in kn_math.h's fixed lanes:
+//  every clone gives the same bits, so results do not depend on the machine.
+#define S_CLONES __attribute__ ((target_clones ("avx512f", "avx2", "default")))
 
 S_CLONES static void
 s_gelu_fwd_range (const float *x, float *y, size_t lo, size_t hi)
@@ -227,6 +229,54 @@ s_act_bwd (kn_backend_t *self, int act, const float *x, const float *dy, float *
     }
 }
 
+//  Columns [lo, hi) of act_bwd_colsum: every row's slice through the
+//  activation's backward, then into the column sums (rows in order).
+S_CLONES static void
+s_act_bwd_cols (int act, const float *x, const float *dy, float *dx, int rows, int cols,
+                float *dbias, size_t lo, size_t hi)
+{
+    float *acc = (float *) lb_xcalloc (hi - lo, sizeof (float));
+    for (int r = 0; r < rows; r++) {
+        size_t o = (size_t) r * cols;
+        const float *xr = x + o, *dyr = dy + o;
+        float *dxr = dx + o;
+        if (act == KN_ACT_GELU) {
+            #pragma omp simd
+            for (size_t c = lo; c < hi; c++) {
+                dxr [c] = kn_act_bwd (KN_ACT_GELU, xr [c], dyr [c]);
+                acc [c - lo] += dxr [c];
+            }
+        }
+        else {
+            #pragma omp simd
+            for (size_t c = lo; c < hi; c++) {
+                dxr [c] = kn_act_bwd (KN_ACT_RELU, xr [c], dyr [c]);
+                acc [c - lo] += dxr [c];
+            }
+        }
+    }
+    for (size_t c = lo; c < hi; c++)
+        dbias [c] += acc [c - lo];
+    free (acc);
+}
+
+//  Each thread owns a range of columns over all rows, so every column sum
+//  keeps kn_colsum's order whatever the split (dx stays element-wise).
+static void
+s_act_bwd_colsum (kn_backend_t *self, int act, const float *x, const float *dy, float *dx,
+                  int rows, int cols, float *dbias)
+{
+    int nt = self->threads;
+    size_t work = (size_t) rows * cols * (act == KN_ACT_GELU ? 16 : 1);
+    #pragma omp parallel num_threads(nt) if(work >= 16384)
+    {
+        size_t lo, hi;
+        s_range ((size_t) cols, omp_get_thread_num (), omp_get_num_threads (), &lo, &hi);
+        if (hi > lo)
+            s_act_bwd_cols (act, x, dy, dx, rows, cols, dbias, lo, hi);
+    }
+}
+
 static void
 s_dropout (kn_backend_t *self, const float *x, float *y, size_t n, float p, uint64_t seed)
 {
@@ -237,55 +287,96 @@ s_dropout (kn_backend_t *self, const float *x, float *y, size_t n, float p, uint
         y [i] = x [i] * kn_dropout_factor (seed, i, p);
 }
 
+S_CLONES static void
+s_layernorm_fwd_rows (const float *x, const float *gamma, const float *beta, float *y,
+                      float *mean, float *rstd, int cols, size_t lo, size_t hi)
+{
+    for (size_t r = lo; r < hi; r++)
+        kn_layernorm_row_fwd (x + r * cols, gamma, beta, y + r * cols, mean + r, rstd + r, cols);
+}
+
 static void
 s_layernorm_fwd (kn_backend_t *self, const float *x, const float *gamma, const float *beta,
                  float *y, float *mean, float *rstd, int rows, int cols)
 {
     int nt = self->threads;
     size_t work = (size_t) rows * cols;
-    S_OMP_FOR
-    for (int r = 0; r < rows; r++)
-        kn_layernorm_row_fwd (x + (size_t) r * cols, gamma, beta, y + (size_t) r * cols,
-                              mean + r, rstd + r, cols);
-}
-
-static void
-s_layernorm_bwd (kn_backend_t *self, const float *dy, const float *x, const float *gamma,
-                 const float *mean, const float *rstd, float *dx, float *dgamma, float *dbeta,
-                 int rows, int cols)
-{
-    int nt = self->threads;
-    size_t work = (size_t) rows * cols;
-    //  dgamma, dbeta: as kn_layernorm_col_bwd (each column summed over rows in
-    //  order), with rows outer so the reads are contiguous and vectorise
     #pragma omp parallel num_threads(nt) if(work >= 16384)
     {
         size_t lo, hi;
-        s_range ((size_t) cols, omp_get_thread_num (), omp_get_num_threads (), &lo, &hi);
-        if (hi > lo) {
-            float *sg = (float *) lb_xcalloc (hi - lo, sizeof (float));
-            float *sb = (float *) lb_xcalloc (hi - lo, sizeof (float));
-            for (int r = 0; r < rows; r++) {
-                const float *dyr = dy + (size_t) r * cols, *xr = x + (size_t) r * cols;
-                float m = mean [r], s = rstd [r];
-                #pragma omp simd
-                for (size_t c = lo; c < hi; c++) {
-                    sg [c - lo] += kn_layernorm_dgamma_term (dyr [c], xr [c], m, s);
-                    sb [c - lo] += dyr [c];
-                }
-            }
-            for (size_t c = lo; c < hi; c++) {
-                dgamma [c] += sg [c - lo];
-                dbeta [c] += sb [c - lo];
-            }
-            free (sg);
-            free (sb);
+        s_range ((size_t) rows, omp_get_thread_num (), omp_get_num_threads (), &lo, &hi);
+        s_layernorm_fwd_rows (x, gamma, beta, y, mean, rstd, cols, lo, hi);
+    }
+}
+
+//  Block b of KN_LN_BLOCK rows: each row's dx, and the block's dgamma / dbeta
+//  partial sums (part [c], part [cols + c]) while the row is in cache.
+S_CLONES static void
+s_layernorm_bwd_block (const float *dy, const float *x, const float *gamma, const float *mean,
+                       const float *rstd, float *dx, int rows, int cols, bool add, int b,
+                       float *part)
+{
+    float *sg = part, *sb = part + cols;
+    int r1 = (b + 1) * KN_LN_BLOCK < rows ? (b + 1) * KN_LN_BLOCK : rows;
+    for (int r = b * KN_LN_BLOCK; r < r1; r++) {
+        size_t o = (size_t) r * cols;
+        const float *dyr = dy + o, *xr = x + o;
+        float m = mean [r], s = rstd [r];
+        kn_layernorm_row_bwd (dyr, xr, gamma, m, s, dx + o, cols, add);
+        #pragma omp simd
+        for (int c = 0; c < cols; c++) {
+            sg [c] += kn_layernorm_dgamma_term (dyr [c], xr [c], m, s);
+            sb [c] += dyr [c];
         }
     }
-    S_OMP_FOR
-    for (int r = 0; r < rows; r++)
-        kn_layernorm_row_bwd (dy + (size_t) r * cols, x + (size_t) r * cols, gamma, mean [r],
-                              rstd [r], dx + (size_t) r * cols, cols);
+}
+
+//  One pass over dy and x: blocks of rows in parallel (dx, and per-block
+//  partial sums), then the blocks' sums added in order per column, which is
+//  kn_layernorm_col_bwd's order: the same bits with any number of threads.
+static void
+s_layernorm_bwd (kn_backend_t *self, const float *dy, const float *x, const float *gamma,
+                 const float *mean, const float *rstd, float *dx, float *dgamma, float *dbeta,
+                 int rows, int cols, bool add_dx)
+{
+    int nt = self->threads;
+    size_t work = (size_t) rows * cols;
+    int nb = (rows + KN_LN_BLOCK - 1) / KN_LN_BLOCK;
+    float *part = (float *) lb_xcalloc ((size_t) nb * 2 * cols, sizeof (float));
+    #pragma omp parallel num_threads(nt) if(work >= 16384)
+    {
+        #pragma omp for schedule(static)
+        for (int b = 0; b < nb; b++)
+            s_layernorm_bwd_block (dy, x, gamma, mean, rstd, dx, rows, cols, add_dx, b,
+                                   part + (size_t) b * 2 * cols);
+        size_t lo, hi;
+        s_range ((size_t) cols, omp_get_thread_num (), omp_get_num_threads (), &lo, &hi);
+        for (size_t c = lo; c < hi; c++) {
+            float tg = 0, tb = 0;
+            for (int b = 0; b < nb; b++) {
+                tg += part [(size_t) b * 2 * cols + c];
+                tb += part [(size_t) b * 2 * cols + cols + c];
+            }
+            dgamma [c] += tg;
+            dbeta [c] += tb;
+        }
+    }
+    free (part);
+}
+
+S_CLONES static void
+s_softmax_fwd_rows (const float *x, float *y, int cols, float scale, size_t lo, size_t hi)
+{
+    for (size_t r = lo; r < hi; r++)
+        kn_softmax_row_fwd (x + r * cols, y + r * cols, cols, scale);
+}
+
+S_CLONES static void
+s_softmax_bwd_rows (const float *p, const float *dp, float *dx, int cols, float scale, size_t lo,
+                    size_t hi)
+{
+    for (size_t r = lo; r < hi; r++)
+        kn_softmax_row_bwd (p + r * cols, dp + r * cols, dx + r * cols, cols, scale);
 }
 
 static void
@@ -293,9 +384,12 @@ s_softmax_fwd (kn_backend_t *self, const float *x, float *y, int rows, int cols,
 {
     int nt = self->threads;
     size_t work = (size_t) rows * cols;
-    S_OMP_FOR
-    for (int r = 0; r < rows; r++)
-        kn_softmax_row_fwd (x + (size_t) r * cols, y + (size_t) r * cols, cols, scale);
+    #pragma omp parallel num_threads(nt) if(work >= 16384)
+    {
+        size_t lo, hi;
+        s_range ((size_t) rows, omp_get_thread_num (), omp_get_num_threads (), &lo, &hi);
+        s_softmax_fwd_rows (x, y, cols, scale, lo, hi);
+    }
 }
 
 static void
@@ -304,10 +398,12 @@ s_softmax_bwd (kn_backend_t *self, const float *p, const float *dp, float *dx, i
 {
     int nt = self->threads;
     size_t work = (size_t) rows * cols;
-    S_OMP_FOR
-    for (int r = 0; r < rows; r++)
-        kn_softmax_row_bwd (p + (size_t) r * cols, dp + (size_t) r * cols, dx + (size_t) r * cols,
-                            cols, scale);
+    #pragma omp parallel num_threads(nt) if(work >= 16384)
+    {
+        size_t lo, hi;
+        s_range ((size_t) rows, omp_get_thread_num (), omp_get_num_threads (), &lo, &hi);
+        s_softmax_bwd_rows (p, dp, dx, cols, scale, lo, hi);
+    }
 }
 
 static void
@@ -326,9 +422,31 @@ s_broadcast_add (kn_backend_t *self, float *x, const float *add, int batch, size
     int nt = self->threads;
     size_t work = (size_t) batch * len;
     S_OMP_FOR
-    for (int b = 0; b < batch; b++)
+    for (int b = 0; b < batch; b++) {
+        float *row = x + (size_t) b * len;
+        #pragma omp simd
         for (size_t i = 0; i < len; i++)
-            x [b * len + i] += add [i];
+            row [i] += add [i];
+    }
+}
+
+static void
+s_bias_rows (kn_backend_t *self, const float *x, const float *bias, float *y, int rows, int cols)
+{
+    int nt = self->threads;
+    size_t work = (size_t) rows * cols;
+    S_OMP_FOR
+    for (int r = 0; r < rows; r++) {
+        float *yr = y + (size_t) r * cols;
+        if (x) {
+            const float *xr = x + (size_t) r * cols;
+            #pragma omp simd
+            for (int c = 0; c < cols; c++)
+                yr [c] = xr [c] + bias [c];
+        }
+        else
+            memcpy (yr, bias, (size_t) cols * sizeof (float));
+    }
 }
 
 static void
@@ -385,15 +503,27 @@ s_predict (kn_backend_t *self, int task, float *logits, int rows, int n_out)
         kn_predict_row (task, logits + (size_t) r * n_out, n_out);
 }
 
+S_CLONES static void
+s_adamw_range (float *p, const float *g, float *m, float *v, float lr, float b1, float b2,
+               float eps, float wd, float bc1, float bc2_sqrt, size_t lo, size_t hi)
+{
+    #pragma omp simd
+    for (size_t i = lo; i < hi; i++)
+        kn_adamw_elem (p + i, g [i], m + i, v + i, lr, b1, b2, eps, wd, bc1, bc2_sqrt);
+}
+
 static void
 s_adamw (kn_backend_t *self, float *p, const float *g, float *m, float *v, size_t n, float lr,
          float b1, float b2, float eps, float wd, float bc1, float bc2_sqrt)
 {
     int nt = self->threads;
     size_t work = n;
-    S_OMP_FOR_SIMD
-    for (size_t i = 0; i < n; i++)
-        kn_adamw_elem (p + i, g [i], m + i, v + i, lr, b1, b2, eps, wd, bc1, bc2_sqrt);
+    #pragma omp parallel num_threads(nt) if(work >= 16384)
+    {
+        size_t lo, hi;
+        s_range (n, omp_get_thread_num (), omp_get_num_threads (), &lo, &hi);
+        s_adamw_range (p, g, m, v, lr, b1, b2, eps, wd, bc1, bc2_sqrt, lo, hi);
+    }
 }
 
 kn_backend_t *
@@ -416,6 +546,7 @@ kn_cpu_new (int threads)
     self->colsum = s_colsum;
     self->act_fwd = s_act_fwd;
     self->act_bwd = s_act_bwd;
+    self->act_bwd_colsum = s_act_bwd_colsum;
     self->dropout = s_dropout;
     self->layernorm_fwd = s_layernorm_fwd;
     self->layernorm_bwd = s_layernorm_bwd;
@@ -423,6 +554,7 @@ kn_cpu_new (int threads)
     self->softmax_bwd = s_softmax_bwd;
     self->axpy = s_axpy;
     self->broadcast_add = s_broadcast_add;
+    self->bias_rows = s_bias_rows;
     self->meanpool_fwd = s_meanpool_fwd;
     self->meanpool_bwd = s_meanpool_bwd;
     self->copy_rows = s_copy_rows;
@@ -655,7 +787,7 @@ kn_cpu_test (bool verbose)
     be->layernorm_fwd (be, x, gamma, beta, y, mean, rstd, R, C);
     memset (dg, 0, sizeof dg);
     memset (db, 0, sizeof db);
-    be->layernorm_bwd (be, r, x, gamma, mean, rstd, g, dg, db, R, C);
+    be->layernorm_bwd (be, r, x, gamma, mean, rstd, g, dg, db, R, C, false);
     s_fd_compare ("layernorm dx", &c, s_fwd_ln_x, x, N, r, N, g, 1e-3, 5e-3, verbose);
     c.aux = x;
     s_fd_compare ("layernorm dgamma", &c, s_fwd_ln_gamma, gamma, C, r, N, dg, 1e-3, 5e-3, verbose);

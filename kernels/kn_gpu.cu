@@ -148,10 +148,11 @@ k_layernorm_col_bwd (const float *dy, const float *x, const float *mean, const f
 
 __global__ void
 k_layernorm_row_bwd (const float *dy, const float *x, const float *gamma, const float *mean,
-                     const float *rstd, float *dx, int rows, int cols)
+                     const float *rstd, float *dx, int rows, int cols, bool add)
 {
     S_GRID_LOOP (r, (size_t) rows)
-        kn_layernorm_row_bwd (dy + r * cols, x + r * cols, gamma, mean [r], rstd [r], dx + r * cols, cols);
+        kn_layernorm_row_bwd (dy + r * cols, x + r * cols, gamma, mean [r], rstd [r], dx + r * cols,
+                              cols, add);
 }
 
 __global__ void
@@ -180,6 +181,13 @@ k_broadcast_add (float *x, const float *add, int batch, size_t len)
 {
     S_GRID_LOOP (i, (size_t) batch * len)
         x [i] += add [i % len];
+}
+
+__global__ void
+k_bias_rows (const float *x, const float *bias, float *y, int rows, int cols)
+{
+    S_GRID_LOOP (i, (size_t) rows * cols)
+        y [i] = (x ? x [i] : 0.0f) + bias [i % cols];
 }
 
 __global__ void
@@ -380,6 +388,18 @@ s_act_bwd (kn_backend_t *self, int act, const float *x, const float *dy, float *
     S_LAUNCH (self, n, "act_bwd", k_act_bwd S_GRID (n) (act, x, dy, dx, n));
 }
 
+//  Two launches (the element-wise backward, then the column sums added to
+//  dbias); the CPU does both in one pass.
+static void
+s_act_bwd_colsum (kn_backend_t *self, int act, const float *x, const float *dy, float *dx,
+                  int rows, int cols, float *dbias)
+{
+    size_t n = (size_t) rows * cols;
+    S_LAUNCH (self, n, "act_bwd_colsum (act)", k_act_bwd S_GRID (n) (act, x, dy, dx, n));
+    S_LAUNCH (self, cols, "act_bwd_colsum (colsum)",
+              k_colsum S_GRID (cols) (dx, dbias, rows, cols, cols, 1.0f));
+}
+
 static void
 s_dropout (kn_backend_t *self, const float *x, float *y, size_t n, float p, uint64_t seed)
 {
@@ -397,12 +417,12 @@ s_layernorm_fwd (kn_backend_t *self, const float *x, const float *gamma, const f
 static void
 s_layernorm_bwd (kn_backend_t *self, const float *dy, const float *x, const float *gamma,
                  const float *mean, const float *rstd, float *dx, float *dgamma, float *dbeta,
-                 int rows, int cols)
+                 int rows, int cols, bool add_dx)
 {
     S_LAUNCH (self, cols, "layernorm_bwd (columns)",
               k_layernorm_col_bwd S_GRID (cols) (dy, x, mean, rstd, dgamma, dbeta, rows, cols));
     S_LAUNCH (self, rows, "layernorm_bwd (rows)",
-              k_layernorm_row_bwd S_GRID (rows) (dy, x, gamma, mean, rstd, dx, rows, cols));
+              k_layernorm_row_bwd S_GRID (rows) (dy, x, gamma, mean, rstd, dx, rows, cols, add_dx));
 }
 
 static void
@@ -429,6 +449,13 @@ s_broadcast_add (kn_backend_t *self, float *x, const float *add, int batch, size
 {
     size_t n = (size_t) batch * len;
     S_LAUNCH (self, n, "broadcast_add", k_broadcast_add S_GRID (n) (x, add, batch, len));
+}
+
+static void
+s_bias_rows (kn_backend_t *self, const float *x, const float *bias, float *y, int rows, int cols)
+{
+    size_t n = (size_t) rows * cols;
+    S_LAUNCH (self, n, "bias_rows", k_bias_rows S_GRID (n) (x, bias, y, rows, cols));
 }
 
 static void
@@ -605,6 +632,7 @@ s_new (int device, char *err, size_t err_size)
     self->colsum = s_colsum;
     self->act_fwd = s_act_fwd;
     self->act_bwd = s_act_bwd;
+    self->act_bwd_colsum = s_act_bwd_colsum;
     self->dropout = s_dropout;
     self->layernorm_fwd = s_layernorm_fwd;
     self->layernorm_bwd = s_layernorm_bwd;
@@ -612,6 +640,7 @@ s_new (int device, char *err, size_t err_size)
     self->softmax_bwd = s_softmax_bwd;
     self->axpy = s_axpy;
     self->broadcast_add = s_broadcast_add;
+    self->bias_rows = s_bias_rows;
     self->meanpool_fwd = s_meanpool_fwd;
     self->meanpool_bwd = s_meanpool_bwd;
     self->copy_rows = s_copy_rows;

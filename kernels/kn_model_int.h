@@ -71,11 +71,14 @@ int kn_model_add_tensori (kn_model_t *self, int rows, int cols, bool decay, cons
 //  Returns the dropout seed of site (one per dropout layer) at the current step.
 uint64_t kn_model_dropout_seed (kn_model_t *self, int site);
 
-//  y (rows x out) = x (rows x in) W^T + b, with tensors w (out x in) and b.
-void kn_model_linear_fwd (kn_model_t *self, const float *x, int w, int b, float *y, int rows);
+//  y (rows x out) = res + x (rows x in) W^T + b, with tensors w (out x in)
+//  and b; res (rows x out, a residual stream) may be NULL.
+void kn_model_linear_fwd (kn_model_t *self, const float *x, int w, int b, const float *res,
+                          float *y, int rows);
 
-//  Given dy and the forward input x: dW and db (overwritten) and, when dx is
-//  not NULL, dx (rows x in, overwritten).
+//  Given dy and the forward input x: dW and db added to (the gradients
+//  start zeroed each backward; b < 0 leaves db alone, for a caller that
+//  summed it already) and, when dx is not NULL, dx (rows x in, overwritten).
 void kn_model_linear_bwd (kn_model_t *self, const float *dy, const float *x, int w, int b,
                           float *dx, int rows);
 

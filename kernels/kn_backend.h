@@ -74,11 +74,17 @@ struct kn_backend_s {
     void (*act_fwd) (kn_backend_t *self, int act, const float *x, float *y, size_t n);
     void (*act_bwd) (kn_backend_t *self, int act, const float *x, const float *dy, float *dx,
                      size_t n);
-    //  dx = dy * act'(x) over rows x cols, and dbias [c] += the column sums
-    //  of dx (rows in order, as colsum): the backward of a bias + activation
-    //  in one pass.
-    void (*act_bwd_colsum) (kn_backend_t *self, int act, const float *x, const float *dy,
-                            float *dx, int rows, int cols, float *dbias);
+    //  y = act (x) and grad = act'(x) (grad may be x): a training forward
+    //  keeps the derivative, so the backward is one product (GELU's CDF and
+    //  exp are computed once, not twice).
+    void (*act_fwd_grad) (kn_backend_t *self, int act, const float *x, float *y, float *grad,
+                          size_t n);
+    //  dx = dy * act'(x) over rows x cols (is_grad: x holds act'(x) from
+    //  act_fwd_grad, so dx = dy * x), and dbias [c] += the column sums of dx
+    //  (rows in order, as colsum): the backward of a bias + activation in
+    //  one pass.
+    void (*act_bwd_colsum) (kn_backend_t *self, int act, const float *x, bool is_grad,
+                            const float *dy, float *dx, int rows, int cols, float *dbias);
     //  Inverted dropout with probability p, mask from (seed, element index);
     //  y may be x; dx may be dy.
     void (*dropout) (kn_backend_t *self, const float *x, float *y, size_t n, float p,

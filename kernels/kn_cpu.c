@@ -229,17 +229,59 @@ s_act_bwd (kn_backend_t *self, int act, const float *x, const float *dy, float *
     }
 }
 
+S_CLONES static void
+s_act_fwd_grad_range (int act, const float *x, float *y, float *grad, size_t lo, size_t hi)
+{
+    if (act == KN_ACT_GELU) {
+        #pragma omp simd
+        for (size_t i = lo; i < hi; i++) {
+            float v = x [i];
+            y [i] = kn_act_fwd (KN_ACT_GELU, v);
+            grad [i] = kn_act_grad (KN_ACT_GELU, v);
+        }
+    }
+    else {
+        #pragma omp simd
+        for (size_t i = lo; i < hi; i++) {
+            float v = x [i];
+            y [i] = kn_act_fwd (KN_ACT_RELU, v);
+            grad [i] = kn_act_grad (KN_ACT_RELU, v);
+        }
+    }
+}
+
+static void
+s_act_fwd_grad (kn_backend_t *self, int act, const float *x, float *y, float *grad, size_t n)
+{
+    int nt = self->threads;
+    size_t work = n * (act == KN_ACT_GELU ? 16 : 1);
+    #pragma omp parallel num_threads(nt) if(work >= 16384)
+    {
+        size_t lo, hi;
+        s_range (n, omp_get_thread_num (), omp_get_num_threads (), &lo, &hi);
+        s_act_fwd_grad_range (act, x, y, grad, lo, hi);
+    }
+}
+
 //  Columns [lo, hi) of act_bwd_colsum: every row's slice through the
 //  activation's backward, then into the column sums (rows in order).
 S_CLONES static void
-s_act_bwd_cols (int act, const float *x, const float *dy, float *dx, int rows, int cols,
-                float *dbias, size_t lo, size_t hi)
+s_act_bwd_cols (int act, const float *x, bool is_grad, const float *dy, float *dx, int rows,
+                int cols, float *dbias, size_t lo, size_t hi)
 {
     float *acc = (float *) lb_xcalloc (hi - lo, sizeof (float));
     for (int r = 0; r < rows; r++) {
         size_t o = (size_t) r * cols;
         const float *xr = x + o, *dyr = dy + o;
         float *dxr = dx + o;
+        if (is_grad) {
+            #pragma omp simd
+            for (size_t c = lo; c < hi; c++) {
+                dxr [c] = dyr [c] * xr [c];
+                acc [c - lo] += dxr [c];
+            }
+        }
+        else
         if (act == KN_ACT_GELU) {
             #pragma omp simd
             for (size_t c = lo; c < hi; c++) {
@@ -263,17 +305,17 @@ s_act_bwd_cols (int act, const float *x, const float *dy, float *dx, int rows, i
 //  Each thread owns a range of columns over all rows, so every column sum
 //  keeps kn_colsum's order whatever the split (dx stays element-wise).
 static void
-s_act_bwd_colsum (kn_backend_t *self, int act, const float *x, const float *dy, float *dx,
-                  int rows, int cols, float *dbias)
+s_act_bwd_colsum (kn_backend_t *self, int act, const float *x, bool is_grad, const float *dy,
+                  float *dx, int rows, int cols, float *dbias)
 {
     int nt = self->threads;
-    size_t work = (size_t) rows * cols * (act == KN_ACT_GELU ? 16 : 1);
+    size_t work = (size_t) rows * cols * (act == KN_ACT_GELU && !is_grad ? 16 : 1);
     #pragma omp parallel num_threads(nt) if(work >= 16384)
     {
         size_t lo, hi;
         s_range ((size_t) cols, omp_get_thread_num (), omp_get_num_threads (), &lo, &hi);
         if (hi > lo)
-            s_act_bwd_cols (act, x, dy, dx, rows, cols, dbias, lo, hi);
+            s_act_bwd_cols (act, x, is_grad, dy, dx, rows, cols, dbias, lo, hi);
     }
 }
 
@@ -546,6 +588,7 @@ kn_cpu_new (int threads)
     self->colsum = s_colsum;
     self->act_fwd = s_act_fwd;
     self->act_bwd = s_act_bwd;
+    self->act_fwd_grad = s_act_fwd_grad;
     self->act_bwd_colsum = s_act_bwd_colsum;
     self->dropout = s_dropout;
     self->layernorm_fwd = s_layernorm_fwd;
@@ -780,6 +823,31 @@ kn_cpu_test (bool verbose)
     assert (fabsf (kn_act_fwd (KN_ACT_GELU, 1.0f) - 0.8413447f) < 1e-6f);
     assert (fabsf (kn_act_fwd (KN_ACT_GELU, -2.0f) + 0.0455003f) < 1e-6f);
 
+    //  the fused forms against the plain ops, bit for bit (same sums, same
+    //  order): act_fwd_grad = act_fwd + act_bwd with dy = 1; act_bwd_colsum
+    //  = act_bwd + colsum, from x or from the kept derivative
+    for (int act = KN_ACT_RELU; act <= KN_ACT_GELU; act++) {
+        float ones [N], y2 [N], gr [N], dx1 [N], dx2 [N], cs1 [C], cs2 [C];
+        s_rand (x, N, &seed, -3, 3);
+        for (int i = 0; i < N; i++)
+            ones [i] = 1.0f;
+        be->act_fwd (be, act, x, y, N);
+        be->act_bwd (be, act, x, ones, g, N);
+        be->act_fwd_grad (be, act, x, y2, gr, N);
+        assert (memcmp (y, y2, sizeof y) == 0 && memcmp (g, gr, sizeof g) == 0);
+        be->act_bwd (be, act, x, r, dx1, N);
+        be->colsum (be, dx1, cs1, R, C, C, 0.0f);
+        for (int k = 0; k < 2; k++) {
+            for (int i = 0; i < C; i++)
+                cs2 [i] = 0.5f;
+            be->act_bwd_colsum (be, act, k ? gr : x, k == 1, r, dx2, R, C, cs2);
+            for (int i = 0; i < N; i++)
+                assert (dx1 [i] == dx2 [i]);
+            for (int i = 0; i < C; i++)
+                assert (cs2 [i] == 0.5f + cs1 [i]);
+        }
+    }
+
     //  layer norm: x, gamma, beta
     s_rand (x, N, &seed, -2, 2);
     s_rand (gamma, C, &seed, 0.5f, 1.5f);
@@ -788,6 +856,20 @@ kn_cpu_test (bool verbose)
     memset (dg, 0, sizeof dg);
     memset (db, 0, sizeof db);
     be->layernorm_bwd (be, r, x, gamma, mean, rstd, g, dg, db, R, C, false);
+    {
+        //  add_dx adds the same dx to what was there; dgamma / dbeta add the
+        //  same sums again (dg, db are kept: the checks below use them)
+        float acc [N], dg2 [C], db2 [C];
+        for (int i = 0; i < N; i++)
+            acc [i] = 0.25f * (float) i;
+        memcpy (dg2, dg, sizeof dg);
+        memcpy (db2, db, sizeof db);
+        be->layernorm_bwd (be, r, x, gamma, mean, rstd, acc, dg2, db2, R, C, true);
+        for (int i = 0; i < N; i++)
+            assert (acc [i] == 0.25f * (float) i + g [i]);
+        for (int i = 0; i < C; i++)
+            assert (dg2 [i] == 2 * dg [i] && db2 [i] == 2 * db [i]);
+    }
     s_fd_compare ("layernorm dx", &c, s_fwd_ln_x, x, N, r, N, g, 1e-3, 5e-3, verbose);
     c.aux = x;
     s_fd_compare ("layernorm dgamma", &c, s_fwd_ln_gamma, gamma, C, r, N, dg, 1e-3, 5e-3, verbose);
@@ -916,6 +998,11 @@ kn_cpu_test (bool verbose)
         assert (b [0] == 3 && b [5] == 8);
         be->broadcast_add (be, a, add, 2, 3);
         assert (a [0] == 11 && a [3] == 14 && a [5] == 36);
+        float br [6];
+        be->bias_rows (be, NULL, add, br, 2, 3);
+        assert (br [0] == 10 && br [3] == 10 && br [5] == 30);
+        be->bias_rows (be, a, add, br, 2, 3);
+        assert (br [0] == 21 && br [3] == 24 && br [5] == 66);
         be->copy_rows (be, a, 3, b, 2, 2, 2);
         assert (b [0] == 11 && b [1] == 22 && b [2] == 14 && b [3] == 25);
         be->zero (be, b, 6);

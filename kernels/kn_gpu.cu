@@ -124,6 +124,23 @@ k_act_bwd (int act, const float *x, const float *dy, float *dx, size_t n)
 }
 
 __global__ void
+k_act_fwd_grad (int act, const float *x, float *y, float *grad, size_t n)
+{
+    S_GRID_LOOP (i, n) {
+        float v = x [i];
+        y [i] = kn_act_fwd (act, v);
+        grad [i] = kn_act_grad (act, v);
+    }
+}
+
+__global__ void
+k_mul (const float *a, const float *b, float *y, size_t n)
+{
+    S_GRID_LOOP (i, n)
+        y [i] = a [i] * b [i];
+}
+
+__global__ void
 k_dropout (const float *x, float *y, size_t n, float p, uint64_t seed)
 {
     S_GRID_LOOP (i, n)
@@ -391,11 +408,20 @@ s_act_bwd (kn_backend_t *self, int act, const float *x, const float *dy, float *
 //  Two launches (the element-wise backward, then the column sums added to
 //  dbias); the CPU does both in one pass.
 static void
-s_act_bwd_colsum (kn_backend_t *self, int act, const float *x, const float *dy, float *dx,
-                  int rows, int cols, float *dbias)
+s_act_fwd_grad (kn_backend_t *self, int act, const float *x, float *y, float *grad, size_t n)
+{
+    S_LAUNCH (self, n, "act_fwd_grad", k_act_fwd_grad S_GRID (n) (act, x, y, grad, n));
+}
+
+static void
+s_act_bwd_colsum (kn_backend_t *self, int act, const float *x, bool is_grad, const float *dy,
+                  float *dx, int rows, int cols, float *dbias)
 {
     size_t n = (size_t) rows * cols;
-    S_LAUNCH (self, n, "act_bwd_colsum (act)", k_act_bwd S_GRID (n) (act, x, dy, dx, n));
+    if (is_grad)
+        S_LAUNCH (self, n, "act_bwd_colsum (product)", k_mul S_GRID (n) (dy, x, dx, n));
+    else
+        S_LAUNCH (self, n, "act_bwd_colsum (act)", k_act_bwd S_GRID (n) (act, x, dy, dx, n));
     S_LAUNCH (self, cols, "act_bwd_colsum (colsum)",
               k_colsum S_GRID (cols) (dx, dbias, rows, cols, cols, 1.0f));
 }
@@ -632,6 +658,7 @@ s_new (int device, char *err, size_t err_size)
     self->colsum = s_colsum;
     self->act_fwd = s_act_fwd;
     self->act_bwd = s_act_bwd;
+    self->act_fwd_grad = s_act_fwd_grad;
     self->act_bwd_colsum = s_act_bwd_colsum;
     self->dropout = s_dropout;
     self->layernorm_fwd = s_layernorm_fwd;

@@ -104,12 +104,21 @@ kn_act_fwd (int act, float x)
     return x > 0.0f ? x : 0.0f;
 }
 
+//  Returns act'(x) (ReLU: 1 for x > 0, else 0).
+KN_HD float
+kn_act_grad (int act, float x)
+{
+    if (act == KN_ACT_GELU)
+        return kn_normal_cdf (x) + x * 0.39894228040143268f * kn_exp (-0.5f * x * x);
+    return x > 0.0f ? 1.0f : 0.0f;
+}
+
 //  Returns dy * act'(x).
 KN_HD float
 kn_act_bwd (int act, float x, float dy)
 {
     if (act == KN_ACT_GELU)
-        return dy * (kn_normal_cdf (x) + x * 0.39894228040143268f * kn_exp (-0.5f * x * x));
+        return dy * kn_act_grad (KN_ACT_GELU, x);
     return x > 0.0f ? dy : 0.0f;
 }
 

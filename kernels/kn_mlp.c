@@ -119,7 +119,7 @@ kn_mlp_backward (kn_model_t *self, int rows)
         }
         else {
             //  d(z_k) and, in the same pass, layer k's bias gradient
-            be->act_bwd_colsum (be, cfg->act, self->z [k], dx, dx, rows, cfg->hidden [k],
+            be->act_bwd_colsum (be, cfg->act, self->z [k], false, dx, dx, rows, cfg->hidden [k],
                                 KN_G (self->b [k]));
             db_done = true;
         }

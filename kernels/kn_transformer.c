@@ -115,7 +115,10 @@ kn_transformer_forward (kn_model_t *self, int bsz, bool train)
         }
         be->layernorm_fwd (be, ly->hmid, KN_P (ly->ln2_g), KN_P (ly->ln2_b), ly->ln2, ly->mean2, ly->rstd2, n, d);
         kn_model_linear_fwd (self, ly->ln2, ly->f1_w, ly->f1_b, NULL, ly->f1, n);
-        be->act_fwd (be, cfg->act, ly->f1, ly->f1a, (size_t) n * f);
+        if (train)          //  f1 keeps act'(f1) for the backward instead of f1
+            be->act_fwd_grad (be, cfg->act, ly->f1, ly->f1a, ly->f1, (size_t) n * f);
+        else
+            be->act_fwd (be, cfg->act, ly->f1, ly->f1a, (size_t) n * f);
         float *hout = self->res [i + 1];
         kn_model_linear_fwd (self, ly->f1a, ly->f2_w, ly->f2_b, drop ? NULL : ly->hmid, hout, n);
         if (drop) {
@@ -160,7 +163,7 @@ kn_transformer_backward (kn_model_t *self, int bsz)
         }
         kn_model_linear_bwd (self, dbr, ly->f1a, ly->f2_w, ly->f2_b, self->dff, n);
         //  the activation's backward sums the f1 bias gradient in the same pass
-        be->act_bwd_colsum (be, cfg->act, ly->f1, self->dff, self->dff, n, f, KN_G (ly->f1_b));
+        be->act_bwd_colsum (be, cfg->act, ly->f1, true, self->dff, self->dff, n, f, KN_G (ly->f1_b));
         kn_model_linear_bwd (self, self->dff, ly->ln2, ly->f1_w, -1, self->dt, n);
         //  dh += d(hmid) through LN2, in place
         be->layernorm_bwd (be, self->dt, ly->hmid, KN_P (ly->ln2_g), ly->mean2, ly->rstd2, self->dh,

@@ -181,12 +181,31 @@ s_test_ops (s_ctx_t *c)
             memcpy (cs, gamma, C * sizeof (float));
             float *dcs = s_dev (c, gamma, C);
             d = s_dev (c, y, rc);
-            cpu->act_bwd_colsum (cpu, act, x, dy, out, R, C, cs);
-            gpu->act_bwd_colsum (gpu, act, dx_, ddy, d, R, C, dcs);
+            cpu->act_bwd_colsum (cpu, act, x, false, dy, out, R, C, cs);
+            gpu->act_bwd_colsum (gpu, act, dx_, false, ddy, d, R, C, dcs);
             s_cmp (c, act == KN_ACT_RELU ? "act_bwd_colsum relu dx" : "act_bwd_colsum gelu dx", d, out,
                    rc, 1e-6, 2e-6);
             s_cmp (c, act == KN_ACT_RELU ? "act_bwd_colsum relu sums" : "act_bwd_colsum gelu sums", dcs,
                    cs, C, 1e-5, 1e-5);
+            //  the training forward's derivative, and the backward from it
+            float *grad = (float *) lb_xcalloc (rc, sizeof (float));
+            float *dgrad = s_dev (c, y, rc);
+            d = s_dev (c, y, rc);
+            cpu->act_fwd_grad (cpu, act, x, out, grad, rc);
+            gpu->act_fwd_grad (gpu, act, dx_, d, dgrad, rc);
+            s_cmp (c, act == KN_ACT_RELU ? "act_fwd_grad relu y" : "act_fwd_grad gelu y", d, out, rc, 1e-6, 2e-6);
+            float *dg2 = s_dev (c, grad, rc);
+            s_cmp (c, act == KN_ACT_RELU ? "act_fwd_grad relu grad" : "act_fwd_grad gelu grad", dgrad, grad,
+                   rc, 1e-6, 2e-6);
+            memcpy (cs, gamma, C * sizeof (float));
+            dcs = s_dev (c, gamma, C);
+            d = s_dev (c, y, rc);
+            cpu->act_bwd_colsum (cpu, act, grad, true, dy, out, R, C, cs);
+            gpu->act_bwd_colsum (gpu, act, dg2, true, ddy, d, R, C, dcs);
+            s_cmp (c, "act_bwd_colsum from grad dx", d, out, rc, 1e-7, 1e-6);
+            s_cmp (c, "act_bwd_colsum from grad sums", dcs, cs, C, 1e-5, 1e-5);
+            gpu->free (gpu, dg2);
+            free (grad);
             free (cs);
         }
         d = s_dev (c, y, rc);

@@ -67,6 +67,12 @@ struct kn_backend_s {
     void (*gemm_batched) (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
                           const float *a, int lda, size_t sa, const float *b, int ldb, size_t sb,
                           float beta, float *c, int ldc, size_t sc, int count);
+    //  The same over count x heads matrices: matrix (i, j) at a + i * sa + j * ha
+    //  (b, c likewise), e.g. every (sample, attention head) in one call.
+    void (*gemm_heads) (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+                        const float *a, int lda, size_t sa, size_t ha, const float *b, int ldb,
+                        size_t sb, size_t hb, float beta, float *c, int ldc, size_t sc,
+                        size_t hc, int count, int heads);
     //  out [c] = beta * out [c] + sum over rows of a [r * ld + c], c < cols.
     void (*colsum) (kn_backend_t *self, const float *a, float *out, int rows, int cols, int ld,
                     float beta);

@@ -117,16 +117,31 @@ s_gemm (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha, 
     }
 }
 
+//  One parallel loop over all count x heads products (one fork/join, not one
+//  per head), each product whole on one thread.
+static void
+s_gemm_heads (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+              const float *a, int lda, size_t sa, size_t ha, const float *b, int ldb, size_t sb,
+              size_t hb, float beta, float *c, int ldc, size_t sc, size_t hc, int count,
+              int heads)
+{
+    int nt = self->threads, total = count * heads;
+    size_t work = (size_t) m * n * k * total / 16;
+    S_OMP_FOR
+    for (int i = 0; i < total; i++) {
+        int s = i / heads, j = i % heads;
+        s_gemm_1 (ta, tb, m, n, k, alpha, a + s * sa + j * ha, lda, b + s * sb + j * hb, ldb,
+                  beta, c + s * sc + j * hc, ldc);
+    }
+}
+
 static void
 s_gemm_batched (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
                 const float *a, int lda, size_t sa, const float *b, int ldb, size_t sb,
                 float beta, float *c, int ldc, size_t sc, int count)
 {
-    int nt = self->threads;
-    size_t work = (size_t) m * n * k * count / 16;
-    S_OMP_FOR
-    for (int i = 0; i < count; i++)
-        s_gemm_1 (ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, beta, c + i * sc, ldc);
+    s_gemm_heads (self, ta, tb, m, n, k, alpha, a, lda, sa, 0, b, ldb, sb, 0, beta, c, ldc, sc, 0,
+                  count, 1);
 }
 
 //  [lo, hi) of n for thread t of tn, in blocks of 16 elements.
@@ -585,6 +600,7 @@ kn_cpu_new (int threads)
     self->sync = s_sync;
     self->gemm = s_gemm;
     self->gemm_batched = s_gemm_batched;
+    self->gemm_heads = s_gemm_heads;
     self->colsum = s_colsum;
     self->act_fwd = s_act_fwd;
     self->act_bwd = s_act_bwd;
@@ -925,6 +941,18 @@ kn_cpu_test (bool verbose)
             be->gemm (be, false, true, 2, 2, 3, 1.0f, a2 + 6 * k, 3, b2 + 6 * k, 3, 0.0f, ref, 2);
             assert (memcmp (ref, c2 + 4 * k, sizeof ref) == 0);
         }
+        //  2 samples x 2 heads: head j's 2 x 3 block at column 3 j of 6-wide rows
+        float a4 [2 * 12], b4 [2 * 12], c4 [2 * 8], r4 [4];
+        s_rand (a4, 24, &seed, -1, 1);
+        s_rand (b4, 24, &seed, -1, 1);
+        be->gemm_heads (be, false, true, 2, 2, 3, 1.0f, a4, 6, 12, 3, b4, 6, 12, 3, 0.0f, c4, 2, 8,
+                        4, 2, 2);
+        for (int s = 0; s < 2; s++)
+            for (int j = 0; j < 2; j++) {
+                be->gemm (be, false, true, 2, 2, 3, 1.0f, a4 + 12 * s + 3 * j, 6, b4 + 12 * s + 3 * j,
+                          6, 0.0f, r4, 2);
+                assert (memcmp (r4, c4 + 8 * s + 4 * j, sizeof r4) == 0);
+            }
     }
 
     //  losses: binary, multiclass, regression (dlogits of each row vs differences)

@@ -387,6 +387,18 @@ s_gemm_batched (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float
                      "cublasSgemmStridedBatched");
 }
 
+//  One strided-batched call per head (cuBLAS batches over one stride).
+static void
+s_gemm_heads (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+              const float *a, int lda, size_t sa, size_t ha, const float *b, int ldb, size_t sb,
+              size_t hb, float beta, float *c, int ldc, size_t sc, size_t hc, int count,
+              int heads)
+{
+    for (int j = 0; j < heads; j++)
+        s_gemm_batched (self, ta, tb, m, n, k, alpha, a + j * ha, lda, sa, b + j * hb, ldb, sb,
+                        beta, c + j * hc, ldc, sc, count);
+}
+
 static void
 s_colsum (kn_backend_t *self, const float *a, float *out, int rows, int cols, int ld, float beta)
 {
@@ -655,6 +667,7 @@ s_new (int device, char *err, size_t err_size)
     self->sync = s_sync;
     self->gemm = s_gemm;
     self->gemm_batched = s_gemm_batched;
+    self->gemm_heads = s_gemm_heads;
     self->colsum = s_colsum;
     self->act_fwd = s_act_fwd;
     self->act_bwd = s_act_bwd;

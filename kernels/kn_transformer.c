@@ -94,17 +94,14 @@ kn_transformer_forward (kn_model_t *self, int bsz, bool train)
         be->layernorm_fwd (be, hin, KN_P (ly->ln1_g), KN_P (ly->ln1_b), ly->ln1, ly->mean1, ly->rstd1, n, d);
         kn_model_linear_fwd (self, ly->ln1, ly->qkv_w, ly->qkv_b, NULL, ly->qkv, n);
         size_t st = (size_t) t * 3 * d, sa = (size_t) h * t * t;
-        for (int k = 0; k < h; k++) {
-            //  scores (b, k) = Q K^T, then P = softmax (scale * scores), ctx = P V
-            be->gemm_batched (be, false, true, t, t, dh, 1.0f, ly->qkv + k * dh, 3 * d, st,
-                              ly->qkv + d + k * dh, 3 * d, st, 0.0f, ly->att + (size_t) k * t * t,
-                              t, sa, bsz);
-        }
+        //  per (sample, head): scores = Q K^T, P = softmax (scale * scores), ctx = P V;
+        //  head k's Q, K, V are columns k dh.. of qkv, its P the k-th t x t block
+        size_t tt = (size_t) t * t;
+        be->gemm_heads (be, false, true, t, t, dh, 1.0f, ly->qkv, 3 * d, st, dh, ly->qkv + d, 3 * d,
+                        st, dh, 0.0f, ly->att, t, sa, tt, bsz, h);
         be->softmax_fwd (be, ly->att, ly->att, bsz * h * t, t, scale);
-        for (int k = 0; k < h; k++)
-            be->gemm_batched (be, false, false, t, dh, t, 1.0f, ly->att + (size_t) k * t * t, t, sa,
-                              ly->qkv + 2 * d + k * dh, 3 * d, st, 0.0f, ly->ctx + k * dh, d,
-                              (size_t) t * d, bsz);
+        be->gemm_heads (be, false, false, t, dh, t, 1.0f, ly->att, t, sa, tt, ly->qkv + 2 * d, 3 * d,
+                        st, dh, 0.0f, ly->ctx, d, (size_t) t * d, dh, bsz, h);
         //  hmid = hin + drop (ctx Wo^T + bo); without dropout the product adds
         //  straight onto hin + bo
         bool drop = train && cfg->dropout > 0;
@@ -177,24 +174,18 @@ kn_transformer_backward (kn_model_t *self, int bsz)
         kn_model_linear_bwd (self, dbr, ly->ctx, ly->o_w, ly->o_b, self->dt2, n);
         //  dt2 = d(ctx)
         size_t st = (size_t) t * 3 * d, sa = (size_t) h * t * t, sc = (size_t) t * d;
-        for (int k = 0; k < h; k++) {
-            const float *pk = ly->att + (size_t) k * t * t;
-            const float *dctx = self->dt2 + k * dh;
-            //  dP = dctx V^T;  dV = P^T dctx
-            be->gemm_batched (be, false, true, t, t, dh, 1.0f, dctx, d, sc, ly->qkv + 2 * d + k * dh,
-                              3 * d, st, 0.0f, self->datt + (size_t) k * t * t, t, sa, bsz);
-            be->gemm_batched (be, true, false, t, dh, t, 1.0f, pk, t, sa, dctx, d, sc, 0.0f,
-                              self->dqkv + 2 * d + k * dh, 3 * d, st, bsz);
-        }
+        size_t tt = (size_t) t * t;
+        //  per (sample, head): dP = dctx V^T;  dV = P^T dctx
+        be->gemm_heads (be, false, true, t, t, dh, 1.0f, self->dt2, d, sc, dh, ly->qkv + 2 * d, 3 * d,
+                        st, dh, 0.0f, self->datt, t, sa, tt, bsz, h);
+        be->gemm_heads (be, true, false, t, dh, t, 1.0f, ly->att, t, sa, tt, self->dt2, d, sc, dh,
+                        0.0f, self->dqkv + 2 * d, 3 * d, st, dh, bsz, h);
         be->softmax_bwd (be, ly->att, self->datt, self->datt, bsz * h * t, t, scale);
-        for (int k = 0; k < h; k++) {
-            const float *ds = self->datt + (size_t) k * t * t;
-            //  dQ = dS K;  dK = dS^T Q
-            be->gemm_batched (be, false, false, t, dh, t, 1.0f, ds, t, sa, ly->qkv + d + k * dh,
-                              3 * d, st, 0.0f, self->dqkv + k * dh, 3 * d, st, bsz);
-            be->gemm_batched (be, true, false, t, dh, t, 1.0f, ds, t, sa, ly->qkv + k * dh, 3 * d,
-                              st, 0.0f, self->dqkv + d + k * dh, 3 * d, st, bsz);
-        }
+        //  dQ = dS K;  dK = dS^T Q
+        be->gemm_heads (be, false, false, t, dh, t, 1.0f, self->datt, t, sa, tt, ly->qkv + d, 3 * d,
+                        st, dh, 0.0f, self->dqkv, 3 * d, st, dh, bsz, h);
+        be->gemm_heads (be, true, false, t, dh, t, 1.0f, self->datt, t, sa, tt, ly->qkv, 3 * d, st,
+                        dh, 0.0f, self->dqkv + d, 3 * d, st, dh, bsz, h);
         kn_model_linear_bwd (self, self->dqkv, ly->ln1, ly->qkv_w, ly->qkv_b, self->dt, n);
         be->layernorm_bwd (be, self->dt, self->res [i], KN_P (ly->ln1_g), ly->mean1, ly->rstd1,
                            self->dh, KN_G (ly->ln1_g), KN_G (ly->ln1_b), n, d, true);

@@ -131,6 +131,15 @@ s_test_ops (s_ctx_t *c)
         gpu->gemm_batched (gpu, false, true, m, m, k, 1.0f, da, k, (size_t) m * k, db, k, (size_t) m * k,
                            0.0f, dc, m, (size_t) m * m, n);
         s_cmp (c, "gemm_batched NT", dc, out, (size_t) n * m * m, 1e-5, 1e-5);
+        //  as attention: 2 samples x 2 heads, head j's m x k/2 block at column j k/2
+        dc = s_dev (c, out, (size_t) n * m * m);
+        cpu->gemm_heads (cpu, false, true, m, m, k / 2, 1.0f, a, k, (size_t) m * k, (size_t) k / 2, b,
+                         k, (size_t) m * k, (size_t) k / 2, 0.0f, out, m, 2 * (size_t) m * m,
+                         (size_t) m * m, 2, 2);
+        gpu->gemm_heads (gpu, false, true, m, m, k / 2, 1.0f, da, k, (size_t) m * k, (size_t) k / 2, db,
+                         k, (size_t) m * k, (size_t) k / 2, 0.0f, dc, m, 2 * (size_t) m * m,
+                         (size_t) m * m, 2, 2);
+        s_cmp (c, "gemm_heads NT", dc, out, (size_t) n * m * m, 1e-5, 1e-5);
         gpu->free (gpu, da);
         gpu->free (gpu, db);
         free (a);

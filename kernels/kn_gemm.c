@@ -495,21 +495,24 @@ kn_gemm_bf16 (kn_gemm_t *self, bool ta, bool tb, int m, int n, int k, float alph
 }
 
 void
-kn_gemm_bf16_batched (kn_gemm_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
-                      const float *a, int lda, size_t sa, const float *b, int ldb, size_t sb,
-                      float beta, float *c, int ldc, size_t sc, int count)
+kn_gemm_bf16_heads (kn_gemm_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+                    const float *a, int lda, size_t sa, size_t ha, const float *b, int ldb,
+                    size_t sb, size_t hb, float beta, float *c, int ldc, size_t sc, size_t hc,
+                    int count, int heads)
 {
     assert (self && self->supported);
-    assert (m >= 0 && n >= 0 && k >= 0 && count >= 0);
-    int nt = self->threads;
-    size_t work = (size_t) m * n * k * count;
+    assert (m >= 0 && n >= 0 && k >= 0 && count >= 0 && heads >= 0);
+    int nt = self->threads, total = count * heads;
+    size_t work = (size_t) m * n * k * total;
     #pragma omp parallel num_threads(nt) if(work >= 262144)
     {
         int t = omp_get_thread_num ();
         #pragma omp for schedule(static)
-        for (int i = 0; i < count; i++)
-            s_gemm_st (ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, beta,
-                       c + i * sc, ldc, &self->b [t], &self->a [t]);
+        for (int x = 0; x < total; x++) {
+            size_t i = (size_t) (x / heads), j = (size_t) (x % heads);
+            s_gemm_st (ta, tb, m, n, k, alpha, a + i * sa + j * ha, lda, b + i * sb + j * hb, ldb,
+                       beta, c + i * sc + j * hc, ldc, &self->b [t], &self->a [t]);
+        }
     }
 }
 
@@ -659,23 +662,29 @@ kn_gemm_test (bool verbose)
     s_case (5, 4, 0, 1.0f, 0.5f, fast, verbose);
 
     if (fast) {
-        //  batched = the single product per matrix
-        enum { M = 19, N = 23, K = 37, CNT = 5 };
-        float *a = (float *) lb_xcalloc ((size_t) CNT * M * K, sizeof (float));
-        float *b = (float *) lb_xcalloc ((size_t) CNT * K * N, sizeof (float));
-        float *c1 = (float *) lb_xcalloc ((size_t) CNT * M * N, sizeof (float));
-        float *c2 = (float *) lb_xcalloc ((size_t) CNT * M * N, sizeof (float));
+        //  over count x heads = the single product per matrix
+        enum { M = 19, N = 23, K = 37, CNT = 3, H = 2 };
+        size_t na = (size_t) CNT * H * M * K, nb = (size_t) CNT * H * K * N;
+        size_t nc = (size_t) CNT * H * M * N;
+        float *a = (float *) lb_xcalloc (na, sizeof (float));
+        float *b = (float *) lb_xcalloc (nb, sizeof (float));
+        float *c1 = (float *) lb_xcalloc (nc, sizeof (float));
+        float *c2 = (float *) lb_xcalloc (nc, sizeof (float));
         uint64_t state = 3;
-        s_fill (a, (size_t) CNT * M * K, &state);
-        s_fill (b, (size_t) CNT * K * N, &state);
+        s_fill (a, na, &state);
+        s_fill (b, nb, &state);
+        //  heads side by side in a row (as attention heads in qkv)
         kn_gemm_t *g = kn_gemm_new (2);
-        kn_gemm_bf16_batched (g, false, true, M, N, K, 1.0f, a, K, (size_t) M * K, b, K,
-                              (size_t) K * N, 0.0f, c1, N, (size_t) M * N, CNT);
+        kn_gemm_bf16_heads (g, false, true, M, N, K, 1.0f, a, H * K, (size_t) H * M * K, K, b,
+                            H * K, (size_t) H * K * N, K, 0.0f, c1, N, (size_t) H * M * N,
+                            (size_t) M * N, CNT, H);
         kn_gemm_destroy (&g);
         for (int i = 0; i < CNT; i++)
-            kn_gemm_ref (false, true, M, N, K, 1.0f, a + (size_t) i * M * K, K,
-                         b + (size_t) i * K * N, K, 0.0f, c2 + (size_t) i * M * N, N);
-        assert (memcmp (c1, c2, (size_t) CNT * M * N * sizeof (float)) == 0);
+            for (int j = 0; j < H; j++)
+                kn_gemm_ref (false, true, M, N, K, 1.0f, a + (size_t) i * H * M * K + j * K, H * K,
+                             b + (size_t) i * H * K * N + j * K, H * K, 0.0f,
+                             c2 + (size_t) i * H * M * N + (size_t) j * M * N, N);
+        assert (memcmp (c1, c2, nc * sizeof (float)) == 0);
         free (a);
         free (b);
         free (c1);

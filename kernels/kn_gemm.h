@@ -18,7 +18,7 @@
     machine) gives the same bits as kn_gemm_bf16 (checked by the selftest).
 
     The fast path needs AVX512-BF16 (and F/BW/VL): kn_gemm_supported says
-    whether this CPU has it; kn_gemm_bf16 and kn_gemm_bf16_batched must only
+    whether this CPU has it; kn_gemm_bf16 and kn_gemm_bf16_heads must only
     be called where it does (the CPU backend leaves its bf16 entries NULL
     otherwise, and kn_model_new refuses precision bf16 there).
 */
@@ -52,11 +52,13 @@ void kn_gemm_bf16 (kn_gemm_t *self, bool ta, bool tb, int m, int n, int k, float
                    const float *a, int lda, const float *b, int ldb, float beta, float *c,
                    int ldc);
 
-//  The same over `count` products at strides sa, sb, sc floats apart; the
-//  products are shared out among the threads. Requires kn_gemm_supported.
-void kn_gemm_bf16_batched (kn_gemm_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
-                           const float *a, int lda, size_t sa, const float *b, int ldb,
-                           size_t sb, float beta, float *c, int ldc, size_t sc, int count);
+//  The same over count x heads products: product (i, j) at a + i * sa + j *
+//  ha (b, c likewise; e.g. every (sample, attention head)), shared out among
+//  the threads. Requires kn_gemm_supported.
+void kn_gemm_bf16_heads (kn_gemm_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+                         const float *a, int lda, size_t sa, size_t ha, const float *b, int ldb,
+                         size_t sb, size_t hb, float beta, float *c, int ldc, size_t sc,
+                         size_t hc, int count, int heads);
 
 //  The scalar reference of the same math (one thread, any CPU; slow).
 void kn_gemm_ref (bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,

@@ -300,7 +300,7 @@ kn_model_new (const kn_config_t *cfg, int max_batch, uint64_t seed, kn_backend_t
         snprintf (err, err_size, "model: max_batch=%d must be 1..%d", max_batch, 1 << 24);
         return NULL;
     }
-    if (cfg->precision == KN_PRECISION_BF16 && (!be->gemm_bf16 || !be->gemm_batched_bf16)) {
+    if (cfg->precision == KN_PRECISION_BF16 && (!be->gemm_bf16 || !be->gemm_heads_bf16)) {
         snprintf (err, err_size, "model: precision=bf16: backend %s has no bf16 products "
                   "(only the CPU backend on a CPU with AVX512-BF16 does); use fp32", be->name);
         return NULL;
@@ -464,38 +464,45 @@ kn_model_gemm (kn_model_t *self, bool ta, bool tb, int m, int n, int k, float al
 }
 
 void
-kn_model_gemm_batched (kn_model_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
-                       const float *a, int lda, size_t sa, const float *b, int ldb, size_t sb,
-                       float beta, float *c, int ldc, size_t sc, int count)
+kn_model_gemm_heads (kn_model_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+                     const float *a, int lda, size_t sa, size_t ha, const float *b, int ldb,
+                     size_t sb, size_t hb, float beta, float *c, int ldc, size_t sc, size_t hc,
+                     int count, int heads)
 {
     kn_backend_t *be = self->be;
     if (self->cfg.precision == KN_PRECISION_BF16)
-        be->gemm_batched_bf16 (be, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc,
-                               sc, count);
+        be->gemm_heads_bf16 (be, ta, tb, m, n, k, alpha, a, lda, sa, ha, b, ldb, sb, hb, beta, c,
+                             ldc, sc, hc, count, heads);
     else
-        be->gemm_batched (be, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc, sc,
-                          count);
+        be->gemm_heads (be, ta, tb, m, n, k, alpha, a, lda, sa, ha, b, ldb, sb, hb, beta, c, ldc,
+                        sc, hc, count, heads);
 }
 
-//  y (rows x out) = x (rows x in) W^T + b
+//  y (rows x out) = res + b + x (rows x in) W^T: the bias (and the residual
+//  stream) go into y first and the product adds to them (beta = 1), which
+//  costs no more than the product's own zeroing of y and saves a pass.
 void
-kn_model_linear_fwd (kn_model_t *self, const float *x, int w, int b, float *y, int rows)
+kn_model_linear_fwd (kn_model_t *self, const float *x, int w, int b, const float *res, float *y,
+                     int rows)
 {
     kn_backend_t *be = self->be;
     int out = self->tensors [w].rows, in = self->tensors [w].cols;
-    kn_model_gemm (self, false, true, rows, out, in, 1.0f, x, in, KN_P (w), in, 0.0f, y, out);
-    be->broadcast_add (be, y, KN_P (b), rows, (size_t) out);
+    be->bias_rows (be, res, KN_P (b), y, rows, out);
+    kn_model_gemm (self, false, true, rows, out, in, 1.0f, x, in, KN_P (w), in, 1.0f, y, out);
 }
 
-//  Given dy (rows x out) and the forward input x: dW, db (overwritten) and,
-//  when dx is not NULL, dx (rows x in, overwritten).
+//  Given dy (rows x out) and the forward input x: dW and db added to (the
+//  gradients start zeroed, so the product adds to them instead of zeroing
+//  its output first: the same bits) and, when dx is not NULL, dx (rows x
+//  in, overwritten). b < 0: db is done already (act_bwd_colsum).
 void
 kn_model_linear_bwd (kn_model_t *self, const float *dy, const float *x, int w, int b, float *dx, int rows)
 {
     kn_backend_t *be = self->be;
     int out = self->tensors [w].rows, in = self->tensors [w].cols;
-    kn_model_gemm (self, true, false, out, in, rows, 1.0f, dy, out, x, in, 0.0f, KN_G (w), in);
-    be->colsum (be, dy, KN_G (b), rows, out, out, 0.0f);
+    kn_model_gemm (self, true, false, out, in, rows, 1.0f, dy, out, x, in, 1.0f, KN_G (w), in);
+    if (b >= 0)
+        be->colsum (be, dy, KN_G (b), rows, out, out, 1.0f);
     if (dx)
         kn_model_gemm (self, false, false, rows, in, out, 1.0f, dy, out, KN_P (w), in, 0.0f, dx, in);
 }
@@ -1085,29 +1092,52 @@ kn_model_test (bool verbose)
 
     //  the threaded paths (products split across threads, parallel loops) at a
     //  size where they engage: the same bits twice with 2 threads, and the
-    //  same bits as 1 thread (every sum keeps its order whatever the split)
-    {
+    //  same bits as 1 thread (every sum keeps its order whatever the split);
+    //  an MLP with layer norm and dropout, one without (the activation's
+    //  backward sums the bias), and a transformer (fused residual adds; the
+    //  same bits run to run, see below for 1 thread)
+    for (int variant = 0; variant < 3; variant++) {
         kn_config_t wide = mlp;
-        wide.n_in = 16;
-        wide.hidden [0] = wide.hidden [1] = 128;
-        enum { WB = 256 };
+        int wb = 256;
+        if (variant < 2) {
+            wide.n_in = 16;
+            wide.hidden [0] = wide.hidden [1] = 128;
+            if (variant == 1) {
+                wide.layernorm = false;
+                wide.dropout = 0;
+                wide.act = KN_ACT_RELU;
+            }
+        }
+        else {
+            kn_model_test_config (KN_ARCH_TRANSFORMER, &wide);
+            wide.n_in = 4;
+            wide.window = 16;
+            wide.d_model = 32;
+            wide.d_ff = 64;
+            wide.n_layers = 1;
+            wide.dropout = 0;
+            wb = 32;
+        }
         const int threads [3] = { 2, 2, 1 };
         float *got [3];
         size_t np = 0;
-        float *x = (float *) lb_xcalloc (WB * 16, sizeof (float));
-        float *y = (float *) lb_xcalloc (WB, sizeof (float));
+        float *x = NULL;
+        float *y = (float *) lb_xcalloc ((size_t) wb, sizeof (float));
         for (int k = 0; k < 3; k++) {
             be = kn_cpu_new (threads [k]);
-            kn_model_t *m = kn_model_new (&wide, WB, 7, be, err, sizeof err);
+            kn_model_t *m = kn_model_new (&wide, wb, 7, be, err, sizeof err);
             assert (m);
             np = kn_model_n_params (m);
+            size_t nx = (size_t) wb * kn_model_in_size (m);
+            if (!x)
+                x = (float *) lb_xcalloc (nx, sizeof (float));
             uint64_t state = 5;
             kn_optim_defaults (&opt);
             for (int s = 0; s < 3; s++) {
-                s_test_fill (x, WB * 16, &state, -1, 1);
-                s_test_labels (&wide, y, WB, &state);
+                s_test_fill (x, nx, &state, -1, 1);
+                s_test_labels (&wide, y, wb, &state);
                 float loss;
-                assert (kn_model_train_step (m, &opt, x, y, WB, &loss) == 0);
+                assert (kn_model_train_step (m, &opt, x, y, wb, &loss) == 0);
             }
             got [k] = (float *) lb_xcalloc (np, sizeof (float));
             assert (kn_model_get_params (m, got [k]) == 0);
@@ -1117,8 +1147,12 @@ kn_model_test (bool verbose)
         assert (memcmp (got [0], got [1], np * sizeof (float)) == 0);
         bool same_1 = memcmp (got [0], got [2], np * sizeof (float)) == 0;
         if (verbose)
-            printf ("  2 threads vs 1 thread after 3 steps: %s\n", same_1 ? "bit-identical" : "differ");
-        assert (same_1);
+            printf ("  %s: 2 threads vs 1 thread after 3 steps: %s\n",
+                    variant == 0 ? "mlp ln dropout" : variant == 1 ? "mlp relu" : "transformer",
+                    same_1 ? "bit-identical" : "differ");
+        //  (not yet for the transformer: s_gemm's split hands OpenBLAS smaller
+        //  transposed products for dW, for which it takes another kernel path)
+        assert (same_1 || variant == 2);
         for (int k = 0; k < 3; k++)
             free (got [k]);
         free (x);

@@ -50,6 +50,10 @@ for p in $PRECISIONS; do
          "transformer ${ktc:-n/a} vs $ttc tokens = $(ratio "$ktc" "$ttc")"
 done
 if [[ " $PRECISIONS " == *" bf16 "* && " $PRECISIONS " == *" fp32 "* ]]; then
+    echo "summary bf16 vs fp32 on each side (wall): ours MLP $(ratio "$(best kernels mlp bf16 samples)" "$(best kernels mlp fp32 samples)")," \
+         "transformer $(ratio "$(best kernels transformer bf16 tokens)" "$(best kernels transformer fp32 tokens)");" \
+         "PyTorch autocast MLP $(ratio "$(best pytorch mlp bf16 samples)" "$(best pytorch mlp fp32 samples)")," \
+         "transformer $(ratio "$(best pytorch transformer bf16 tokens)" "$(best pytorch transformer fp32 tokens)") (below 1.00x: autocast is slower)"
     km=$(best kernels mlp bf16 samples); tm=$(best pytorch mlp fp32 samples)
     kt=$(best kernels transformer bf16 tokens); tt=$(best pytorch transformer fp32 tokens)
     kmc=$(cpu kernels mlp bf16 samples); tmc=$(cpu pytorch mlp fp32 samples)

@@ -37,6 +37,18 @@ def autocast(precision):
     return contextlib.nullcontext()
 
 
+def autocast_usable():
+    """Whether this PyTorch can autocast to bf16 on the CPU (1.13 can);
+    prints why not otherwise."""
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            torch.ones(2, 2) @ torch.ones(2, 2)
+        return True
+    except (RuntimeError, AttributeError, TypeError) as e:
+        print(f"pytorch bf16: torch.autocast on the CPU is not available here ({e}); not measured")
+        return False
+
+
 def mlp(path, threads, epochs, batch, act, precision="fp32"):
     torch.set_num_threads(threads)
     torch.manual_seed(1)
@@ -104,6 +116,8 @@ if __name__ == "__main__":
     if sys.argv[1] == "data":
         x, y = kn_torch.make_dataset()
         kn_torch.write_dataset(sys.argv[2], x, y)
+    elif sys.argv[-1] == "bf16" and not autocast_usable():
+        pass
     elif sys.argv[1] == "mlp":
         mlp(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6],
             sys.argv[7] if len(sys.argv) > 7 else "fp32")

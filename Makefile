@@ -97,6 +97,11 @@ $(foreach m,$(EXTRA_MAINS),$(eval $(call PROGRAM_template,$(patsubst %/,%,$(dir 
 
 all: $(PROGRAMS) $(BIN)/selftest $(if $(CUDA_LIB),$(CUDA_LIB))
 
+# The kernels never read errno; without it GCC keeps a scalar libm call
+# beside every square root, so loops with one (AdamW) stay scalar. A pragma
+# cannot do this: math.h's builtins take the flag from the command line.
+$(BUILD)/kernels/%.o: CFLAGS += -fno-math-errno
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(call say,CC,$<)

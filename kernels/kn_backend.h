@@ -67,6 +67,22 @@ struct kn_backend_s {
     void (*gemm_batched) (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
                           const float *a, int lda, size_t sa, const float *b, int ldb, size_t sb,
                           float beta, float *c, int ldc, size_t sc, int count);
+    //  The same over count x heads matrices: matrix (i, j) at a + i * sa + j * ha
+    //  (b, c likewise), e.g. every (sample, attention head) in one call.
+    void (*gemm_heads) (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+                        const float *a, int lda, size_t sa, size_t ha, const float *b, int ldb,
+                        size_t sb, size_t hb, float beta, float *c, int ldc, size_t sc,
+                        size_t hc, int count, int heads);
+    //  gemm and gemm_heads with bf16 products (kn_gemm.h: operands rounded
+    //  to bfloat16, sums in float32), for models with precision bf16. NULL
+    //  where the backend has none (a CPU without AVX512-BF16, the GPU).
+    void (*gemm_bf16) (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+                       const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                       int ldc);
+    void (*gemm_heads_bf16) (kn_backend_t *self, bool ta, bool tb, int m, int n, int k,
+                             float alpha, const float *a, int lda, size_t sa, size_t ha,
+                             const float *b, int ldb, size_t sb, size_t hb, float beta, float *c,
+                             int ldc, size_t sc, size_t hc, int count, int heads);
     //  out [c] = beta * out [c] + sum over rows of a [r * ld + c], c < cols.
     void (*colsum) (kn_backend_t *self, const float *a, float *out, int rows, int cols, int ld,
                     float beta);
@@ -74,6 +90,17 @@ struct kn_backend_s {
     void (*act_fwd) (kn_backend_t *self, int act, const float *x, float *y, size_t n);
     void (*act_bwd) (kn_backend_t *self, int act, const float *x, const float *dy, float *dx,
                      size_t n);
+    //  y = act (x) and grad = act'(x) (grad may be x): a training forward
+    //  keeps the derivative, so the backward is one product (GELU's CDF and
+    //  exp are computed once, not twice).
+    void (*act_fwd_grad) (kn_backend_t *self, int act, const float *x, float *y, float *grad,
+                          size_t n);
+    //  dx = dy * act'(x) over rows x cols (is_grad: x holds act'(x) from
+    //  act_fwd_grad, so dx = dy * x), and dbias [c] += the column sums of dx
+    //  (rows in order, as colsum): the backward of a bias + activation in
+    //  one pass.
+    void (*act_bwd_colsum) (kn_backend_t *self, int act, const float *x, bool is_grad,
+                            const float *dy, float *dx, int rows, int cols, float *dbias);
     //  Inverted dropout with probability p, mask from (seed, element index);
     //  y may be x; dx may be dy.
     void (*dropout) (kn_backend_t *self, const float *x, float *y, size_t n, float p,
@@ -82,10 +109,11 @@ struct kn_backend_s {
     void (*layernorm_fwd) (kn_backend_t *self, const float *x, const float *gamma,
                            const float *beta, float *y, float *mean, float *rstd, int rows,
                            int cols);
-    //  dx (overwritten), dgamma and dbeta (added to).
+    //  dx (overwritten, or added to when add_dx: a residual stream's
+    //  gradient), dgamma and dbeta (added to; kn_layernorm_col_bwd's order).
     void (*layernorm_bwd) (kn_backend_t *self, const float *dy, const float *x,
                            const float *gamma, const float *mean, const float *rstd, float *dx,
-                           float *dgamma, float *dbeta, int rows, int cols);
+                           float *dgamma, float *dbeta, int rows, int cols, bool add_dx);
     //  Row softmax of scale * x (y may be x) and its backward (dx may be dp).
     void (*softmax_fwd) (kn_backend_t *self, const float *x, float *y, int rows, int cols,
                          float scale);
@@ -96,6 +124,11 @@ struct kn_backend_s {
     //  x [b * len + i] += add [i] for b < batch (a bias on every row, the
     //  positional embedding on every sample).
     void (*broadcast_add) (kn_backend_t *self, float *x, const float *add, int batch, size_t len);
+    //  y [r * cols + c] = x [r * cols + c] + bias [c] (y = bias on every row
+    //  when x is NULL; y may be x): a linear layer's bias, and the residual
+    //  stream, put into C before a product with beta = 1 adds to it.
+    void (*bias_rows) (kn_backend_t *self, const float *x, const float *bias, float *y, int rows,
+                       int cols);
     //  Mean over T of x (B, T, D) into y (B, D), and its backward dx = dy / T.
     void (*meanpool_fwd) (kn_backend_t *self, const float *x, float *y, int b, int t, int d);
     void (*meanpool_bwd) (kn_backend_t *self, const float *dy, float *dx, int b, int t, int d);

@@ -7,11 +7,13 @@
 //  Floating-point comparisons may not trap here (we never enable FP exceptions):
 //  without this GCC will not if-convert the selects in the kn_math.h bodies,
 //  so loops over GELU, exp and the clamps stay scalar. Rounding is unchanged.
+//  (The Makefile adds -fno-math-errno for kernels/, so sqrtf vectorises.)
 //  It comes first so that the inline bodies get the same options (GCC will
 //  not inline across different ones).
 #pragma GCC optimize ("no-trapping-math")
 
 #include "kn_backend.h"
+#include "kn_gemm.h"
 #include "kn_math.h"
 
 #include <assert.h>
@@ -35,6 +37,8 @@
 static void
 s_destroy (kn_backend_t **self_p)
 {
+    kn_gemm_t *gemm = (kn_gemm_t *) (*self_p)->impl;     //  the bf16 products' state
+    kn_gemm_destroy (&gemm);
     free (*self_p);
     *self_p = NULL;
 }
@@ -116,16 +120,49 @@ s_gemm (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha, 
     }
 }
 
+//  One parallel loop over all count x heads products (one fork/join, not one
+//  per head), each product whole on one thread.
+static void
+s_gemm_heads (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+              const float *a, int lda, size_t sa, size_t ha, const float *b, int ldb, size_t sb,
+              size_t hb, float beta, float *c, int ldc, size_t sc, size_t hc, int count,
+              int heads)
+{
+    int nt = self->threads, total = count * heads;
+    size_t work = (size_t) m * n * k * total / 16;
+    S_OMP_FOR
+    for (int i = 0; i < total; i++) {
+        int s = i / heads, j = i % heads;
+        s_gemm_1 (ta, tb, m, n, k, alpha, a + s * sa + j * ha, lda, b + s * sb + j * hb, ldb,
+                  beta, c + s * sc + j * hc, ldc);
+    }
+}
+
 static void
 s_gemm_batched (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
                 const float *a, int lda, size_t sa, const float *b, int ldb, size_t sb,
                 float beta, float *c, int ldc, size_t sc, int count)
 {
-    int nt = self->threads;
-    size_t work = (size_t) m * n * k * count / 16;
-    S_OMP_FOR
-    for (int i = 0; i < count; i++)
-        s_gemm_1 (ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, beta, c + i * sc, ldc);
+    s_gemm_heads (self, ta, tb, m, n, k, alpha, a, lda, sa, 0, b, ldb, sb, 0, beta, c, ldc, sc, 0,
+                  count, 1);
+}
+
+//  bf16 products: kn_gemm does its own packing and thread split.
+static void
+s_gemm_bf16 (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+             const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+    kn_gemm_bf16 ((kn_gemm_t *) self->impl, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+static void
+s_gemm_heads_bf16 (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+                   const float *a, int lda, size_t sa, size_t ha, const float *b, int ldb,
+                   size_t sb, size_t hb, float beta, float *c, int ldc, size_t sc, size_t hc,
+                   int count, int heads)
+{
+    kn_gemm_bf16_heads ((kn_gemm_t *) self->impl, ta, tb, m, n, k, alpha, a, lda, sa, ha, b, ldb,
+                        sb, hb, beta, c, ldc, sc, hc, count, heads);
 }
 
 //  [lo, hi) of n for thread t of tn, in blocks of 16 elements.
@@ -164,10 +201,11 @@ s_colsum (kn_backend_t *self, const float *a, float *out, int rows, int cols, in
     }
 }
 
-//  GELU is the costliest element-wise loop (exp, erfc): it gets an AVX2 clone,
-//  picked at load time where the CPU has AVX2 (no FMA: the same roundings as
-//  the baseline SSE2 clone, so results do not depend on the machine).
-#define S_CLONES __attribute__ ((target_clones ("avx2", "default")))
+//  The element and row loops get AVX-512 and AVX2 clones, picked at load time
+//  by what the CPU has (the baseline SSE2 one runs everywhere else). No FMA
+//  (-std=c11 contracts nothing), and row sums add in kn_math.h's fixed lanes:
+//  every clone gives the same bits, so results do not depend on the machine.
+#define S_CLONES __attribute__ ((target_clones ("avx512f", "avx2", "default")))
 
 S_CLONES static void
 s_gelu_fwd_range (const float *x, float *y, size_t lo, size_t hi)
@@ -227,6 +265,96 @@ s_act_bwd (kn_backend_t *self, int act, const float *x, const float *dy, float *
     }
 }
 
+S_CLONES static void
+s_act_fwd_grad_range (int act, const float *x, float *y, float *grad, size_t lo, size_t hi)
+{
+    if (act == KN_ACT_GELU) {
+        #pragma omp simd
+        for (size_t i = lo; i < hi; i++) {
+            float v = x [i];
+            y [i] = kn_act_fwd (KN_ACT_GELU, v);
+            grad [i] = kn_act_grad (KN_ACT_GELU, v);
+        }
+    }
+    else {
+        #pragma omp simd
+        for (size_t i = lo; i < hi; i++) {
+            float v = x [i];
+            y [i] = kn_act_fwd (KN_ACT_RELU, v);
+            grad [i] = kn_act_grad (KN_ACT_RELU, v);
+        }
+    }
+}
+
+static void
+s_act_fwd_grad (kn_backend_t *self, int act, const float *x, float *y, float *grad, size_t n)
+{
+    int nt = self->threads;
+    size_t work = n * (act == KN_ACT_GELU ? 16 : 1);
+    #pragma omp parallel num_threads(nt) if(work >= 16384)
+    {
+        size_t lo, hi;
+        s_range (n, omp_get_thread_num (), omp_get_num_threads (), &lo, &hi);
+        s_act_fwd_grad_range (act, x, y, grad, lo, hi);
+    }
+}
+
+//  Columns [lo, hi) of act_bwd_colsum: every row's slice through the
+//  activation's backward, then into the column sums (rows in order).
+S_CLONES static void
+s_act_bwd_cols (int act, const float *x, bool is_grad, const float *dy, float *dx, int rows,
+                int cols, float *dbias, size_t lo, size_t hi)
+{
+    float *acc = (float *) lb_xcalloc (hi - lo, sizeof (float));
+    for (int r = 0; r < rows; r++) {
+        size_t o = (size_t) r * cols;
+        const float *xr = x + o, *dyr = dy + o;
+        float *dxr = dx + o;
+        if (is_grad) {
+            #pragma omp simd
+            for (size_t c = lo; c < hi; c++) {
+                dxr [c] = dyr [c] * xr [c];
+                acc [c - lo] += dxr [c];
+            }
+        }
+        else
+        if (act == KN_ACT_GELU) {
+            #pragma omp simd
+            for (size_t c = lo; c < hi; c++) {
+                dxr [c] = kn_act_bwd (KN_ACT_GELU, xr [c], dyr [c]);
+                acc [c - lo] += dxr [c];
+            }
+        }
+        else {
+            #pragma omp simd
+            for (size_t c = lo; c < hi; c++) {
+                dxr [c] = kn_act_bwd (KN_ACT_RELU, xr [c], dyr [c]);
+                acc [c - lo] += dxr [c];
+            }
+        }
+    }
+    for (size_t c = lo; c < hi; c++)
+        dbias [c] += acc [c - lo];
+    free (acc);
+}
+
+//  Each thread owns a range of columns over all rows, so every column sum
+//  keeps kn_colsum's order whatever the split (dx stays element-wise).
+static void
+s_act_bwd_colsum (kn_backend_t *self, int act, const float *x, bool is_grad, const float *dy,
+                  float *dx, int rows, int cols, float *dbias)
+{
+    int nt = self->threads;
+    size_t work = (size_t) rows * cols * (act == KN_ACT_GELU && !is_grad ? 16 : 1);
+    #pragma omp parallel num_threads(nt) if(work >= 16384)
+    {
+        size_t lo, hi;
+        s_range ((size_t) cols, omp_get_thread_num (), omp_get_num_threads (), &lo, &hi);
+        if (hi > lo)
+            s_act_bwd_cols (act, x, is_grad, dy, dx, rows, cols, dbias, lo, hi);
+    }
+}
+
 static void
 s_dropout (kn_backend_t *self, const float *x, float *y, size_t n, float p, uint64_t seed)
 {
@@ -237,55 +365,96 @@ s_dropout (kn_backend_t *self, const float *x, float *y, size_t n, float p, uint
         y [i] = x [i] * kn_dropout_factor (seed, i, p);
 }
 
+S_CLONES static void
+s_layernorm_fwd_rows (const float *x, const float *gamma, const float *beta, float *y,
+                      float *mean, float *rstd, int cols, size_t lo, size_t hi)
+{
+    for (size_t r = lo; r < hi; r++)
+        kn_layernorm_row_fwd (x + r * cols, gamma, beta, y + r * cols, mean + r, rstd + r, cols);
+}
+
 static void
 s_layernorm_fwd (kn_backend_t *self, const float *x, const float *gamma, const float *beta,
                  float *y, float *mean, float *rstd, int rows, int cols)
 {
     int nt = self->threads;
     size_t work = (size_t) rows * cols;
-    S_OMP_FOR
-    for (int r = 0; r < rows; r++)
-        kn_layernorm_row_fwd (x + (size_t) r * cols, gamma, beta, y + (size_t) r * cols,
-                              mean + r, rstd + r, cols);
-}
-
-static void
-s_layernorm_bwd (kn_backend_t *self, const float *dy, const float *x, const float *gamma,
-                 const float *mean, const float *rstd, float *dx, float *dgamma, float *dbeta,
-                 int rows, int cols)
-{
-    int nt = self->threads;
-    size_t work = (size_t) rows * cols;
-    //  dgamma, dbeta: as kn_layernorm_col_bwd (each column summed over rows in
-    //  order), with rows outer so the reads are contiguous and vectorise
     #pragma omp parallel num_threads(nt) if(work >= 16384)
     {
         size_t lo, hi;
-        s_range ((size_t) cols, omp_get_thread_num (), omp_get_num_threads (), &lo, &hi);
-        if (hi > lo) {
-            float *sg = (float *) lb_xcalloc (hi - lo, sizeof (float));
-            float *sb = (float *) lb_xcalloc (hi - lo, sizeof (float));
-            for (int r = 0; r < rows; r++) {
-                const float *dyr = dy + (size_t) r * cols, *xr = x + (size_t) r * cols;
-                float m = mean [r], s = rstd [r];
-                #pragma omp simd
-                for (size_t c = lo; c < hi; c++) {
-                    sg [c - lo] += kn_layernorm_dgamma_term (dyr [c], xr [c], m, s);
-                    sb [c - lo] += dyr [c];
-                }
-            }
-            for (size_t c = lo; c < hi; c++) {
-                dgamma [c] += sg [c - lo];
-                dbeta [c] += sb [c - lo];
-            }
-            free (sg);
-            free (sb);
+        s_range ((size_t) rows, omp_get_thread_num (), omp_get_num_threads (), &lo, &hi);
+        s_layernorm_fwd_rows (x, gamma, beta, y, mean, rstd, cols, lo, hi);
+    }
+}
+
+//  Block b of KN_LN_BLOCK rows: each row's dx, and the block's dgamma / dbeta
+//  partial sums (part [c], part [cols + c]) while the row is in cache.
+S_CLONES static void
+s_layernorm_bwd_block (const float *dy, const float *x, const float *gamma, const float *mean,
+                       const float *rstd, float *dx, int rows, int cols, bool add, int b,
+                       float *part)
+{
+    float *sg = part, *sb = part + cols;
+    int r1 = (b + 1) * KN_LN_BLOCK < rows ? (b + 1) * KN_LN_BLOCK : rows;
+    for (int r = b * KN_LN_BLOCK; r < r1; r++) {
+        size_t o = (size_t) r * cols;
+        const float *dyr = dy + o, *xr = x + o;
+        float m = mean [r], s = rstd [r];
+        kn_layernorm_row_bwd (dyr, xr, gamma, m, s, dx + o, cols, add);
+        #pragma omp simd
+        for (int c = 0; c < cols; c++) {
+            sg [c] += kn_layernorm_dgamma_term (dyr [c], xr [c], m, s);
+            sb [c] += dyr [c];
         }
     }
-    S_OMP_FOR
-    for (int r = 0; r < rows; r++)
-        kn_layernorm_row_bwd (dy + (size_t) r * cols, x + (size_t) r * cols, gamma, mean [r],
-                              rstd [r], dx + (size_t) r * cols, cols);
+}
+
+//  One pass over dy and x: blocks of rows in parallel (dx, and per-block
+//  partial sums), then the blocks' sums added in order per column, which is
+//  kn_layernorm_col_bwd's order: the same bits with any number of threads.
+static void
+s_layernorm_bwd (kn_backend_t *self, const float *dy, const float *x, const float *gamma,
+                 const float *mean, const float *rstd, float *dx, float *dgamma, float *dbeta,
+                 int rows, int cols, bool add_dx)
+{
+    int nt = self->threads;
+    size_t work = (size_t) rows * cols;
+    int nb = (rows + KN_LN_BLOCK - 1) / KN_LN_BLOCK;
+    float *part = (float *) lb_xcalloc ((size_t) nb * 2 * cols, sizeof (float));
+    #pragma omp parallel num_threads(nt) if(work >= 16384)
+    {
+        #pragma omp for schedule(static)
+        for (int b = 0; b < nb; b++)
+            s_layernorm_bwd_block (dy, x, gamma, mean, rstd, dx, rows, cols, add_dx, b,
+                                   part + (size_t) b * 2 * cols);
+        size_t lo, hi;
+        s_range ((size_t) cols, omp_get_thread_num (), omp_get_num_threads (), &lo, &hi);
+        for (size_t c = lo; c < hi; c++) {
+            float tg = 0, tb = 0;
+            for (int b = 0; b < nb; b++) {
+                tg += part [(size_t) b * 2 * cols + c];
+                tb += part [(size_t) b * 2 * cols + cols + c];
+            }
+            dgamma [c] += tg;
+            dbeta [c] += tb;
+        }
+    }
+    free (part);
+}
+
+S_CLONES static void
+s_softmax_fwd_rows (const float *x, float *y, int cols, float scale, size_t lo, size_t hi)
+{
+    for (size_t r = lo; r < hi; r++)
+        kn_softmax_row_fwd (x + r * cols, y + r * cols, cols, scale);
+}
+
+S_CLONES static void
+s_softmax_bwd_rows (const float *p, const float *dp, float *dx, int cols, float scale, size_t lo,
+                    size_t hi)
+{
+    for (size_t r = lo; r < hi; r++)
+        kn_softmax_row_bwd (p + r * cols, dp + r * cols, dx + r * cols, cols, scale);
 }
 
 static void
@@ -293,9 +462,12 @@ s_softmax_fwd (kn_backend_t *self, const float *x, float *y, int rows, int cols,
 {
     int nt = self->threads;
     size_t work = (size_t) rows * cols;
-    S_OMP_FOR
-    for (int r = 0; r < rows; r++)
-        kn_softmax_row_fwd (x + (size_t) r * cols, y + (size_t) r * cols, cols, scale);
+    #pragma omp parallel num_threads(nt) if(work >= 16384)
+    {
+        size_t lo, hi;
+        s_range ((size_t) rows, omp_get_thread_num (), omp_get_num_threads (), &lo, &hi);
+        s_softmax_fwd_rows (x, y, cols, scale, lo, hi);
+    }
 }
 
 static void
@@ -304,10 +476,12 @@ s_softmax_bwd (kn_backend_t *self, const float *p, const float *dp, float *dx, i
 {
     int nt = self->threads;
     size_t work = (size_t) rows * cols;
-    S_OMP_FOR
-    for (int r = 0; r < rows; r++)
-        kn_softmax_row_bwd (p + (size_t) r * cols, dp + (size_t) r * cols, dx + (size_t) r * cols,
-                            cols, scale);
+    #pragma omp parallel num_threads(nt) if(work >= 16384)
+    {
+        size_t lo, hi;
+        s_range ((size_t) rows, omp_get_thread_num (), omp_get_num_threads (), &lo, &hi);
+        s_softmax_bwd_rows (p, dp, dx, cols, scale, lo, hi);
+    }
 }
 
 static void
@@ -326,9 +500,31 @@ s_broadcast_add (kn_backend_t *self, float *x, const float *add, int batch, size
     int nt = self->threads;
     size_t work = (size_t) batch * len;
     S_OMP_FOR
-    for (int b = 0; b < batch; b++)
+    for (int b = 0; b < batch; b++) {
+        float *row = x + (size_t) b * len;
+        #pragma omp simd
         for (size_t i = 0; i < len; i++)
-            x [b * len + i] += add [i];
+            row [i] += add [i];
+    }
+}
+
+static void
+s_bias_rows (kn_backend_t *self, const float *x, const float *bias, float *y, int rows, int cols)
+{
+    int nt = self->threads;
+    size_t work = (size_t) rows * cols;
+    S_OMP_FOR
+    for (int r = 0; r < rows; r++) {
+        float *yr = y + (size_t) r * cols;
+        if (x) {
+            const float *xr = x + (size_t) r * cols;
+            #pragma omp simd
+            for (int c = 0; c < cols; c++)
+                yr [c] = xr [c] + bias [c];
+        }
+        else
+            memcpy (yr, bias, (size_t) cols * sizeof (float));
+    }
 }
 
 static void
@@ -385,15 +581,27 @@ s_predict (kn_backend_t *self, int task, float *logits, int rows, int n_out)
         kn_predict_row (task, logits + (size_t) r * n_out, n_out);
 }
 
+S_CLONES static void
+s_adamw_range (float *p, const float *g, float *m, float *v, float lr, float b1, float b2,
+               float eps, float wd, float bc1, float bc2_sqrt, size_t lo, size_t hi)
+{
+    #pragma omp simd
+    for (size_t i = lo; i < hi; i++)
+        kn_adamw_elem (p + i, g [i], m + i, v + i, lr, b1, b2, eps, wd, bc1, bc2_sqrt);
+}
+
 static void
 s_adamw (kn_backend_t *self, float *p, const float *g, float *m, float *v, size_t n, float lr,
          float b1, float b2, float eps, float wd, float bc1, float bc2_sqrt)
 {
     int nt = self->threads;
     size_t work = n;
-    S_OMP_FOR_SIMD
-    for (size_t i = 0; i < n; i++)
-        kn_adamw_elem (p + i, g [i], m + i, v + i, lr, b1, b2, eps, wd, bc1, bc2_sqrt);
+    #pragma omp parallel num_threads(nt) if(work >= 16384)
+    {
+        size_t lo, hi;
+        s_range (n, omp_get_thread_num (), omp_get_num_threads (), &lo, &hi);
+        s_adamw_range (p, g, m, v, lr, b1, b2, eps, wd, bc1, bc2_sqrt, lo, hi);
+    }
 }
 
 kn_backend_t *
@@ -413,9 +621,17 @@ kn_cpu_new (int threads)
     self->sync = s_sync;
     self->gemm = s_gemm;
     self->gemm_batched = s_gemm_batched;
+    self->gemm_heads = s_gemm_heads;
+    if (kn_gemm_supported ()) {         //  else NULL: models refuse precision bf16
+        self->impl = kn_gemm_new (self->threads);
+        self->gemm_bf16 = s_gemm_bf16;
+        self->gemm_heads_bf16 = s_gemm_heads_bf16;
+    }
     self->colsum = s_colsum;
     self->act_fwd = s_act_fwd;
     self->act_bwd = s_act_bwd;
+    self->act_fwd_grad = s_act_fwd_grad;
+    self->act_bwd_colsum = s_act_bwd_colsum;
     self->dropout = s_dropout;
     self->layernorm_fwd = s_layernorm_fwd;
     self->layernorm_bwd = s_layernorm_bwd;
@@ -423,6 +639,7 @@ kn_cpu_new (int threads)
     self->softmax_bwd = s_softmax_bwd;
     self->axpy = s_axpy;
     self->broadcast_add = s_broadcast_add;
+    self->bias_rows = s_bias_rows;
     self->meanpool_fwd = s_meanpool_fwd;
     self->meanpool_bwd = s_meanpool_bwd;
     self->copy_rows = s_copy_rows;
@@ -648,6 +865,31 @@ kn_cpu_test (bool verbose)
     assert (fabsf (kn_act_fwd (KN_ACT_GELU, 1.0f) - 0.8413447f) < 1e-6f);
     assert (fabsf (kn_act_fwd (KN_ACT_GELU, -2.0f) + 0.0455003f) < 1e-6f);
 
+    //  the fused forms against the plain ops, bit for bit (same sums, same
+    //  order): act_fwd_grad = act_fwd + act_bwd with dy = 1; act_bwd_colsum
+    //  = act_bwd + colsum, from x or from the kept derivative
+    for (int act = KN_ACT_RELU; act <= KN_ACT_GELU; act++) {
+        float ones [N], y2 [N], gr [N], dx1 [N], dx2 [N], cs1 [C], cs2 [C];
+        s_rand (x, N, &seed, -3, 3);
+        for (int i = 0; i < N; i++)
+            ones [i] = 1.0f;
+        be->act_fwd (be, act, x, y, N);
+        be->act_bwd (be, act, x, ones, g, N);
+        be->act_fwd_grad (be, act, x, y2, gr, N);
+        assert (memcmp (y, y2, sizeof y) == 0 && memcmp (g, gr, sizeof g) == 0);
+        be->act_bwd (be, act, x, r, dx1, N);
+        be->colsum (be, dx1, cs1, R, C, C, 0.0f);
+        for (int k = 0; k < 2; k++) {
+            for (int i = 0; i < C; i++)
+                cs2 [i] = 0.5f;
+            be->act_bwd_colsum (be, act, k ? gr : x, k == 1, r, dx2, R, C, cs2);
+            for (int i = 0; i < N; i++)
+                assert (dx1 [i] == dx2 [i]);
+            for (int i = 0; i < C; i++)
+                assert (cs2 [i] == 0.5f + cs1 [i]);
+        }
+    }
+
     //  layer norm: x, gamma, beta
     s_rand (x, N, &seed, -2, 2);
     s_rand (gamma, C, &seed, 0.5f, 1.5f);
@@ -655,7 +897,21 @@ kn_cpu_test (bool verbose)
     be->layernorm_fwd (be, x, gamma, beta, y, mean, rstd, R, C);
     memset (dg, 0, sizeof dg);
     memset (db, 0, sizeof db);
-    be->layernorm_bwd (be, r, x, gamma, mean, rstd, g, dg, db, R, C);
+    be->layernorm_bwd (be, r, x, gamma, mean, rstd, g, dg, db, R, C, false);
+    {
+        //  add_dx adds the same dx to what was there; dgamma / dbeta add the
+        //  same sums again (dg, db are kept: the checks below use them)
+        float acc [N], dg2 [C], db2 [C];
+        for (int i = 0; i < N; i++)
+            acc [i] = 0.25f * (float) i;
+        memcpy (dg2, dg, sizeof dg);
+        memcpy (db2, db, sizeof db);
+        be->layernorm_bwd (be, r, x, gamma, mean, rstd, acc, dg2, db2, R, C, true);
+        for (int i = 0; i < N; i++)
+            assert (acc [i] == 0.25f * (float) i + g [i]);
+        for (int i = 0; i < C; i++)
+            assert (dg2 [i] == 2 * dg [i] && db2 [i] == 2 * db [i]);
+    }
     s_fd_compare ("layernorm dx", &c, s_fwd_ln_x, x, N, r, N, g, 1e-3, 5e-3, verbose);
     c.aux = x;
     s_fd_compare ("layernorm dgamma", &c, s_fwd_ln_gamma, gamma, C, r, N, dg, 1e-3, 5e-3, verbose);
@@ -711,6 +967,18 @@ kn_cpu_test (bool verbose)
             be->gemm (be, false, true, 2, 2, 3, 1.0f, a2 + 6 * k, 3, b2 + 6 * k, 3, 0.0f, ref, 2);
             assert (memcmp (ref, c2 + 4 * k, sizeof ref) == 0);
         }
+        //  2 samples x 2 heads: head j's 2 x 3 block at column 3 j of 6-wide rows
+        float a4 [2 * 12], b4 [2 * 12], c4 [2 * 8], r4 [4];
+        s_rand (a4, 24, &seed, -1, 1);
+        s_rand (b4, 24, &seed, -1, 1);
+        be->gemm_heads (be, false, true, 2, 2, 3, 1.0f, a4, 6, 12, 3, b4, 6, 12, 3, 0.0f, c4, 2, 8,
+                        4, 2, 2);
+        for (int s = 0; s < 2; s++)
+            for (int j = 0; j < 2; j++) {
+                be->gemm (be, false, true, 2, 2, 3, 1.0f, a4 + 12 * s + 3 * j, 6, b4 + 12 * s + 3 * j,
+                          6, 0.0f, r4, 2);
+                assert (memcmp (r4, c4 + 8 * s + 4 * j, sizeof r4) == 0);
+            }
     }
 
     //  losses: binary, multiclass, regression (dlogits of each row vs differences)
@@ -784,6 +1052,11 @@ kn_cpu_test (bool verbose)
         assert (b [0] == 3 && b [5] == 8);
         be->broadcast_add (be, a, add, 2, 3);
         assert (a [0] == 11 && a [3] == 14 && a [5] == 36);
+        float br [6];
+        be->bias_rows (be, NULL, add, br, 2, 3);
+        assert (br [0] == 10 && br [3] == 10 && br [5] == 30);
+        be->bias_rows (be, a, add, br, 2, 3);
+        assert (br [0] == 21 && br [3] == 24 && br [5] == 66);
         be->copy_rows (be, a, 3, b, 2, 2, 2);
         assert (b [0] == 11 && b [1] == 22 && b [2] == 14 && b [3] == 25);
         be->zero (be, b, 6);

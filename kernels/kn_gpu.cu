@@ -124,6 +124,23 @@ k_act_bwd (int act, const float *x, const float *dy, float *dx, size_t n)
 }
 
 __global__ void
+k_act_fwd_grad (int act, const float *x, float *y, float *grad, size_t n)
+{
+    S_GRID_LOOP (i, n) {
+        float v = x [i];
+        y [i] = kn_act_fwd (act, v);
+        grad [i] = kn_act_grad (act, v);
+    }
+}
+
+__global__ void
+k_mul (const float *a, const float *b, float *y, size_t n)
+{
+    S_GRID_LOOP (i, n)
+        y [i] = a [i] * b [i];
+}
+
+__global__ void
 k_dropout (const float *x, float *y, size_t n, float p, uint64_t seed)
 {
     S_GRID_LOOP (i, n)
@@ -148,10 +165,11 @@ k_layernorm_col_bwd (const float *dy, const float *x, const float *mean, const f
 
 __global__ void
 k_layernorm_row_bwd (const float *dy, const float *x, const float *gamma, const float *mean,
-                     const float *rstd, float *dx, int rows, int cols)
+                     const float *rstd, float *dx, int rows, int cols, bool add)
 {
     S_GRID_LOOP (r, (size_t) rows)
-        kn_layernorm_row_bwd (dy + r * cols, x + r * cols, gamma, mean [r], rstd [r], dx + r * cols, cols);
+        kn_layernorm_row_bwd (dy + r * cols, x + r * cols, gamma, mean [r], rstd [r], dx + r * cols,
+                              cols, add);
 }
 
 __global__ void
@@ -180,6 +198,13 @@ k_broadcast_add (float *x, const float *add, int batch, size_t len)
 {
     S_GRID_LOOP (i, (size_t) batch * len)
         x [i] += add [i % len];
+}
+
+__global__ void
+k_bias_rows (const float *x, const float *bias, float *y, int rows, int cols)
+{
+    S_GRID_LOOP (i, (size_t) rows * cols)
+        y [i] = (x ? x [i] : 0.0f) + bias [i % cols];
 }
 
 __global__ void
@@ -362,6 +387,18 @@ s_gemm_batched (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float
                      "cublasSgemmStridedBatched");
 }
 
+//  One strided-batched call per head (cuBLAS batches over one stride).
+static void
+s_gemm_heads (kn_backend_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+              const float *a, int lda, size_t sa, size_t ha, const float *b, int ldb, size_t sb,
+              size_t hb, float beta, float *c, int ldc, size_t sc, size_t hc, int count,
+              int heads)
+{
+    for (int j = 0; j < heads; j++)
+        s_gemm_batched (self, ta, tb, m, n, k, alpha, a + j * ha, lda, sa, b + j * hb, ldb, sb,
+                        beta, c + j * hc, ldc, sc, count);
+}
+
 static void
 s_colsum (kn_backend_t *self, const float *a, float *out, int rows, int cols, int ld, float beta)
 {
@@ -378,6 +415,27 @@ static void
 s_act_bwd (kn_backend_t *self, int act, const float *x, const float *dy, float *dx, size_t n)
 {
     S_LAUNCH (self, n, "act_bwd", k_act_bwd S_GRID (n) (act, x, dy, dx, n));
+}
+
+//  Two launches (the element-wise backward, then the column sums added to
+//  dbias); the CPU does both in one pass.
+static void
+s_act_fwd_grad (kn_backend_t *self, int act, const float *x, float *y, float *grad, size_t n)
+{
+    S_LAUNCH (self, n, "act_fwd_grad", k_act_fwd_grad S_GRID (n) (act, x, y, grad, n));
+}
+
+static void
+s_act_bwd_colsum (kn_backend_t *self, int act, const float *x, bool is_grad, const float *dy,
+                  float *dx, int rows, int cols, float *dbias)
+{
+    size_t n = (size_t) rows * cols;
+    if (is_grad)
+        S_LAUNCH (self, n, "act_bwd_colsum (product)", k_mul S_GRID (n) (dy, x, dx, n));
+    else
+        S_LAUNCH (self, n, "act_bwd_colsum (act)", k_act_bwd S_GRID (n) (act, x, dy, dx, n));
+    S_LAUNCH (self, cols, "act_bwd_colsum (colsum)",
+              k_colsum S_GRID (cols) (dx, dbias, rows, cols, cols, 1.0f));
 }
 
 static void
@@ -397,12 +455,12 @@ s_layernorm_fwd (kn_backend_t *self, const float *x, const float *gamma, const f
 static void
 s_layernorm_bwd (kn_backend_t *self, const float *dy, const float *x, const float *gamma,
                  const float *mean, const float *rstd, float *dx, float *dgamma, float *dbeta,
-                 int rows, int cols)
+                 int rows, int cols, bool add_dx)
 {
     S_LAUNCH (self, cols, "layernorm_bwd (columns)",
               k_layernorm_col_bwd S_GRID (cols) (dy, x, mean, rstd, dgamma, dbeta, rows, cols));
     S_LAUNCH (self, rows, "layernorm_bwd (rows)",
-              k_layernorm_row_bwd S_GRID (rows) (dy, x, gamma, mean, rstd, dx, rows, cols));
+              k_layernorm_row_bwd S_GRID (rows) (dy, x, gamma, mean, rstd, dx, rows, cols, add_dx));
 }
 
 static void
@@ -429,6 +487,13 @@ s_broadcast_add (kn_backend_t *self, float *x, const float *add, int batch, size
 {
     size_t n = (size_t) batch * len;
     S_LAUNCH (self, n, "broadcast_add", k_broadcast_add S_GRID (n) (x, add, batch, len));
+}
+
+static void
+s_bias_rows (kn_backend_t *self, const float *x, const float *bias, float *y, int rows, int cols)
+{
+    size_t n = (size_t) rows * cols;
+    S_LAUNCH (self, n, "bias_rows", k_bias_rows S_GRID (n) (x, bias, y, rows, cols));
 }
 
 static void
@@ -602,9 +667,12 @@ s_new (int device, char *err, size_t err_size)
     self->sync = s_sync;
     self->gemm = s_gemm;
     self->gemm_batched = s_gemm_batched;
+    self->gemm_heads = s_gemm_heads;
     self->colsum = s_colsum;
     self->act_fwd = s_act_fwd;
     self->act_bwd = s_act_bwd;
+    self->act_fwd_grad = s_act_fwd_grad;
+    self->act_bwd_colsum = s_act_bwd_colsum;
     self->dropout = s_dropout;
     self->layernorm_fwd = s_layernorm_fwd;
     self->layernorm_bwd = s_layernorm_bwd;
@@ -612,6 +680,7 @@ s_new (int device, char *err, size_t err_size)
     self->softmax_bwd = s_softmax_bwd;
     self->axpy = s_axpy;
     self->broadcast_add = s_broadcast_add;
+    self->bias_rows = s_bias_rows;
     self->meanpool_fwd = s_meanpool_fwd;
     self->meanpool_bwd = s_meanpool_bwd;
     self->copy_rows = s_copy_rows;

@@ -15,11 +15,17 @@
 #define KN_MATH_H_INCLUDED
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
+//  On the CPU the bodies are always inlined: a loop's AVX-512 / AVX2 clone
+//  (kn_cpu.c) must get its own vector copy of the row bodies, not a call to
+//  the baseline one.
 #ifdef __CUDACC__
 #   define KN_HD __host__ __device__ static inline
+#elif defined (__GNUC__)
+#   define KN_HD __attribute__ ((always_inline)) static inline
 #else
 #   define KN_HD static inline
 #endif
@@ -98,12 +104,21 @@ kn_act_fwd (int act, float x)
     return x > 0.0f ? x : 0.0f;
 }
 
+//  Returns act'(x) (ReLU: 1 for x > 0, else 0).
+KN_HD float
+kn_act_grad (int act, float x)
+{
+    if (act == KN_ACT_GELU)
+        return kn_normal_cdf (x) + x * 0.39894228040143268f * kn_exp (-0.5f * x * x);
+    return x > 0.0f ? 1.0f : 0.0f;
+}
+
 //  Returns dy * act'(x).
 KN_HD float
 kn_act_bwd (int act, float x, float dy)
 {
     if (act == KN_ACT_GELU)
-        return dy * (kn_normal_cdf (x) + x * 0.39894228040143268f * kn_exp (-0.5f * x * x));
+        return dy * kn_act_grad (KN_ACT_GELU, x);
     return x > 0.0f ? dy : 0.0f;
 }
 
@@ -131,49 +146,112 @@ kn_dropout_factor (uint64_t seed, uint64_t index, float p)
     return kn_hash_uniform (seed, index) < p ? 0.0f : 1.0f / (1.0f - p);
 }
 
+// ---------------------------------------------------------------- row reductions in lanes
+
+//  A row's sums add element i into lane i % KN_LANES and then combine the
+//  lanes pairwise (kn_lanes_total): a fixed order that the CPU vectorises at
+//  any width (4, 8 or 16 floats: SSE2, AVX2 and AVX-512 clones give the same
+//  bits) and that the GPU, one thread per row, follows too.
+#define KN_LANES 16
+
+#if defined (_OPENMP) && !defined (__CUDACC__)
+#   define KN_SIMD _Pragma ("omp simd")
+#else
+#   define KN_SIMD
+#endif
+
+//  Returns the sum of the KN_LANES partial sums in acc (which it overwrites).
+KN_HD float
+kn_lanes_total (float *acc)
+{
+    for (int w = KN_LANES / 2; w > 0; w /= 2)
+        for (int j = 0; j < w; j++)
+            acc [j] += acc [j + w];
+    return acc [0];
+}
+
+//  Returns the sum over i < n of x [i] (lane order).
+KN_HD float
+kn_row_sum (const float *x, int n)
+{
+    float acc [KN_LANES] = { 0 };
+    int i = 0;
+    for (; i + KN_LANES <= n; i += KN_LANES) {
+        KN_SIMD
+        for (int j = 0; j < KN_LANES; j++)
+            acc [j] += x [i + j];
+    }
+    for (int j = 0; i + j < n; j++)
+        acc [j] += x [i + j];
+    return kn_lanes_total (acc);
+}
+
 // ---------------------------------------------------------------- layer norm (one row)
 
 //  y = (x - mean) * rstd * gamma + beta over one row of n; writes the row's
 //  mean and rstd (= 1 / sqrt (var + eps), biased variance, as PyTorch) for
-//  the backward pass. Two passes, sums in double for stability.
+//  the backward pass. Two passes over the row (mean, then squared
+//  deviations: stable without double sums), then the output.
 KN_HD void
 kn_layernorm_row_fwd (const float *x, const float *gamma, const float *beta, float *y,
                       float *mean_out, float *rstd_out, int n)
 {
-    double sum = 0;
-    for (int i = 0; i < n; i++)
-        sum += x [i];
-    float mean = (float) (sum / n);
-    double var = 0;
-    for (int i = 0; i < n; i++) {
-        double d = (double) x [i] - mean;
-        var += d * d;
+    float mean = kn_row_sum (x, n) / (float) n;
+    float acc [KN_LANES] = { 0 };
+    int i = 0;
+    for (; i + KN_LANES <= n; i += KN_LANES) {
+        KN_SIMD
+        for (int j = 0; j < KN_LANES; j++) {
+            float d = x [i + j] - mean;
+            acc [j] += d * d;
+        }
     }
-    float rstd = (float) (1.0 / sqrt (var / n + (double) KN_LN_EPS));
-    for (int i = 0; i < n; i++)
-        y [i] = (x [i] - mean) * rstd * gamma [i] + beta [i];
+    for (int j = 0; i + j < n; j++) {
+        float d = x [i + j] - mean;
+        acc [j] += d * d;
+    }
+    float var = kn_lanes_total (acc) / (float) n;
+    float rstd = (float) (1.0 / sqrt ((double) var + (double) KN_LN_EPS));
+    KN_SIMD
+    for (int k = 0; k < n; k++)
+        y [k] = (x [k] - mean) * rstd * gamma [k] + beta [k];
     *mean_out = mean;
     *rstd_out = rstd;
 }
 
 //  dx for one row of n given dy, the forward input x, gamma and the saved
-//  mean/rstd. (dgamma = column sums of dy * xhat, dbeta = column sums of dy:
-//  kn_layernorm_col_bwd.)
+//  mean/rstd; add: dx += the gradient instead of dx = (the residual stream's
+//  gradient accumulates in place). (dgamma = column sums of dy * xhat, dbeta
+//  = column sums of dy: kn_layernorm_col_bwd.)
 KN_HD void
 kn_layernorm_row_bwd (const float *dy, const float *x, const float *gamma, float mean, float rstd,
-                      float *dx, int n)
+                      float *dx, int n, bool add)
 {
-    double sum_g = 0, sum_gx = 0;
-    for (int i = 0; i < n; i++) {
-        float g = dy [i] * gamma [i];
-        float xhat = (x [i] - mean) * rstd;
-        sum_g += g;
-        sum_gx += (double) g * xhat;
+    float ag [KN_LANES] = { 0 }, agx [KN_LANES] = { 0 };
+    int i = 0;
+    for (; i + KN_LANES <= n; i += KN_LANES) {
+        KN_SIMD
+        for (int j = 0; j < KN_LANES; j++) {
+            float g = dy [i + j] * gamma [i + j];
+            ag [j] += g;
+            agx [j] += g * ((x [i + j] - mean) * rstd);
+        }
     }
-    float mg = (float) (sum_g / n), mgx = (float) (sum_gx / n);
-    for (int i = 0; i < n; i++) {
-        float xhat = (x [i] - mean) * rstd;
-        dx [i] = rstd * (dy [i] * gamma [i] - mg - xhat * mgx);
+    for (int j = 0; i + j < n; j++) {
+        float g = dy [i + j] * gamma [i + j];
+        ag [j] += g;
+        agx [j] += g * ((x [i + j] - mean) * rstd);
+    }
+    float mg = kn_lanes_total (ag) / (float) n, mgx = kn_lanes_total (agx) / (float) n;
+    if (add) {
+        KN_SIMD
+        for (int k = 0; k < n; k++)
+            dx [k] += rstd * (dy [k] * gamma [k] - mg - (x [k] - mean) * rstd * mgx);
+    }
+    else {
+        KN_SIMD
+        for (int k = 0; k < n; k++)
+            dx [k] = rstd * (dy [k] * gamma [k] - mg - (x [k] - mean) * rstd * mgx);
     }
 }
 
@@ -181,23 +259,34 @@ kn_layernorm_row_bwd (const float *dy, const float *x, const float *gamma, float
 KN_HD float
 kn_layernorm_dgamma_term (float dy, float x, float mean, float rstd)
 {
-    return dy * (x - mean) * rstd;
+    return dy * ((x - mean) * rstd);
 }
 
-//  dgamma [c] and dbeta [c] for column c, summing over rows in order
-//  (deterministic: one owner per column, no atomics). Adds to both.
+//  Rows per block of the dgamma / dbeta sums: each block of rows is summed in
+//  order from zero, then the blocks are added in order. The CPU computes the
+//  blocks in parallel (the same bits with any number of threads); the GPU
+//  (one thread per column) follows the same order.
+#define KN_LN_BLOCK 32
+
+//  dgamma [c] and dbeta [c] for column c over all rows, in KN_LN_BLOCK
+//  blocks (deterministic: one owner per column, no atomics). Adds to both.
 KN_HD void
 kn_layernorm_col_bwd (const float *dy, const float *x, const float *mean, const float *rstd,
                       float *dgamma, float *dbeta, int rows, int cols, int c)
 {
-    float sg = 0, sb = 0;
-    for (int r = 0; r < rows; r++) {
-        float d = dy [(size_t) r * cols + c];
-        sg += kn_layernorm_dgamma_term (d, x [(size_t) r * cols + c], mean [r], rstd [r]);
-        sb += d;
+    float tg = 0, tb = 0;
+    for (int r0 = 0; r0 < rows; r0 += KN_LN_BLOCK) {
+        float sg = 0, sb = 0;
+        for (int r = r0; r < rows && r < r0 + KN_LN_BLOCK; r++) {
+            float d = dy [(size_t) r * cols + c];
+            sg += kn_layernorm_dgamma_term (d, x [(size_t) r * cols + c], mean [r], rstd [r]);
+            sb += d;
+        }
+        tg += sg;
+        tb += sb;
     }
-    dgamma [c] += sg;
-    dbeta [c] += sb;
+    dgamma [c] += tg;
+    dbeta [c] += tb;
 }
 
 // ---------------------------------------------------------------- reductions over rows
@@ -214,32 +303,52 @@ kn_colsum (const float *a, int rows, int ld, int c)
 
 // ---------------------------------------------------------------- softmax (one row)
 
-//  y = softmax (scale * x) over one row of n (y may be x).
+//  y = softmax (scale * x) over one row of n (y may be x), through the
+//  call-free kn_exp (so the row vectorises).
 KN_HD void
 kn_softmax_row_fwd (const float *x, float *y, int n, float scale)
 {
-    float mx = -INFINITY;
-    for (int i = 0; i < n; i++)
-        mx = scale * x [i] > mx ? scale * x [i] : mx;     //  (fmaxf is a call on the CPU)
-    float sum = 0;
-    for (int i = 0; i < n; i++) {
-        y [i] = expf (scale * x [i] - mx);
-        sum += y [i];
+    //  the maximum in lanes too (any order gives the same; fmaxf is a call on the CPU)
+    float am [KN_LANES];
+    for (int j = 0; j < KN_LANES; j++)
+        am [j] = -INFINITY;
+    int i = 0;
+    for (; i + KN_LANES <= n; i += KN_LANES) {
+        KN_SIMD
+        for (int j = 0; j < KN_LANES; j++)
+            am [j] = scale * x [i + j] > am [j] ? scale * x [i + j] : am [j];
     }
-    float inv = 1.0f / sum;
-    for (int i = 0; i < n; i++)
-        y [i] *= inv;
+    for (int j = 0; i + j < n; j++)
+        am [j] = scale * x [i + j] > am [j] ? scale * x [i + j] : am [j];
+    float mx = am [0];
+    for (int j = 1; j < KN_LANES; j++)
+        mx = am [j] > mx ? am [j] : mx;
+    KN_SIMD
+    for (int k = 0; k < n; k++)
+        y [k] = kn_exp (scale * x [k] - mx);
+    float inv = 1.0f / kn_row_sum (y, n);
+    KN_SIMD
+    for (int k = 0; k < n; k++)
+        y [k] *= inv;
 }
 
 //  Given p = softmax (scale * x) and dp = dL/dp, writes dx = dL/dx (dx may be dp).
 KN_HD void
 kn_softmax_row_bwd (const float *p, const float *dp, float *dx, int n, float scale)
 {
-    float dot = 0;
-    for (int i = 0; i < n; i++)
-        dot += p [i] * dp [i];
-    for (int i = 0; i < n; i++)
-        dx [i] = scale * p [i] * (dp [i] - dot);
+    float acc [KN_LANES] = { 0 };
+    int i = 0;
+    for (; i + KN_LANES <= n; i += KN_LANES) {
+        KN_SIMD
+        for (int j = 0; j < KN_LANES; j++)
+            acc [j] += p [i + j] * dp [i + j];
+    }
+    for (int j = 0; i + j < n; j++)
+        acc [j] += p [i + j] * dp [i + j];
+    float dot = kn_lanes_total (acc);
+    KN_SIMD
+    for (int k = 0; k < n; k++)
+        dx [k] = scale * p [k] * (dp [k] - dot);
 }
 
 // ---------------------------------------------------------------- losses (one row)

@@ -66,7 +66,7 @@ kn_mlp_forward (kn_model_t *self, int rows, bool train)
     const float *in = self->x;
     for (int l = 0; l < cfg->n_hidden; l++) {
         size_t n = (size_t) rows * cfg->hidden [l];
-        kn_model_linear_fwd (self, in, self->w [l], self->b [l], self->z [l], rows);
+        kn_model_linear_fwd (self, in, self->w [l], self->b [l], NULL, self->z [l], rows);
         const float *pre = self->z [l];
         if (cfg->layernorm) {
             be->layernorm_fwd (be, self->z [l], KN_P (self->lng [l]), KN_P (self->lnb [l]), self->lnout [l],
@@ -80,7 +80,8 @@ kn_mlp_forward (kn_model_t *self, int rows, bool train)
             in = self->drop [l];
         }
     }
-    kn_model_linear_fwd (self, in, self->w [cfg->n_hidden], self->b [cfg->n_hidden], self->logits, rows);
+    kn_model_linear_fwd (self, in, self->w [cfg->n_hidden], self->b [cfg->n_hidden], NULL, self->logits,
+                         rows);
 }
 
 //  Backward from self->dlogits; leaves the gradients in self->grads.
@@ -93,10 +94,12 @@ kn_mlp_backward (kn_model_t *self, int rows)
     //  three scratch buffers rotate: dy (read), dx (written), spare (layer norm's output)
     const float *dy = self->dlogits;
     float *dx = self->d1, *spare = self->d2;
+    bool db_done = false;               //  the activation's backward summed db already
     for (int l = nh; l >= 0; l--) {
         const float *in = l == 0 ? self->x
                         : cfg->dropout > 0 ? self->drop [l - 1] : self->act [l - 1];
-        kn_model_linear_bwd (self, dy, in, self->w [l], self->b [l], l > 0 ? dx : NULL, rows);
+        kn_model_linear_bwd (self, dy, in, self->w [l], db_done ? -1 : self->b [l],
+                             l > 0 ? dx : NULL, rows);
         if (l == 0)
             break;
         //  dx = d(output of hidden layer k); back through dropout, activation, layer norm
@@ -104,15 +107,21 @@ kn_mlp_backward (kn_model_t *self, int rows)
         size_t n = (size_t) rows * cfg->hidden [k];
         if (cfg->dropout > 0)
             be->dropout (be, dx, dx, n, cfg->dropout, kn_model_dropout_seed (self, k));
-        const float *pre = cfg->layernorm ? self->lnout [k] : self->z [k];
-        be->act_bwd (be, cfg->act, pre, dx, dx, n);
         float *result = dx;
         if (cfg->layernorm) {
+            be->act_bwd (be, cfg->act, self->lnout [k], dx, dx, n);
             be->layernorm_bwd (be, dx, self->z [k], KN_P (self->lng [k]), self->lnmean [k],
                                self->lnrstd [k], spare, KN_G (self->lng [k]), KN_G (self->lnb [k]),
-                               rows, cfg->hidden [k]);
+                               rows, cfg->hidden [k], false);
             result = spare;
             spare = dx;
+            db_done = false;
+        }
+        else {
+            //  d(z_k) and, in the same pass, layer k's bias gradient
+            be->act_bwd_colsum (be, cfg->act, self->z [k], false, dx, dx, rows, cfg->hidden [k],
+                                KN_G (self->b [k]));
+            db_done = true;
         }
         //  result is d(z_k), next iteration's dy; the two others are free
         float *others [3] = { self->d1, self->d2, self->d3 };

@@ -5,6 +5,7 @@
     same code drives the CPU reference and the GPU.
 */
 #include "kn_model_int.h"
+#include "kn_gemm.h"
 
 #include <assert.h>
 #include <math.h>
@@ -162,6 +163,12 @@ kn_config_check (const kn_config_t *cfg, char *err, size_t err_size)
     if (!(cfg->dropout >= 0.0f && cfg->dropout < 1.0f))
         snprintf (buf, sizeof buf, "dropout=%g: must be in [0, 1)", (double) cfg->dropout), why = buf;
     else
+    if (cfg->precision != KN_PRECISION_FP32 && cfg->precision != KN_PRECISION_BF16)
+        snprintf (buf, sizeof buf, "precision=%d: not fp32 (0) or bf16 (1)", (int) cfg->precision), why = buf;
+    else
+    if (cfg->precision == KN_PRECISION_BF16 && !kn_gemm_supported ())
+        why = "precision=bf16: this CPU has no AVX512-BF16 (bf16 products need it); use fp32";
+    else
     if (cfg->arch == KN_ARCH_MLP) {
         if (cfg->n_hidden < 0 || cfg->n_hidden > KN_MAX_HIDDEN)
             snprintf (buf, sizeof buf, "n_hidden=%d: must be 0..%d", cfg->n_hidden, KN_MAX_HIDDEN), why = buf;
@@ -293,6 +300,11 @@ kn_model_new (const kn_config_t *cfg, int max_batch, uint64_t seed, kn_backend_t
         snprintf (err, err_size, "model: max_batch=%d must be 1..%d", max_batch, 1 << 24);
         return NULL;
     }
+    if (cfg->precision == KN_PRECISION_BF16 && (!be->gemm_bf16 || !be->gemm_heads_bf16)) {
+        snprintf (err, err_size, "model: precision=bf16: backend %s has no bf16 products "
+                  "(only the CPU backend on a CPU with AVX512-BF16 does); use fp32", be->name);
+        return NULL;
+    }
     kn_model_t *self = (kn_model_t *) lb_xcalloc (1, sizeof *self);
     self->cfg = *cfg;
     self->be = be;
@@ -418,29 +430,81 @@ kn_model_error (const kn_model_t *self)
     return self->error;
 }
 
+const char *
+kn_precision_name (kn_precision_t precision)
+{
+    return precision == KN_PRECISION_BF16 ? "bf16" : "fp32";
+}
+
+int
+kn_precision_parse (const char *name, kn_precision_t *out)
+{
+    assert (out);
+    if (name && strcmp (name, "fp32") == 0)
+        *out = KN_PRECISION_FP32;
+    else
+    if (name && strcmp (name, "bf16") == 0)
+        *out = KN_PRECISION_BF16;
+    else
+        return -1;
+    return 0;
+}
+
 // ---------------------------------------------------------------- layers shared by the nets
 
-//  y (rows x out) = x (rows x in) W^T + b
 void
-kn_model_linear_fwd (kn_model_t *self, const float *x, int w, int b, float *y, int rows)
+kn_model_gemm (kn_model_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+               const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+    kn_backend_t *be = self->be;
+    if (self->cfg.precision == KN_PRECISION_BF16)
+        be->gemm_bf16 (be, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else
+        be->gemm (be, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void
+kn_model_gemm_heads (kn_model_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+                     const float *a, int lda, size_t sa, size_t ha, const float *b, int ldb,
+                     size_t sb, size_t hb, float beta, float *c, int ldc, size_t sc, size_t hc,
+                     int count, int heads)
+{
+    kn_backend_t *be = self->be;
+    if (self->cfg.precision == KN_PRECISION_BF16)
+        be->gemm_heads_bf16 (be, ta, tb, m, n, k, alpha, a, lda, sa, ha, b, ldb, sb, hb, beta, c,
+                             ldc, sc, hc, count, heads);
+    else
+        be->gemm_heads (be, ta, tb, m, n, k, alpha, a, lda, sa, ha, b, ldb, sb, hb, beta, c, ldc,
+                        sc, hc, count, heads);
+}
+
+//  y (rows x out) = res + b + x (rows x in) W^T: the bias (and the residual
+//  stream) go into y first and the product adds to them (beta = 1), which
+//  costs no more than the product's own zeroing of y and saves a pass.
+void
+kn_model_linear_fwd (kn_model_t *self, const float *x, int w, int b, const float *res, float *y,
+                     int rows)
 {
     kn_backend_t *be = self->be;
     int out = self->tensors [w].rows, in = self->tensors [w].cols;
-    be->gemm (be, false, true, rows, out, in, 1.0f, x, in, KN_P (w), in, 0.0f, y, out);
-    be->broadcast_add (be, y, KN_P (b), rows, (size_t) out);
+    be->bias_rows (be, res, KN_P (b), y, rows, out);
+    kn_model_gemm (self, false, true, rows, out, in, 1.0f, x, in, KN_P (w), in, 1.0f, y, out);
 }
 
-//  Given dy (rows x out) and the forward input x: dW, db (overwritten) and,
-//  when dx is not NULL, dx (rows x in, overwritten).
+//  Given dy (rows x out) and the forward input x: dW and db added to (the
+//  gradients start zeroed, so the product adds to them instead of zeroing
+//  its output first: the same bits) and, when dx is not NULL, dx (rows x
+//  in, overwritten). b < 0: db is done already (act_bwd_colsum).
 void
 kn_model_linear_bwd (kn_model_t *self, const float *dy, const float *x, int w, int b, float *dx, int rows)
 {
     kn_backend_t *be = self->be;
     int out = self->tensors [w].rows, in = self->tensors [w].cols;
-    be->gemm (be, true, false, out, in, rows, 1.0f, dy, out, x, in, 0.0f, KN_G (w), in);
-    be->colsum (be, dy, KN_G (b), rows, out, out, 0.0f);
+    kn_model_gemm (self, true, false, out, in, rows, 1.0f, dy, out, x, in, 1.0f, KN_G (w), in);
+    if (b >= 0)
+        be->colsum (be, dy, KN_G (b), rows, out, out, 1.0f);
     if (dx)
-        be->gemm (be, false, false, rows, in, out, 1.0f, dy, out, KN_P (w), in, 0.0f, dx, in);
+        kn_model_gemm (self, false, false, rows, in, out, 1.0f, dy, out, KN_P (w), in, 0.0f, dx, in);
 }
 
 // ---------------------------------------------------------------- training and inference
@@ -1028,29 +1092,52 @@ kn_model_test (bool verbose)
 
     //  the threaded paths (products split across threads, parallel loops) at a
     //  size where they engage: the same bits twice with 2 threads, and the
-    //  same bits as 1 thread (every sum keeps its order whatever the split)
-    {
+    //  same bits as 1 thread (every sum keeps its order whatever the split);
+    //  an MLP with layer norm and dropout, one without (the activation's
+    //  backward sums the bias), and a transformer (fused residual adds; the
+    //  same bits run to run, see below for 1 thread)
+    for (int variant = 0; variant < 3; variant++) {
         kn_config_t wide = mlp;
-        wide.n_in = 16;
-        wide.hidden [0] = wide.hidden [1] = 128;
-        enum { WB = 256 };
+        int wb = 256;
+        if (variant < 2) {
+            wide.n_in = 16;
+            wide.hidden [0] = wide.hidden [1] = 128;
+            if (variant == 1) {
+                wide.layernorm = false;
+                wide.dropout = 0;
+                wide.act = KN_ACT_RELU;
+            }
+        }
+        else {
+            kn_model_test_config (KN_ARCH_TRANSFORMER, &wide);
+            wide.n_in = 4;
+            wide.window = 16;
+            wide.d_model = 32;
+            wide.d_ff = 64;
+            wide.n_layers = 1;
+            wide.dropout = 0;
+            wb = 32;
+        }
         const int threads [3] = { 2, 2, 1 };
         float *got [3];
         size_t np = 0;
-        float *x = (float *) lb_xcalloc (WB * 16, sizeof (float));
-        float *y = (float *) lb_xcalloc (WB, sizeof (float));
+        float *x = NULL;
+        float *y = (float *) lb_xcalloc ((size_t) wb, sizeof (float));
         for (int k = 0; k < 3; k++) {
             be = kn_cpu_new (threads [k]);
-            kn_model_t *m = kn_model_new (&wide, WB, 7, be, err, sizeof err);
+            kn_model_t *m = kn_model_new (&wide, wb, 7, be, err, sizeof err);
             assert (m);
             np = kn_model_n_params (m);
+            size_t nx = (size_t) wb * kn_model_in_size (m);
+            if (!x)
+                x = (float *) lb_xcalloc (nx, sizeof (float));
             uint64_t state = 5;
             kn_optim_defaults (&opt);
             for (int s = 0; s < 3; s++) {
-                s_test_fill (x, WB * 16, &state, -1, 1);
-                s_test_labels (&wide, y, WB, &state);
+                s_test_fill (x, nx, &state, -1, 1);
+                s_test_labels (&wide, y, wb, &state);
                 float loss;
-                assert (kn_model_train_step (m, &opt, x, y, WB, &loss) == 0);
+                assert (kn_model_train_step (m, &opt, x, y, wb, &loss) == 0);
             }
             got [k] = (float *) lb_xcalloc (np, sizeof (float));
             assert (kn_model_get_params (m, got [k]) == 0);
@@ -1060,12 +1147,96 @@ kn_model_test (bool verbose)
         assert (memcmp (got [0], got [1], np * sizeof (float)) == 0);
         bool same_1 = memcmp (got [0], got [2], np * sizeof (float)) == 0;
         if (verbose)
-            printf ("  2 threads vs 1 thread after 3 steps: %s\n", same_1 ? "bit-identical" : "differ");
-        assert (same_1);
+            printf ("  %s: 2 threads vs 1 thread after 3 steps: %s\n",
+                    variant == 0 ? "mlp ln dropout" : variant == 1 ? "mlp relu" : "transformer",
+                    same_1 ? "bit-identical" : "differ");
+        //  (not yet for the transformer: s_gemm's split hands OpenBLAS smaller
+        //  transposed products for dW, for which it takes another kernel path)
+        assert (same_1 || variant == 2);
         for (int k = 0; k < 3; k++)
             free (got [k]);
         free (x);
         free (y);
+    }
+
+    //  precision bf16 (kn_gemm.h): validated; refused where the CPU or the
+    //  backend cannot; where it can, 1 and 2 threads give the same bits and
+    //  training stays close to float32 products
+    {
+        kn_config_t bc = mlp;
+        bc.precision = (kn_precision_t) 5;
+        assert (kn_config_check (&bc, err, sizeof err) == -1 && strstr (err, "precision=5"));
+        kn_precision_t pr;
+        assert (kn_precision_parse ("bf16", &pr) == 0 && pr == KN_PRECISION_BF16);
+        assert (kn_precision_parse ("fp32", &pr) == 0 && pr == KN_PRECISION_FP32);
+        assert (kn_precision_parse ("fp16", &pr) == -1 && kn_precision_parse (NULL, &pr) == -1);
+        assert (strcmp (kn_precision_name (KN_PRECISION_BF16), "bf16") == 0);
+        bc.precision = KN_PRECISION_BF16;
+        if (!kn_gemm_supported ()) {
+            assert (kn_config_check (&bc, err, sizeof err) == -1 && strstr (err, "AVX512-BF16"));
+            if (verbose)
+                printf ("  precision bf16: this CPU has no AVX512-BF16, refused as it should be\n");
+        }
+        else {
+            be = kn_cpu_new (1);
+            be->gemm_bf16 = NULL;       //  as the GPU backend
+            assert (kn_model_new (&bc, 4, 1, be, err, sizeof err) == NULL
+                    && strstr (err, "no bf16 products"));
+            kn_backend_destroy (&be);
+            kn_config_t wide = mlp, wtf = tf;
+            wide.n_in = 16;
+            wide.hidden [0] = wide.hidden [1] = 128;
+            wtf.window = 16;
+            wtf.d_model = 64;
+            wtf.n_heads = 2;
+            wtf.d_ff = 96;
+            for (int arch = 0; arch < 2; arch++) {
+                kn_config_t c32 = arch ? wtf : wide, c16 = c32;
+                c16.precision = KN_PRECISION_BF16;
+                enum { WB = 64 };
+                const kn_config_t *cfgs [3] = { &c16, &c16, &c32 };
+                const int threads [3] = { 1, 2, 2 };
+                float *got [3], first [3];
+                size_t np = 0, in = 0;
+                for (int k = 0; k < 3; k++) {
+                    be = kn_cpu_new (threads [k]);
+                    kn_model_t *m = kn_model_new (cfgs [k], WB, 7, be, err, sizeof err);
+                    assert (m);
+                    np = kn_model_n_params (m);
+                    in = kn_model_in_size (m);
+                    float *x = (float *) lb_xcalloc (WB * in, sizeof (float));
+                    float y [WB];
+                    uint64_t state = 5;
+                    kn_optim_defaults (&opt);
+                    for (int st = 0; st < 3; st++) {
+                        s_test_fill (x, WB * in, &state, -1, 1);
+                        s_test_labels (cfgs [k], y, WB, &state);
+                        float loss;
+                        assert (kn_model_train_step (m, &opt, x, y, WB, &loss) == 0);
+                        if (st == 0)
+                            first [k] = loss;
+                    }
+                    got [k] = (float *) lb_xcalloc (np, sizeof (float));
+                    assert (kn_model_get_params (m, got [k]) == 0);
+                    free (x);
+                    kn_model_destroy (&m);
+                    kn_backend_destroy (&be);
+                }
+                assert (memcmp (got [0], got [1], np * sizeof (float)) == 0);
+                double worst = 0;
+                for (size_t i = 0; i < np; i++)
+                    worst = fmax (worst, fabs ((double) got [0][i] - got [2][i]));
+                if (verbose)
+                    printf ("  %s bf16: 1 vs 2 threads bit-identical; first loss %.6f vs fp32 %.6f, "
+                            "parameters after 3 steps within %.2e of fp32\n", arch ? "transformer" : "mlp",
+                            (double) first [0], (double) first [2], worst);
+                //  Adam moves each parameter by about lr per step whatever the gradient
+                assert (fabsf (first [0] - first [2]) <= 1e-2f * fabsf (first [2]));
+                assert (worst <= 3 * 3 * opt.lr);
+                for (int k = 0; k < 3; k++)
+                    free (got [k]);
+            }
+        }
     }
 
     //  backend failures (what a CUDA error or out-of-memory looks like to the

@@ -66,6 +66,13 @@ typedef enum {
     KN_POOL_LAST = 2         //  the last (newest) time step
 } kn_pool_t;
 
+//  Arithmetic of the matrix products (everything else is float32 always).
+typedef enum {
+    KN_PRECISION_FP32 = 0,   //  float32 products (OpenBLAS sgemm, cuBLAS): the default
+    KN_PRECISION_BF16 = 1    //  operands rounded to bfloat16, sums in float32 (kn_gemm.h);
+                             //  CPU backend on a CPU with AVX512-BF16 only
+} kn_precision_t;
+
 #define KN_MAX_HIDDEN 8
 
 //  The model description. kn_config_defaults fills sensible values; set
@@ -88,6 +95,7 @@ typedef struct {
     int n_layers;
     int d_ff;                //  feed-forward width
     kn_pool_t pool;
+    kn_precision_t precision;    //  products: fp32 (default) or bf16
 } kn_config_t;
 
 //  AdamW with linear warm-up then cosine decay to min_lr_frac * lr at
@@ -114,14 +122,16 @@ typedef struct kn_model_s kn_model_t;
 
 //  Fills *cfg with defaults: MLP, binary, n_in 0 (must be set), n_out 1,
 //  GELU, dropout 0, hidden {256, 256}, no layernorm; transformer window 64,
-//  d_model 128, 4 heads, 4 layers, d_ff 512, mean pooling.
+//  d_model 128, 4 heads, 4 layers, d_ff 512, mean pooling; precision fp32.
 void kn_config_defaults (kn_config_t *cfg);
 
 //  Fills *opt with the defaults above.
 void kn_optim_defaults (kn_optim_t *opt);
 
 //  Returns 0 when cfg describes a buildable model, else -1 with what is
-//  wrong (field and value) in err.
+//  wrong (field and value) in err. precision bf16 fails here on a CPU
+//  without AVX512-BF16 (and kn_model_new refuses it on a backend without
+//  bf16 products, such as the GPU's).
 int kn_config_check (const kn_config_t *cfg, char *err, size_t err_size);
 
 //  Returns 0 when opt is usable, else -1 with the reason in err.
@@ -205,6 +215,11 @@ int kn_model_get_state (kn_model_t *self, float *params, float *adam_m, float *a
                         uint64_t *step);
 int kn_model_set_state (kn_model_t *self, const float *params, const float *adam_m,
                         const float *adam_v, uint64_t step);
+
+//  Returns "fp32" or "bf16" (static); kn_precision_parse sets *out from
+//  such a name and returns 0, or -1 for any other text.
+const char *kn_precision_name (kn_precision_t precision);
+int kn_precision_parse (const char *name, kn_precision_t *out);
 
 //  Returns the last error's description ("" when none). Borrowed.
 const char *kn_model_error (const kn_model_t *self);

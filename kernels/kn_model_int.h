@@ -71,11 +71,24 @@ int kn_model_add_tensori (kn_model_t *self, int rows, int cols, bool decay, cons
 //  Returns the dropout seed of site (one per dropout layer) at the current step.
 uint64_t kn_model_dropout_seed (kn_model_t *self, int site);
 
-//  y (rows x out) = x (rows x in) W^T + b, with tensors w (out x in) and b.
-void kn_model_linear_fwd (kn_model_t *self, const float *x, int w, int b, float *y, int rows);
+//  The backend's gemm / gemm_heads in the model's precision (bf16 ->
+//  gemm_bf16 / gemm_heads_bf16, which kn_model_new made sure exist).
+void kn_model_gemm (kn_model_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+                    const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                    int ldc);
+void kn_model_gemm_heads (kn_model_t *self, bool ta, bool tb, int m, int n, int k, float alpha,
+                          const float *a, int lda, size_t sa, size_t ha, const float *b, int ldb,
+                          size_t sb, size_t hb, float beta, float *c, int ldc, size_t sc,
+                          size_t hc, int count, int heads);
 
-//  Given dy and the forward input x: dW and db (overwritten) and, when dx is
-//  not NULL, dx (rows x in, overwritten).
+//  y (rows x out) = res + x (rows x in) W^T + b, with tensors w (out x in)
+//  and b; res (rows x out, a residual stream) may be NULL.
+void kn_model_linear_fwd (kn_model_t *self, const float *x, int w, int b, const float *res,
+                          float *y, int rows);
+
+//  Given dy and the forward input x: dW and db added to (the gradients
+//  start zeroed each backward; b < 0 leaves db alone, for a caller that
+//  summed it already) and, when dx is not NULL, dx (rows x in, overwritten).
 void kn_model_linear_bwd (kn_model_t *self, const float *dy, const float *x, int w, int b,
                           float *dx, int rows);
 

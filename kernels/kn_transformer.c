@@ -86,37 +86,42 @@ kn_transformer_forward (kn_model_t *self, int bsz, bool train)
     int n = bsz * t;
     size_t nd = (size_t) n * d;
     float scale = 1.0f / sqrtf ((float) dh);
-    kn_model_linear_fwd (self, self->x, self->in_w, self->in_b, self->res [0], n);
+    kn_model_linear_fwd (self, self->x, self->in_w, self->in_b, NULL, self->res [0], n);
     be->broadcast_add (be, self->res [0], KN_P (self->pos), bsz, (size_t) t * d);
     for (int i = 0; i < cfg->n_layers; i++) {
         kn_layer_t *ly = &self->layers [i];
         const float *hin = self->res [i];
         be->layernorm_fwd (be, hin, KN_P (ly->ln1_g), KN_P (ly->ln1_b), ly->ln1, ly->mean1, ly->rstd1, n, d);
-        kn_model_linear_fwd (self, ly->ln1, ly->qkv_w, ly->qkv_b, ly->qkv, n);
+        kn_model_linear_fwd (self, ly->ln1, ly->qkv_w, ly->qkv_b, NULL, ly->qkv, n);
         size_t st = (size_t) t * 3 * d, sa = (size_t) h * t * t;
-        for (int k = 0; k < h; k++) {
-            //  scores (b, k) = Q K^T, then P = softmax (scale * scores), ctx = P V
-            be->gemm_batched (be, false, true, t, t, dh, 1.0f, ly->qkv + k * dh, 3 * d, st,
-                              ly->qkv + d + k * dh, 3 * d, st, 0.0f, ly->att + (size_t) k * t * t,
-                              t, sa, bsz);
-        }
+        //  per (sample, head): scores = Q K^T, P = softmax (scale * scores), ctx = P V;
+        //  head k's Q, K, V are columns k dh.. of qkv, its P the k-th t x t block
+        size_t tt = (size_t) t * t;
+        kn_model_gemm_heads (self, false, true, t, t, dh, 1.0f, ly->qkv, 3 * d, st, dh, ly->qkv + d, 3 * d,
+                        st, dh, 0.0f, ly->att, t, sa, tt, bsz, h);
         be->softmax_fwd (be, ly->att, ly->att, bsz * h * t, t, scale);
-        for (int k = 0; k < h; k++)
-            be->gemm_batched (be, false, false, t, dh, t, 1.0f, ly->att + (size_t) k * t * t, t, sa,
-                              ly->qkv + 2 * d + k * dh, 3 * d, st, 0.0f, ly->ctx + k * dh, d,
-                              (size_t) t * d, bsz);
-        kn_model_linear_fwd (self, ly->ctx, ly->o_w, ly->o_b, ly->hmid, n);
-        if (train && cfg->dropout > 0)
+        kn_model_gemm_heads (self, false, false, t, dh, t, 1.0f, ly->att, t, sa, tt, ly->qkv + 2 * d, 3 * d,
+                        st, dh, 0.0f, ly->ctx, d, (size_t) t * d, dh, bsz, h);
+        //  hmid = hin + drop (ctx Wo^T + bo); without dropout the product adds
+        //  straight onto hin + bo
+        bool drop = train && cfg->dropout > 0;
+        kn_model_linear_fwd (self, ly->ctx, ly->o_w, ly->o_b, drop ? NULL : hin, ly->hmid, n);
+        if (drop) {
             be->dropout (be, ly->hmid, ly->hmid, nd, cfg->dropout, kn_model_dropout_seed (self, 2 * i));
-        be->axpy (be, 1.0f, hin, ly->hmid, nd);
+            be->axpy (be, 1.0f, hin, ly->hmid, nd);
+        }
         be->layernorm_fwd (be, ly->hmid, KN_P (ly->ln2_g), KN_P (ly->ln2_b), ly->ln2, ly->mean2, ly->rstd2, n, d);
-        kn_model_linear_fwd (self, ly->ln2, ly->f1_w, ly->f1_b, ly->f1, n);
-        be->act_fwd (be, cfg->act, ly->f1, ly->f1a, (size_t) n * f);
+        kn_model_linear_fwd (self, ly->ln2, ly->f1_w, ly->f1_b, NULL, ly->f1, n);
+        if (train)          //  f1 keeps act'(f1) for the backward instead of f1
+            be->act_fwd_grad (be, cfg->act, ly->f1, ly->f1a, ly->f1, (size_t) n * f);
+        else
+            be->act_fwd (be, cfg->act, ly->f1, ly->f1a, (size_t) n * f);
         float *hout = self->res [i + 1];
-        kn_model_linear_fwd (self, ly->f1a, ly->f2_w, ly->f2_b, hout, n);
-        if (train && cfg->dropout > 0)
+        kn_model_linear_fwd (self, ly->f1a, ly->f2_w, ly->f2_b, drop ? NULL : ly->hmid, hout, n);
+        if (drop) {
             be->dropout (be, hout, hout, nd, cfg->dropout, kn_model_dropout_seed (self, 2 * i + 1));
-        be->axpy (be, 1.0f, ly->hmid, hout, nd);
+            be->axpy (be, 1.0f, ly->hmid, hout, nd);
+        }
     }
     be->layernorm_fwd (be, self->res [cfg->n_layers], KN_P (self->lnf_g), KN_P (self->lnf_b), self->lnf,
                        self->meanf, self->rstdf, n, d);
@@ -124,7 +129,7 @@ kn_transformer_forward (kn_model_t *self, int bsz, bool train)
         be->meanpool_fwd (be, self->lnf, self->pooled, bsz, t, d);
     else
         be->copy_rows (be, self->lnf + (size_t) (t - 1) * d, t * d, self->pooled, d, bsz, d);
-    kn_model_linear_fwd (self, self->pooled, self->head_w, self->head_b, self->logits, bsz);
+    kn_model_linear_fwd (self, self->pooled, self->head_w, self->head_b, NULL, self->logits, bsz);
 }
 
 void
@@ -144,7 +149,7 @@ kn_transformer_backward (kn_model_t *self, int bsz)
         be->copy_rows (be, self->dpooled, d, self->dt + (size_t) (t - 1) * d, t * d, bsz, d);
     }
     be->layernorm_bwd (be, self->dt, self->res [cfg->n_layers], KN_P (self->lnf_g), self->meanf,
-                       self->rstdf, self->dh, KN_G (self->lnf_g), KN_G (self->lnf_b), n, d);
+                       self->rstdf, self->dh, KN_G (self->lnf_g), KN_G (self->lnf_b), n, d, false);
     for (int i = cfg->n_layers - 1; i >= 0; i--) {
         kn_layer_t *ly = &self->layers [i];
         //  hout = hmid + drop (W2 act (W1 LN2 (hmid)));  dh = d(hout)
@@ -154,11 +159,12 @@ kn_transformer_backward (kn_model_t *self, int bsz)
             dbr = self->dt;
         }
         kn_model_linear_bwd (self, dbr, ly->f1a, ly->f2_w, ly->f2_b, self->dff, n);
-        be->act_bwd (be, cfg->act, ly->f1, self->dff, self->dff, (size_t) n * f);
-        kn_model_linear_bwd (self, self->dff, ly->ln2, ly->f1_w, ly->f1_b, self->dt, n);
-        be->layernorm_bwd (be, self->dt, ly->hmid, KN_P (ly->ln2_g), ly->mean2, ly->rstd2, self->dt2,
-                           KN_G (ly->ln2_g), KN_G (ly->ln2_b), n, d);
-        be->axpy (be, 1.0f, self->dt2, self->dh, nd);
+        //  the activation's backward sums the f1 bias gradient in the same pass
+        be->act_bwd_colsum (be, cfg->act, ly->f1, true, self->dff, self->dff, n, f, KN_G (ly->f1_b));
+        kn_model_linear_bwd (self, self->dff, ly->ln2, ly->f1_w, -1, self->dt, n);
+        //  dh += d(hmid) through LN2, in place
+        be->layernorm_bwd (be, self->dt, ly->hmid, KN_P (ly->ln2_g), ly->mean2, ly->rstd2, self->dh,
+                           KN_G (ly->ln2_g), KN_G (ly->ln2_b), n, d, true);
         //  hmid = hin + drop (Wo attn (LN1 (hin)));  dh = d(hmid)
         dbr = self->dh;
         if (cfg->dropout > 0) {
@@ -168,28 +174,21 @@ kn_transformer_backward (kn_model_t *self, int bsz)
         kn_model_linear_bwd (self, dbr, ly->ctx, ly->o_w, ly->o_b, self->dt2, n);
         //  dt2 = d(ctx)
         size_t st = (size_t) t * 3 * d, sa = (size_t) h * t * t, sc = (size_t) t * d;
-        for (int k = 0; k < h; k++) {
-            const float *pk = ly->att + (size_t) k * t * t;
-            const float *dctx = self->dt2 + k * dh;
-            //  dP = dctx V^T;  dV = P^T dctx
-            be->gemm_batched (be, false, true, t, t, dh, 1.0f, dctx, d, sc, ly->qkv + 2 * d + k * dh,
-                              3 * d, st, 0.0f, self->datt + (size_t) k * t * t, t, sa, bsz);
-            be->gemm_batched (be, true, false, t, dh, t, 1.0f, pk, t, sa, dctx, d, sc, 0.0f,
-                              self->dqkv + 2 * d + k * dh, 3 * d, st, bsz);
-        }
+        size_t tt = (size_t) t * t;
+        //  per (sample, head): dP = dctx V^T;  dV = P^T dctx
+        kn_model_gemm_heads (self, false, true, t, t, dh, 1.0f, self->dt2, d, sc, dh, ly->qkv + 2 * d, 3 * d,
+                        st, dh, 0.0f, self->datt, t, sa, tt, bsz, h);
+        kn_model_gemm_heads (self, true, false, t, dh, t, 1.0f, ly->att, t, sa, tt, self->dt2, d, sc, dh,
+                        0.0f, self->dqkv + 2 * d, 3 * d, st, dh, bsz, h);
         be->softmax_bwd (be, ly->att, self->datt, self->datt, bsz * h * t, t, scale);
-        for (int k = 0; k < h; k++) {
-            const float *ds = self->datt + (size_t) k * t * t;
-            //  dQ = dS K;  dK = dS^T Q
-            be->gemm_batched (be, false, false, t, dh, t, 1.0f, ds, t, sa, ly->qkv + d + k * dh,
-                              3 * d, st, 0.0f, self->dqkv + k * dh, 3 * d, st, bsz);
-            be->gemm_batched (be, true, false, t, dh, t, 1.0f, ds, t, sa, ly->qkv + k * dh, 3 * d,
-                              st, 0.0f, self->dqkv + d + k * dh, 3 * d, st, bsz);
-        }
+        //  dQ = dS K;  dK = dS^T Q
+        kn_model_gemm_heads (self, false, false, t, dh, t, 1.0f, self->datt, t, sa, tt, ly->qkv + d, 3 * d,
+                        st, dh, 0.0f, self->dqkv, 3 * d, st, dh, bsz, h);
+        kn_model_gemm_heads (self, true, false, t, dh, t, 1.0f, self->datt, t, sa, tt, ly->qkv, 3 * d, st,
+                        dh, 0.0f, self->dqkv + d, 3 * d, st, dh, bsz, h);
         kn_model_linear_bwd (self, self->dqkv, ly->ln1, ly->qkv_w, ly->qkv_b, self->dt, n);
         be->layernorm_bwd (be, self->dt, self->res [i], KN_P (ly->ln1_g), ly->mean1, ly->rstd1,
-                           self->dt2, KN_G (ly->ln1_g), KN_G (ly->ln1_b), n, d);
-        be->axpy (be, 1.0f, self->dt2, self->dh, nd);
+                           self->dh, KN_G (ly->ln1_g), KN_G (ly->ln1_b), n, d, true);
     }
     //  dh = d(res [0]) = d(x W^T + b + pos)
     be->colsum (be, self->dh, KN_G (self->pos), bsz, t * d, t * d, 0.0f);

@@ -10,15 +10,22 @@
         all agree, 1 otherwise, 2 on bad usage or a bad file.
 
     kn-tool bench-mlp DATA [--threads N] [--epochs E] [--batch B] [--act gelu|relu]
+                           [--precision fp32|bf16]
         DATA: "kndata rows=N cols=F\n", N*F float32 features then N float32
         0/1 labels. Time-ordered 80/20 split, standardisation fitted on the
         training rows, MLP F -> 256 -> 256 -> 1, AdamW lr 1e-3. Prints
         training samples/s, validation AUC, and the GFLOP/s of the training
         step next to cblas_sgemm's on 1024^3 with the same threads.
 
-    kn-tool bench-transformer [--threads N] [--steps S]
+    kn-tool bench-transformer [--threads N] [--steps S] [--precision fp32|bf16]
         Transformer window 64, width 128, 4 heads, 4 layers, d_ff 512, batch
         32, 16 inputs per step, random data. Prints tokens/s.
+
+    kn-tool bench-gemm [--threads N] [--reps R]
+        GFLOP/s of the CPU backend's float32 products (OpenBLAS sgemm split
+        over our threads) and of its bf16 products (kn_gemm) for the MLP's
+        and the transformer's shapes (and 1024^3). Says so and exits 0 where
+        the CPU has no AVX512-BF16.
 */
 #include <assert.h>
 #include <cblas.h>
@@ -394,6 +401,12 @@ s_bench_mlp (int argc, char **argv)
     int epochs = s_opt_int (argc, argv, "--epochs", 3);
     int batch = s_opt_int (argc, argv, "--batch", 1024);
     const char *act = s_opt_str (argc, argv, "--act", "relu");
+    const char *precision = s_opt_str (argc, argv, "--precision", "fp32");
+    kn_precision_t prec;
+    if (kn_precision_parse (precision, &prec)) {
+        fprintf (stderr, "kn-tool: --precision %s: not fp32 or bf16\n", precision);
+        return 2;
+    }
     FILE *file = fopen (argv [0], "rb");
     size_t rows = 0;
     int cols = 0;
@@ -427,12 +440,19 @@ s_bench_mlp (int argc, char **argv)
     kn_config_defaults (&cfg);
     cfg.n_in = cols;
     cfg.act = strcmp (act, "gelu") == 0 ? KN_ACT_GELU : KN_ACT_RELU;
+    cfg.precision = prec;
     kn_optim_t opt;
     kn_optim_defaults (&opt);
     kn_backend_t *be = kn_cpu_new (threads);
     char err [256];
     kn_model_t *m = kn_model_new (&cfg, batch, 1, be, err, sizeof err);
-    assert (m);
+    if (!m) {
+        fprintf (stderr, "kn-tool: %s\n", err);
+        kn_backend_destroy (&be);
+        free (x);
+        free (y);
+        return 1;
+    }
     double train_s = 0, cpu_s = 0, loss = 0;
     for (int e = 0; e < epochs; e++) {
         double t0 = s_now (), c0 = s_cpu_now ();
@@ -453,10 +473,10 @@ s_bench_mlp (int argc, char **argv)
     double h1 = cfg.hidden [0], h2 = cfg.hidden [1];
     double flop = 2 * (cols * h1 + h1 * h2 + h2) * 2 + 2 * (h1 * h2 + h2);
     double sgemm = s_sgemm_gflops (1024, threads);
-    printf ("kernels mlp %d->%d->%d->1 %s batch %d threads %d: %.0f samples/s over %d epochs "
+    printf ("kernels mlp %d->%d->%d->1 %s %s batch %d threads %d: %.0f samples/s over %d epochs "
             "(%.1f s), %.0f samples per CPU-second, train loss %.4f, val AUC %.4f, step %.1f GFLOP/s "
             "= %.0f%% of sgemm 1024^3 %.1f GFLOP/s\n",
-            cols, cfg.hidden [0], cfg.hidden [1], act, batch, threads, sps, epochs, train_s,
+            cols, cfg.hidden [0], cfg.hidden [1], act, precision, batch, threads, sps, epochs, train_s,
             (double) ntrain * epochs / cpu_s, loss, auc, sps * flop / 1e9,
             100 * sps * flop / 1e9 / sgemm, sgemm);
     free (x);
@@ -472,15 +492,24 @@ s_bench_transformer (int argc, char **argv)
 {
     int threads = s_opt_int (argc, argv, "--threads", 2);
     int steps = s_opt_int (argc, argv, "--steps", 10);
+    const char *precision = s_opt_str (argc, argv, "--precision", "fp32");
     kn_config_t cfg;
     kn_config_defaults (&cfg);
     cfg.arch = KN_ARCH_TRANSFORMER;
     cfg.n_in = 16;
+    if (kn_precision_parse (precision, &cfg.precision)) {
+        fprintf (stderr, "kn-tool: --precision %s: not fp32 or bf16\n", precision);
+        return 2;
+    }
     enum { B = 32 };
     kn_backend_t *be = kn_cpu_new (threads);
     char err [256];
     kn_model_t *m = kn_model_new (&cfg, B, 1, be, err, sizeof err);
-    assert (m);
+    if (!m) {
+        fprintf (stderr, "kn-tool: %s\n", err);
+        kn_backend_destroy (&be);
+        return 1;
+    }
     size_t in = kn_model_in_size (m);
     float *x = (float *) lb_xcalloc (B * in, sizeof (float));
     float y [B];
@@ -502,12 +531,92 @@ s_bench_transformer (int argc, char **argv)
             return 1;
         }
     double t = s_now () - t0, c = s_cpu_now () - c0;
-    printf ("kernels transformer window %d width %d heads %d layers %d d_ff %d batch %d threads %d: "
-            "%.0f tokens/s (%d steps, %.2f s), %.0f tokens per CPU-second, loss %.4f\n", cfg.window,
+    printf ("kernels transformer %s window %d width %d heads %d layers %d d_ff %d batch %d threads %d: "
+            "%.0f tokens/s (%d steps, %.2f s), %.0f tokens per CPU-second, loss %.4f\n", precision, cfg.window,
             cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.d_ff, B, threads,
             (double) steps * B * cfg.window / t, steps, t, (double) steps * B * cfg.window / c, loss);
     free (x);
     kn_model_destroy (&m);
+    kn_backend_destroy (&be);
+    return 0;
+}
+
+//  Seconds (wall, best of reps after a warm-up) and CPU-seconds (the same
+//  rep) of one product through fn.
+typedef void (s_gemm_fn) (kn_backend_t *be, bool ta, bool tb, int m, int n, int k, float alpha,
+                          const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                          int ldc);
+
+static void
+s_time_gemm (s_gemm_fn *fn, kn_backend_t *be, bool ta, bool tb, int m, int n, int k,
+             const float *a, const float *b, float *c, int reps, double *wall, double *cpu)
+{
+    int lda = ta ? m : k, ldb = tb ? k : n;
+    *wall = 1e9;
+    *cpu = 1e9;
+    for (int r = 0; r <= reps; r++) {
+        double t0 = s_now (), c0 = s_cpu_now ();
+        fn (be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
+        double t = s_now () - t0, cp = s_cpu_now () - c0;
+        if (r > 0 && t < *wall)
+            *wall = t, *cpu = cp;
+    }
+}
+
+static int
+s_bench_gemm (int argc, char **argv)
+{
+    int threads = s_opt_int (argc, argv, "--threads", 2);
+    int reps = s_opt_int (argc, argv, "--reps", 20);
+    //  the products of one training step: MLP 16->256->256->1 at batch 1024,
+    //  transformer width 128, d_ff 512 at 32 x 64 tokens (+ one attention head)
+    static const struct { const char *what; bool ta, tb; int m, n, k; } shapes [] = {
+        { "square 1024^3", false, false, 1024, 1024, 1024 },
+        { "mlp fwd hidden.0 (NT)", false, true, 1024, 256, 16 },
+        { "mlp fwd hidden.1 (NT)", false, true, 1024, 256, 256 },
+        { "mlp dW hidden.1 (TN)", true, false, 256, 256, 1024 },
+        { "mlp dx hidden.1 (NN)", false, false, 1024, 256, 256 },
+        { "mlp dW hidden.0 (TN)", true, false, 256, 16, 1024 },
+        { "xfmr fwd qkv (NT)", false, true, 2048, 384, 128 },
+        { "xfmr fwd ff1 (NT)", false, true, 2048, 512, 128 },
+        { "xfmr fwd ff2 (NT)", false, true, 2048, 128, 512 },
+        { "xfmr dW ff1 (TN)", true, false, 512, 128, 2048 },
+        { "xfmr dx ff1 (NN)", false, false, 2048, 128, 512 },
+        { "xfmr attn QK^T 64x64x32 (NT)", false, true, 64, 64, 32 },
+        { "xfmr attn PV 64x32x64 (NN)", false, false, 64, 32, 64 },
+    };
+    kn_backend_t *be = kn_cpu_new (threads);
+    if (!be->gemm_bf16) {
+        printf ("kernels bench-gemm: this CPU has no AVX512-BF16: bf16 products not measured\n");
+        kn_backend_destroy (&be);
+        return 0;
+    }
+    size_t big = (size_t) 1024 * 1024 + 2048 * 512;
+    float *a = (float *) lb_xcalloc (big, sizeof (float));
+    float *b = (float *) lb_xcalloc (big, sizeof (float));
+    float *c = (float *) lb_xcalloc (big, sizeof (float));
+    for (size_t i = 0; i < big; i++)
+        a [i] = (float) (i % 13) * 0.1f - 0.6f, b [i] = (float) (i % 7) * 0.1f - 0.3f;
+    printf ("kernels bench-gemm threads %d (GFLOP/s, best of %d; per CPU-second in brackets)\n",
+            threads, reps);
+    printf ("  %-30s %16s %16s %16s %7s\n", "shape", "m x n x k", "sgemm (split)", "bf16 (kn_gemm)",
+            "ratio");
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes [0]; i++) {
+        double flop = 2.0 * shapes [i].m * shapes [i].n * (double) shapes [i].k;
+        int r = flop > 1e9 ? reps / 4 + 1 : reps;
+        double ws, cs, wb, cb;
+        s_time_gemm (be->gemm, be, shapes [i].ta, shapes [i].tb, shapes [i].m, shapes [i].n,
+                     shapes [i].k, a, b, c, r, &ws, &cs);
+        s_time_gemm (be->gemm_bf16, be, shapes [i].ta, shapes [i].tb, shapes [i].m,
+                     shapes [i].n, shapes [i].k, a, b, c, r, &wb, &cb);
+        char dims [48];
+        snprintf (dims, sizeof dims, "%dx%dx%d", shapes [i].m, shapes [i].n, shapes [i].k);
+        printf ("  %-30s %16s %6.1f [%6.1f] %6.1f [%6.1f] %6.2fx\n", shapes [i].what, dims,
+                flop / ws / 1e9, flop / cs / 1e9, flop / wb / 1e9, flop / cb / 1e9, ws / wb);
+    }
+    free (a);
+    free (b);
+    free (c);
     kn_backend_destroy (&be);
     return 0;
 }
@@ -519,8 +628,11 @@ main (int argc, char **argv)
         return s_parity (argc - 2, argv + 2);
     if (argc >= 2 && strcmp (argv [1], "bench-mlp") == 0)
         return s_bench_mlp (argc - 2, argv + 2);
+    if (argc >= 2 && strcmp (argv [1], "bench-gemm") == 0)
+        return s_bench_gemm (argc - 2, argv + 2);
     if (argc >= 2 && strcmp (argv [1], "bench-transformer") == 0)
         return s_bench_transformer (argc - 2, argv + 2);
-    fprintf (stderr, "usage: kn-tool parity FILE | bench-mlp DATA [...] | bench-transformer [...]\n");
+    fprintf (stderr, "usage: kn-tool parity FILE | bench-mlp DATA [...] | bench-transformer [...] "
+             "| bench-gemm [...]\n");
     return 2;
 }

@@ -135,6 +135,15 @@ s_test_ops (s_ctx_t *c)
         gpu->gemm_batched (gpu, false, true, m, m, k, 1.0f, da, k, (size_t) m * k, db, k, (size_t) m * k,
                            0.0f, dc, m, (size_t) m * m, n);
         s_cmp (c, "gemm_batched NT", dc, out, (size_t) n * m * m, 1e-5, 1e-5);
+        //  as attention: 2 samples x 2 heads, head j's m x k/2 block at column j k/2
+        dc = s_dev (c, out, (size_t) n * m * m);
+        cpu->gemm_heads (cpu, false, true, m, m, k / 2, 1.0f, a, k, (size_t) m * k, (size_t) k / 2, b,
+                         k, (size_t) m * k, (size_t) k / 2, 0.0f, out, m, 2 * (size_t) m * m,
+                         (size_t) m * m, 2, 2);
+        gpu->gemm_heads (gpu, false, true, m, m, k / 2, 1.0f, da, k, (size_t) m * k, (size_t) k / 2, db,
+                         k, (size_t) m * k, (size_t) k / 2, 0.0f, dc, m, 2 * (size_t) m * m,
+                         (size_t) m * m, 2, 2);
+        s_cmp (c, "gemm_heads NT", dc, out, (size_t) n * m * m, 1e-5, 1e-5);
         gpu->free (gpu, da);
         gpu->free (gpu, db);
         free (a);
@@ -163,6 +172,14 @@ s_test_ops (s_ctx_t *c)
         cpu->broadcast_add (cpu, out, dy, 3, (size_t) 100 * C);
         gpu->broadcast_add (gpu, d, ddy, 3, (size_t) 100 * C);
         s_cmp (c, "broadcast_add", d, out, rc, 0, 0);
+        d = s_dev (c, y, rc);
+        cpu->bias_rows (cpu, x, gamma, out, R, C);
+        gpu->bias_rows (gpu, dx_, dgam, d, R, C);
+        s_cmp (c, "bias_rows (residual + bias)", d, out, rc, 0, 0);
+        d = s_dev (c, y, rc);
+        cpu->bias_rows (cpu, NULL, gamma, out, R, C);
+        gpu->bias_rows (gpu, NULL, dgam, d, R, C);
+        s_cmp (c, "bias_rows (bias)", d, out, rc, 0, 0);
         for (int act = KN_ACT_RELU; act <= KN_ACT_GELU; act++) {
             d = s_dev (c, y, rc);
             cpu->act_fwd (cpu, act, x, out, rc);
@@ -172,6 +189,37 @@ s_test_ops (s_ctx_t *c)
             cpu->act_bwd (cpu, act, x, dy, out, rc);
             gpu->act_bwd (gpu, act, dx_, ddy, d, rc);
             s_cmp (c, act == KN_ACT_RELU ? "act_bwd relu" : "act_bwd gelu", d, out, rc, 1e-6, 2e-6);
+            //  fused with the column sums (a bias gradient, added to)
+            float *cs = (float *) lb_xcalloc (C, sizeof (float));
+            memcpy (cs, gamma, C * sizeof (float));
+            float *dcs = s_dev (c, gamma, C);
+            d = s_dev (c, y, rc);
+            cpu->act_bwd_colsum (cpu, act, x, false, dy, out, R, C, cs);
+            gpu->act_bwd_colsum (gpu, act, dx_, false, ddy, d, R, C, dcs);
+            s_cmp (c, act == KN_ACT_RELU ? "act_bwd_colsum relu dx" : "act_bwd_colsum gelu dx", d, out,
+                   rc, 1e-6, 2e-6);
+            s_cmp (c, act == KN_ACT_RELU ? "act_bwd_colsum relu sums" : "act_bwd_colsum gelu sums", dcs,
+                   cs, C, 1e-5, 1e-5);
+            //  the training forward's derivative, and the backward from it
+            float *grad = (float *) lb_xcalloc (rc, sizeof (float));
+            float *dgrad = s_dev (c, y, rc);
+            d = s_dev (c, y, rc);
+            cpu->act_fwd_grad (cpu, act, x, out, grad, rc);
+            gpu->act_fwd_grad (gpu, act, dx_, d, dgrad, rc);
+            s_cmp (c, act == KN_ACT_RELU ? "act_fwd_grad relu y" : "act_fwd_grad gelu y", d, out, rc, 1e-6, 2e-6);
+            float *dg2 = s_dev (c, grad, rc);
+            s_cmp (c, act == KN_ACT_RELU ? "act_fwd_grad relu grad" : "act_fwd_grad gelu grad", dgrad, grad,
+                   rc, 1e-6, 2e-6);
+            memcpy (cs, gamma, C * sizeof (float));
+            dcs = s_dev (c, gamma, C);
+            d = s_dev (c, y, rc);
+            cpu->act_bwd_colsum (cpu, act, grad, true, dy, out, R, C, cs);
+            gpu->act_bwd_colsum (gpu, act, dg2, true, ddy, d, R, C, dcs);
+            s_cmp (c, "act_bwd_colsum from grad dx", d, out, rc, 1e-7, 1e-6);
+            s_cmp (c, "act_bwd_colsum from grad sums", dcs, cs, C, 1e-5, 1e-5);
+            gpu->free (gpu, dg2);
+            free (grad);
+            free (cs);
         }
         d = s_dev (c, y, rc);
         cpu->dropout (cpu, x, out, rc, 0.3f, 12345);
@@ -203,9 +251,25 @@ s_test_ops (s_ctx_t *c)
         float *dg = (float *) lb_xcalloc (C, sizeof (float)), *db = (float *) lb_xcalloc (C, sizeof (float));
         float *ddg = s_dev (c, dg, C), *ddb = s_dev (c, db, C);
         d = s_dev (c, y, rc);
-        cpu->layernorm_bwd (cpu, dy, x, gamma, mean, rstd, out, dg, db, R, C);
-        gpu->layernorm_bwd (gpu, ddy, dx_, dgam, dmc, drc, d, ddg, ddb, R, C);
+        cpu->layernorm_bwd (cpu, dy, x, gamma, mean, rstd, out, dg, db, R, C, false);
+        gpu->layernorm_bwd (gpu, ddy, dx_, dgam, dmc, drc, d, ddg, ddb, R, C, false);
         s_cmp (c, "layernorm_bwd dx", d, out, rc, 1e-5, 1e-5);
+        {
+            //  add_dx: the gradient added to what dx held (a residual stream)
+            float *acc = (float *) lb_xcalloc (rc, sizeof (float)), *scratch = (float *) lb_xcalloc (C, sizeof (float));
+            memcpy (acc, x, rc * sizeof (float));
+            float *dacc = s_dev (c, x, rc), *dsg = s_dev (c, scratch, C), *dsb = s_dev (c, scratch, C);
+            float *sg = (float *) lb_xcalloc (C, sizeof (float)), *sb = (float *) lb_xcalloc (C, sizeof (float));
+            cpu->layernorm_bwd (cpu, dy, x, gamma, mean, rstd, acc, sg, sb, R, C, true);
+            gpu->layernorm_bwd (gpu, ddy, dx_, dgam, dmc, drc, dacc, dsg, dsb, R, C, true);
+            s_cmp (c, "layernorm_bwd dx added", dacc, acc, rc, 1e-5, 1e-5);
+            gpu->free (gpu, dsg);
+            gpu->free (gpu, dsb);
+            free (acc);
+            free (scratch);
+            free (sg);
+            free (sb);
+        }
         s_cmp (c, "layernorm_bwd dgamma", ddg, dg, C, 1e-4, 1e-5);
         s_cmp (c, "layernorm_bwd dbeta", ddb, db, C, 1e-4, 1e-5);
         gpu->free (gpu, dmc);

@@ -11,6 +11,7 @@
 #include "lb_log.h"
 #include "lb_mem.h"
 #include "lb_selftest.h"
+#include "kn_gemm.h"
 #include "kn_model.h"
 
 #include <assert.h>
@@ -1086,6 +1087,18 @@ s_net_config (const lb_model_t *self, kn_config_t *cfg, char *err, size_t err_si
     cfg->task = self->task == LB_MODEL_BINARY ? KN_TASK_BINARY : KN_TASK_REGRESSION;
     cfg->act = strcmp (act, "relu") == 0 ? KN_ACT_RELU : KN_ACT_GELU;
     cfg->dropout = (float) json_number_value (dropout);
+    //  products as trained (absent: fp32); bf16 where this CPU cannot runs in
+    //  fp32 (predictions then differ from training's by bf16 rounding)
+    json_t *precision = json_object_get (net, "precision");
+    if (precision && kn_precision_parse (json_string_value (precision), &cfg->precision)) {
+        s_err (err, err_size, "params.net.precision: not \"fp32\" or \"bf16\"");
+        return -1;
+    }
+    if (cfg->precision == KN_PRECISION_BF16 && !kn_gemm_supported ()) {
+        lb_log_warn ("model trained with bf16 products; this CPU has no AVX512-BF16: scoring "
+                     "with fp32 products");
+        cfg->precision = KN_PRECISION_FP32;
+    }
     if (s_json_int (net, "n_in", 1, 1 << 20, &cfg->n_in) || s_json_int (net, "n_out", 1, 1, &cfg->n_out)) {
         s_err (err, err_size, "params.net: n_in or n_out missing or out of range");
         return -1;
@@ -1660,6 +1673,40 @@ lb_model_test (bool verbose)
     assert (kn_model_predict (net, zr, 2, want) == 0);
     assert (lb_model_predict (mlp2, xr, 2, COLS, 1, got, err, sizeof err) == 0);
     assert (memcmp (want, got, sizeof got) == 0);
+    //  A net trained with bf16 products scores with them where the CPU has
+    //  them (the kernels' bf16 predictions, to the bit); an unknown precision
+    //  is refused.
+    for (int bad = 0; bad < 2; bad++) {
+        char pj [256];
+        snprintf (pj, sizeof pj, "{\"impute\": \"none\", \"net\": {\"arch\": \"mlp\", \"n_in\": 3, "
+                  "\"n_out\": 1, \"act\": \"relu\", \"dropout\": 0, \"hidden\": [5], "
+                  "\"layernorm\": false, \"precision\": \"%s\"}}", bad ? "fp16" : "bf16");
+        assert (lb_model_set_params (mlp, pj) == 0);
+        uint8_t *img16;
+        size_t size16;
+        assert (lb_model_to_buffer (mlp, &img16, &size16) == 0);
+        lb_model_t *m16 = lb_model_from_buffer (img16, size16, err, sizeof err);
+        free (img16);
+        if (bad)
+            assert (!m16 && strstr (err, "precision"));
+        else {
+            kn_config_t c16 = cfg;
+            c16.precision = kn_gemm_supported () ? KN_PRECISION_BF16 : KN_PRECISION_FP32;
+            kn_backend_t *be16 = kn_cpu_new (1);
+            kn_model_t *net16 = kn_model_new (&c16, 64, 3, be16, err, sizeof err);
+            assert (net16 && kn_model_set_params (net16, weights) == 0);
+            float want16 [2];
+            assert (kn_model_predict (net16, zr, 2, want16) == 0);
+            assert (lb_model_predict (m16, xr, 2, COLS, 1, got, err, sizeof err) == 0);
+            assert (memcmp (want16, got, sizeof got) == 0);
+            kn_model_destroy (&net16);
+            kn_backend_destroy (&be16);
+            lb_model_destroy (&m16);
+        }
+    }
+    assert (lb_model_set_params (mlp, "{\"impute\": \"none\", \"net\": {\"arch\": \"mlp\", "
+            "\"n_in\": 3, \"n_out\": 1, \"act\": \"relu\", \"dropout\": 0, \"hidden\": [5], "
+            "\"layernorm\": false}}") == 0);
     xr [4] = NAN;                                   //  no imputation: refused
     assert (lb_model_predict (mlp2, xr, 2, COLS, 1, got, err, sizeof err) == -1);
     assert (strstr (err, "vol_5 is NaN"));

@@ -49,4 +49,21 @@ if [ "$("$W" gpu | awk '$1 == "gpus" {print $2}')" = 0 ]; then
     expect_fail "no_gpu.*needs several GPUs" -f mlp -d "$T_TMP/ds.pdset" -p gpus=2
     expect_fail "no_gpu.*rank of an NCCL group" -f mlp -d "$T_TMP/ds.pdset" -p ranks=2 -p rank=0 -p group=g
 fi
-echo "worker-train: GPU refusal, determinism and bad inputs ok"
+# precision=bf16 (an MLP with bf16 products): where the CPU has AVX512-BF16 it
+# trains deterministically, the artifact records it and scores sensibly;
+# elsewhere the job fails permanently saying why. Unknown precisions are refused.
+expect_fail "precision: 'fp16'" -f mlp -d "$T_TMP/ds.pdset" -p precision=fp16
+netp="hidden=16,16 -p epochs=3 -p batch=256 -p precision=bf16"
+if grep -qw avx512_bf16 /proc/cpuinfo; then
+    # shellcheck disable=SC2086
+    b1=$("$W" fit -f mlp -d "$T_TMP/ds.pdset" --threads 2 -p $netp 2>/dev/null) || t_fail "bf16 fit failed"
+    # shellcheck disable=SC2086
+    b2=$("$W" fit -f mlp -d "$T_TMP/ds.pdset" --threads 2 -p $netp 2>/dev/null) || t_fail "bf16 fit failed"
+    [ "$b1" = "$b2" ] || t_fail "bf16: same dataset, seed and threads gave two models: $b1 $b2"
+    grep -aq '"precision": *"bf16"' "${b1#file://}" || t_fail "bf16: the artifact does not record precision"
+    "$W" score "${b1#file://}" "$T_TMP/ds.pdset" test | grep -q "^auc 0\.[6-9]" || t_fail "bf16 score: no sensible AUC"
+else
+    # shellcheck disable=SC2086
+    expect_fail "AVX512-BF16" -f mlp -d "$T_TMP/ds.pdset" -p $netp
+fi
+echo "worker-train: GPU refusal, determinism, bf16 and bad inputs ok"

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """PyTorch 1.13 CPU side of tests/bench/kernels.sh: the same models, data, batch
 and threads as bin/kn-tool bench-mlp / bench-transformer."""
+import contextlib
 import math
 import os
 import sys
@@ -28,7 +29,27 @@ def auc(score, y):
     return (ranks[yy > 0.5].sum() - pos * (pos + 1) / 2) / (pos * neg)
 
 
-def mlp(path, threads, epochs, batch, act):
+def autocast(precision):
+    """bf16: PyTorch's own mixed precision on the CPU (torch.autocast, bf16
+    matmuls through oneDNN); fp32: nothing."""
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def autocast_usable():
+    """Whether this PyTorch can autocast to bf16 on the CPU (1.13 can);
+    prints why not otherwise."""
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            torch.ones(2, 2) @ torch.ones(2, 2)
+        return True
+    except (RuntimeError, AttributeError, TypeError) as e:
+        print(f"pytorch bf16: torch.autocast on the CPU is not available here ({e}); not measured")
+        return False
+
+
+def mlp(path, threads, epochs, batch, act, precision="fp32"):
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     with open(path, "rb") as f:
@@ -50,19 +71,21 @@ def mlp(path, threads, epochs, batch, act):
         for s in range(0, ntrain, batch):
             idx = perm[s:s + batch]
             opt.zero_grad()
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(xt[idx]), yt[idx])
+            with autocast(precision):
+                out = model(xt[idx])
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(out.float(), yt[idx])
             loss.backward()
             opt.step()
         t += time.perf_counter() - t0
         c += time.process_time() - c0
-    with torch.no_grad():
-        p = torch.sigmoid(model(torch.from_numpy(x[ntrain:]))).numpy().ravel()
-    print(f"pytorch mlp {cols}->256->256->1 {act} batch {batch} threads {threads}: "
+    with torch.no_grad(), autocast(precision):
+        p = torch.sigmoid(model(torch.from_numpy(x[ntrain:])).float()).numpy().ravel()
+    print(f"pytorch mlp {cols}->256->256->1 {act} {precision} batch {batch} threads {threads}: "
           f"{ntrain * epochs / t:.0f} samples/s over {epochs} epochs ({t:.1f} s), "
           f"{ntrain * epochs / c:.0f} samples per CPU-second, val AUC {auc(p, y[ntrain:]):.4f}")
 
 
-def transformer(threads, steps):
+def transformer(threads, steps, precision="fp32"):
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     B, T, n_in = 32, 64, 16
@@ -73,7 +96,9 @@ def transformer(threads, steps):
 
     def step():
         opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x), y)
+        with autocast(precision):
+            out = model(x)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(out.float(), y)
         loss.backward()
         opt.step()
         return loss
@@ -82,7 +107,7 @@ def transformer(threads, steps):
     for _ in range(steps):
         loss = step()
     t, c = time.perf_counter() - t0, time.process_time() - c0
-    print(f"pytorch transformer window {T} width 128 heads 4 layers 4 d_ff 512 batch {B} "
+    print(f"pytorch transformer {precision} window {T} width 128 heads 4 layers 4 d_ff 512 batch {B} "
           f"threads {threads}: {steps * B * T / t:.0f} tokens/s ({steps} steps, {t:.2f} s), "
           f"{steps * B * T / c:.0f} tokens per CPU-second, loss {loss.item():.4f}")
 
@@ -91,7 +116,10 @@ if __name__ == "__main__":
     if sys.argv[1] == "data":
         x, y = kn_torch.make_dataset()
         kn_torch.write_dataset(sys.argv[2], x, y)
+    elif sys.argv[-1] == "bf16" and not autocast_usable():
+        pass
     elif sys.argv[1] == "mlp":
-        mlp(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
+        mlp(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6],
+            sys.argv[7] if len(sys.argv) > 7 else "fp32")
     else:
-        transformer(int(sys.argv[2]), int(sys.argv[3]))
+        transformer(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else "fp32")

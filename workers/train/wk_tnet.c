@@ -135,6 +135,7 @@ s_net_json (const kn_config_t *cfg)
     json_object_set_new (net, "n_out", json_integer (cfg->n_out));
     json_object_set_new (net, "act", json_string (cfg->act == KN_ACT_RELU ? "relu" : "gelu"));
     json_object_set_new (net, "dropout", json_real (cfg->dropout));
+    json_object_set_new (net, "precision", json_string (kn_precision_name (cfg->precision)));
     if (cfg->arch == KN_ARCH_MLP) {
         json_t *hidden = json_array ();
         for (int h = 0; h < cfg->n_hidden; h++)
@@ -286,6 +287,11 @@ wk_tnet_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *p
     cfg.n_out = 1;
     cfg.act = strcmp (wk_tparams_str (params, "act"), "relu") == 0 ? KN_ACT_RELU : KN_ACT_GELU;
     cfg.dropout = (float) wk_tparams_real (params, "dropout");
+    if (kn_precision_parse (wk_tparams_str (params, "precision"), &cfg.precision)) {
+        snprintf (err, err_size, "hyperparameters: precision=%s: not fp32 or bf16",
+                  wk_tparams_str (params, "precision"));
+        goto out;
+    }
     if (cfg.arch == KN_ARCH_MLP) {
         cfg.n_hidden = wk_tparams_list (wk_tparams_str (params, "hidden"), cfg.hidden, KN_MAX_HIDDEN);
         assert (cfg.n_hidden >= 0);
@@ -352,6 +358,11 @@ wk_tnet_train (lb_model_family_t family, const wk_tdata_t *data, const json_t *p
     }
     if (!be)
         be = kn_cpu_new (ctx->nthread);
+    if (cfg.precision == KN_PRECISION_BF16 && !be->gemm_bf16) {
+        snprintf (err, err_size, "hyperparameters: precision=bf16 runs on the CPU backend only "
+                  "(this job got %s); use fp32", be->name);
+        goto out;
+    }
     net = kn_model_new (&cfg, batch, ctx->seed, be, why, sizeof why);
     if (!net) {
         snprintf (err, err_size, "network: %s", why);

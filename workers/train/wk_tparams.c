@@ -52,7 +52,9 @@ static const wk_tparam_t s_rf [] = {
     { "early_stopping_epochs", WK_TP_INT, patience, 0, 100000, false, NULL, \
       "stop after this many epochs without a better validation loss (0: off)" }, \
     { "impute", WK_TP_CHOICE, "none", 0, 0, false, "none|mean", \
-      "NaN features: none refuses the dataset, mean imputes the training mean" }
+      "NaN features: none refuses the dataset, mean imputes the training mean" }, \
+    { "precision", WK_TP_CHOICE, "fp32", 0, 0, false, "fp32|bf16", \
+      "matrix products: fp32, or bf16 operands with fp32 sums (CPU with AVX512-BF16 only)" }
 
 static const wk_tparam_t s_mlp [] = {
     { "hidden", WK_TP_LIST, "256,256", 1, 65536, false, NULL, "hidden layer widths, comma-separated (0 to 8 layers)" },

@@ -180,11 +180,13 @@ s_colsum (kn_backend_t *self, const float *a, float *out, int rows, int cols, in
     }
 }
 
-//  The element and row loops get AVX-512 and AVX2 clones, picked at load time
-//  by what the CPU has (the baseline SSE2 one runs everywhere else). No FMA
-//  (-std=c11 contracts nothing), and row sums add in kn_math.h's fixed lanes:
-//  every clone gives the same bits, so results do not depend on the machine.
-#define S_CLONES __attribute__ ((target_clones ("avx512f", "avx2", "default")))
+//  The element and row loops get x86-64-v4 (AVX-512) and v3 (AVX2 + FMA)
+//  clones, picked at load time by what the CPU has (the baseline SSE2 one
+//  runs everywhere else). The compiler contracts nothing (-std=c11), the
+//  bodies' fmaf is exact on every path and row sums add in kn_math.h's fixed
+//  lanes: every clone gives the same bits, so results do not depend on the
+//  machine.
+#define S_CLONES __attribute__ ((target_clones ("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
 S_CLONES static void
 s_gelu_fwd_range (const float *x, float *y, size_t lo, size_t hi)

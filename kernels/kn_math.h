@@ -51,6 +51,11 @@ typedef enum {
 
 // ---------------------------------------------------------------- exp and erfc without libm
 
+//  The polynomials below use fmaf (one rounding per multiply-add): the same
+//  bits on every CPU and on the GPU, and about a third fewer operations
+//  where the CPU has FMA (kn_cpu.c's x86-64-v3 / v4 clones; the baseline
+//  clone calls libm's fmaf, slower, same result).
+
 //  Returns e^x (relative error ~2e-7) for x <= 88; 0 below -87. Branch-free
 //  and call-free, so CPU loops vectorise it (libm's expf is a call) and the
 //  GPU computes exactly the same function.
@@ -59,11 +64,15 @@ kn_exp (float x)
 {
     x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
     //  x = n ln2 + r, |r| <= ln2 / 2; n rounded with the 1.5 * 2^23 trick
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693145751953125f;
-    r = r - n * 1.428606765330187045e-06f;
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.6666667163e-1f + r * (4.1666645556e-2f
-            + r * (8.3333337680e-3f + r * 1.3889048255e-3f)))));
+    float n = fmaf (x, 1.44269504088896341f, 12582912.0f) - 12582912.0f;
+    float r = fmaf (-n, 0.693145751953125f, x);
+    r = fmaf (-n, 1.428606765330187045e-06f, r);
+    float p = fmaf (r, 1.3889048255e-3f, 8.3333337680e-3f);
+    p = fmaf (p, r, 4.1666645556e-2f);
+    p = fmaf (p, r, 1.6666667163e-1f);
+    p = fmaf (p, r, 0.5f);
+    p = fmaf (p, r, 1.0f);
+    p = fmaf (p, r, 1.0f);
     //  p * 2^n through the exponent bits
     int32_t bits = ((int32_t) n + 127) << 23;
     float scale;
@@ -76,11 +85,17 @@ kn_exp (float x)
 KN_HD float
 kn_erfc_pos (float z)
 {
-    float t = 1.0f / (1.0f + 0.5f * z);
-    float poly = -z * z - 1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f
-               + t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f
-               + t * (-0.82215223f + t * 0.17087277f))))))));
-    return t * kn_exp (poly);
+    float t = 1.0f / fmaf (0.5f, z, 1.0f);
+    float q = fmaf (t, 0.17087277f, -0.82215223f);
+    q = fmaf (q, t, 1.48851587f);
+    q = fmaf (q, t, -1.13520398f);
+    q = fmaf (q, t, 0.27886807f);
+    q = fmaf (q, t, -0.18628806f);
+    q = fmaf (q, t, 0.09678418f);
+    q = fmaf (q, t, 0.37409196f);
+    q = fmaf (q, t, 1.00002368f);
+    q = fmaf (q, t, -1.26551223f);
+    return t * kn_exp (fmaf (-z, z, q));
 }
 
 // ---------------------------------------------------------------- activations
@@ -109,7 +124,7 @@ KN_HD float
 kn_act_grad (int act, float x)
 {
     if (act == KN_ACT_GELU)
-        return kn_normal_cdf (x) + x * 0.39894228040143268f * kn_exp (-0.5f * x * x);
+        return fmaf (x * 0.39894228040143268f, kn_exp (-0.5f * x * x), kn_normal_cdf (x));
     return x > 0.0f ? 1.0f : 0.0f;
 }
 

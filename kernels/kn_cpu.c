@@ -252,17 +252,17 @@ s_act_fwd_grad_range (int act, const float *x, float *y, float *grad, size_t lo,
     if (act == KN_ACT_GELU) {
         #pragma omp simd
         for (size_t i = lo; i < hi; i++) {
-            float v = x [i];
-            y [i] = kn_act_fwd (KN_ACT_GELU, v);
-            grad [i] = kn_act_grad (KN_ACT_GELU, v);
+            float gi;
+            y [i] = kn_act_fwd_grad (KN_ACT_GELU, x [i], &gi);
+            grad [i] = gi;
         }
     }
     else {
         #pragma omp simd
         for (size_t i = lo; i < hi; i++) {
-            float v = x [i];
-            y [i] = kn_act_fwd (KN_ACT_RELU, v);
-            grad [i] = kn_act_grad (KN_ACT_RELU, v);
+            float gi;
+            y [i] = kn_act_fwd_grad (KN_ACT_RELU, x [i], &gi);
+            grad [i] = gi;
         }
     }
 }
@@ -813,8 +813,8 @@ kn_cpu_test (bool verbose)
         s_fd_compare (act == KN_ACT_RELU ? "relu" : "gelu", &c, s_fwd_act, x, N, r, N, g, 1e-3, 2e-3, verbose);
     }
     //  the call-free exp and normal CDF against libm in double, over their range
-    //  (the CDF's relative error grows in the far left tail, where -z*z in
-    //  float carries 6e-8 * z^2 into the exponent: bounded there absolutely)
+    //  (below x = -5 the CDF is bounded absolutely: its relative error grows
+    //  slowly with the rounding of x's own float value scaled by x^2)
     {
         double worst_exp = 0, worst_cdf = 0, worst_tail = 0;
         for (double v = -87.0; v <= 88.0; v += 0.0137) {
@@ -834,7 +834,7 @@ kn_cpu_test (bool verbose)
         if (verbose)
             printf ("  kn_exp worst relative error %.2e; kn_normal_cdf %.2e relative (x >= -5), "
                     "%.2e absolute below\n", worst_exp, worst_cdf, worst_tail);
-        assert (worst_exp < 4e-7 && worst_cdf < 2e-6 && worst_tail < 1e-12);
+        assert (worst_exp < 4e-7 && worst_cdf < 1e-6 && worst_tail < 1e-12);
         assert (kn_exp (-200.0f) < 1e-37f && kn_exp (0.0f) == 1.0f);
     }
     //  GELU values against erf's definition at a few points

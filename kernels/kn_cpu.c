@@ -201,11 +201,13 @@ s_colsum (kn_backend_t *self, const float *a, float *out, int rows, int cols, in
     }
 }
 
-//  The element and row loops get AVX-512 and AVX2 clones, picked at load time
-//  by what the CPU has (the baseline SSE2 one runs everywhere else). No FMA
-//  (-std=c11 contracts nothing), and row sums add in kn_math.h's fixed lanes:
-//  every clone gives the same bits, so results do not depend on the machine.
-#define S_CLONES __attribute__ ((target_clones ("avx512f", "avx2", "default")))
+//  The element and row loops get x86-64-v4 (AVX-512) and v3 (AVX2 + FMA)
+//  clones, picked at load time by what the CPU has (the baseline SSE2 one
+//  runs everywhere else). The compiler contracts nothing (-std=c11), the
+//  bodies' fmaf is exact on every path and row sums add in kn_math.h's fixed
+//  lanes: every clone gives the same bits, so results do not depend on the
+//  machine.
+#define S_CLONES __attribute__ ((target_clones ("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
 S_CLONES static void
 s_gelu_fwd_range (const float *x, float *y, size_t lo, size_t hi)
@@ -271,17 +273,17 @@ s_act_fwd_grad_range (int act, const float *x, float *y, float *grad, size_t lo,
     if (act == KN_ACT_GELU) {
         #pragma omp simd
         for (size_t i = lo; i < hi; i++) {
-            float v = x [i];
-            y [i] = kn_act_fwd (KN_ACT_GELU, v);
-            grad [i] = kn_act_grad (KN_ACT_GELU, v);
+            float gi;
+            y [i] = kn_act_fwd_grad (KN_ACT_GELU, x [i], &gi);
+            grad [i] = gi;
         }
     }
     else {
         #pragma omp simd
         for (size_t i = lo; i < hi; i++) {
-            float v = x [i];
-            y [i] = kn_act_fwd (KN_ACT_RELU, v);
-            grad [i] = kn_act_grad (KN_ACT_RELU, v);
+            float gi;
+            y [i] = kn_act_fwd_grad (KN_ACT_RELU, x [i], &gi);
+            grad [i] = gi;
         }
     }
 }
@@ -837,8 +839,8 @@ kn_cpu_test (bool verbose)
         s_fd_compare (act == KN_ACT_RELU ? "relu" : "gelu", &c, s_fwd_act, x, N, r, N, g, 1e-3, 2e-3, verbose);
     }
     //  the call-free exp and normal CDF against libm in double, over their range
-    //  (the CDF's relative error grows in the far left tail, where -z*z in
-    //  float carries 6e-8 * z^2 into the exponent: bounded there absolutely)
+    //  (below x = -5 the CDF is bounded absolutely: its relative error grows
+    //  slowly with the rounding of x's own float value scaled by x^2)
     {
         double worst_exp = 0, worst_cdf = 0, worst_tail = 0;
         for (double v = -87.0; v <= 88.0; v += 0.0137) {
@@ -858,7 +860,7 @@ kn_cpu_test (bool verbose)
         if (verbose)
             printf ("  kn_exp worst relative error %.2e; kn_normal_cdf %.2e relative (x >= -5), "
                     "%.2e absolute below\n", worst_exp, worst_cdf, worst_tail);
-        assert (worst_exp < 4e-7 && worst_cdf < 2e-6 && worst_tail < 1e-12);
+        assert (worst_exp < 4e-7 && worst_cdf < 1e-6 && worst_tail < 1e-12);
         assert (kn_exp (-200.0f) < 1e-37f && kn_exp (0.0f) == 1.0f);
     }
     //  GELU values against erf's definition at a few points

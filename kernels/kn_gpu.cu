@@ -127,9 +127,9 @@ __global__ void
 k_act_fwd_grad (int act, const float *x, float *y, float *grad, size_t n)
 {
     S_GRID_LOOP (i, n) {
-        float v = x [i];
-        y [i] = kn_act_fwd (act, v);
-        grad [i] = kn_act_grad (act, v);
+        float g;
+        y [i] = kn_act_fwd_grad (act, x [i], &g);
+        grad [i] = g;
     }
 }
 

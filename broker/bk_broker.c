@@ -1116,15 +1116,14 @@ s_journal_kick (bk_broker_t *self)
         s_release (self, true);
         return;
     }
+    int64_t now = s_now (self);
     if (zlistx_size (self->deferred) == 0) {
-        int64_t now = s_now (self);
         if (self->lazy_at == 0)
             self->lazy_at = now + S_LAZY_US;
         if (now < self->lazy_at)
             return;
     }
     self->lazy_at = 0;
-    int64_t now = s_now (self);
     if (self->quiet >= 2 && self->flush_us < S_INLINE_US) {
         //  Nothing else is arriving and the disk is quick: sync here rather
         //  than wake the writer thread and be woken back (two thread
